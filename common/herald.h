@@ -1,0 +1,94 @@
+/*
+ * herald: limits first, then the structures the processes share, then the
+ * entry points of each process role.
+ */
+#ifndef HERALD_H
+#define HERALD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* --- limits and tunables ------------------------------------------------ */
+#define WORKERS_MAX		128	/* worker processes */
+#define LISTENERS_MAX		32	/* listen + ingest addresses */
+#define CTL_MSG_MAX		(256 * 1024) /* a control message (config) */
+#define FWD_QUEUE_MAX		(8 * 1024 * 1024) /* PUB bytes a worker may
+					 * queue for the producer: -ERR busy */
+#define READ_CHUNK		(64 * 1024) /* bytes read from a socket at once */
+#define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
+#define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */
+#define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and deliveries noted */
+#define CLIENT_WRITE_MAX	(256 * 1024) /* bytes written to one client
+					 * per turn, so one cannot hog */
+#define REPLY_HIGH_WATER	(1024 * 1024) /* replies queued: stop reading */
+#define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
+#define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */
+#define RESTART_DELAY_MAX_MS	10000	/* back-off ceiling */
+#define RESTART_STABLE_SEC	10	/* a child up this long was healthy */
+#define ADDR_SLOTS		16384	/* source addresses tracked for
+					 * clients.per_address */
+
+/* Counter slots in the bus: master 0, producer 1, worker i at 1 + i. */
+#define SLOT_MASTER		0
+#define SLOT_PRODUCER		1
+#define SLOT_WORKER(i)		(1 + (i))
+
+enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
+
+/* One configured address; TCP ones have a socket per worker. */
+struct listener {
+	enum listener_kind	 kind;
+	int			 is_unix;
+	char			 name[300];	/* as configured */
+	int			 fds[WORKERS_MAX]; /* per worker (TCP) */
+	int			 shared_fd;	/* unix: one for all */
+};
+
+/*
+ * Per-address connection counts, shared by all workers: one row per
+ * address hash, one column per worker so that a restarted worker can
+ * zero its own column.
+ */
+struct addr_table {
+	uint64_t	*keys;		/* ADDR_SLOTS, 0 = free */
+	int32_t		*counts;	/* ADDR_SLOTS x WORKERS_MAX */
+};
+
+struct bus;
+
+/* What the master prepares before forking; every child inherits it. */
+struct herald {
+	struct herald_config	 cfg;
+	char			**overrides;	/* -o NAME=VALUE, for reloads */
+	int			 noverrides;
+	struct bus		*bus;
+	struct listener		 listeners[LISTENERS_MAX];
+	int			 nlisteners;
+	int			 wake_fds[WORKERS_MAX];	/* eventfds */
+	int			 fwd_fd;	/* producer's listener for the
+						 * PUBs workers forward */
+	char			 fwd_path[108];	/* its abstract address */
+	struct addr_table	 addrs;
+	time_t			 started;
+};
+
+/* --- entry points -------------------------------------------------------- */
+/* producer.c */
+void	producer_main(struct herald *, int ctl_fd) __attribute__((noreturn));
+void	producer_publish_status(const char *name, const char *value);
+/* worker.c */
+void	worker_main(struct herald *, int id, int ctl_fd)
+	    __attribute__((noreturn));
+/* master.c */
+struct event_base;
+struct event;
+void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct event *child_signals(struct event_base *, const int *sigs, int n,
+	    void (*cb)(int, short, void *), void *arg);
+int	child_signal_read(int fd);
+/* status.c: append this machine's figures to the bus (producer only) */
+void	status_publish(struct herald *);
+
+#endif /* HERALD_H */

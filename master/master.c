@@ -1,0 +1,748 @@
+/*
+ * heraldd, the master process: reads the configuration, binds every
+ * listener, creates the bus, forks the producer and the workers, restarts
+ * any that die (with back-off), and turns signals into actions.  It does no
+ * client I/O.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bus.h"
+#include "herald.h"
+#include "log.h"
+#include "net.h"
+
+/* One child in the process table (after nginx's ngx_processes). */
+struct child {
+	pid_t		 pid;		/* 0 = not running */
+	int		 id;		/* 0 = producer, 1..N = worker */
+	int		 ctl_fd;	/* master's end of the control socket */
+	struct timespec	 started;
+	int		 delay_ms;	/* back-off for the next respawn */
+	struct event	*respawn;	/* timer that restarts it */
+};
+
+static struct herald	 H;
+static struct child	 children[WORKERS_MAX + 1];
+static int		 nchildren;
+static int		 stopping;
+static struct event_base *base;
+static struct event	*grace_timer;
+static int		 pidfile_fd = -1;
+
+/* For proc_title: the argv area we may overwrite. */
+static char		*title_start;
+static size_t		 title_len;
+
+static void	spawn(struct child *);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: heraldd [-c file] [-f] [-t] [-V] "
+	    "[-o name=value]...\n       heraldd -o help   "
+	    "(lists every setting)\n");
+	exit(1);
+}
+
+/* Keep argv's memory for proc_title: move environ out of its way. */
+static void
+title_init(int argc, char **argv)
+{
+	extern char **environ;
+	char *end = argv[0] + strlen(argv[0]);
+	int n = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (argv[i] == end + 1)
+			end = argv[i] + strlen(argv[i]);
+	for (; environ[n] != NULL; n++)
+		if (environ[n] == end + 1)
+			end = environ[n] + strlen(environ[n]);
+	char **env = calloc(n + 1, sizeof(char *));
+	if (env == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		env[i] = strdup(environ[i]);
+	environ = env;
+	title_start = argv[0];
+	title_len = end - argv[0];
+}
+
+/*
+ * A child's signals as an event: libevent allows signal events in only
+ * one event base per process, and the master's (inherited) has them, so
+ * children read theirs from a signalfd instead.
+ */
+struct event *
+child_signals(struct event_base *b, const int *sigs, int n,
+    event_callback_fn cb, void *arg)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	for (int i = 0; i < n; i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	struct event *ev = event_new(b, fd, EV_READ | EV_PERSIST, cb, arg);
+	if (ev == NULL || event_add(ev, NULL) == -1)
+		fatalx("cannot watch signals");
+	return ev;
+}
+
+/* The next signal from a child_signals descriptor, or 0. */
+int
+child_signal_read(int fd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
+
+/* Show a process's role in ps, as nginx does ("heraldd: producer"). */
+void
+proc_title(const char *fmt, ...)
+{
+	va_list ap;
+	char buf[128];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	prctl(PR_SET_NAME, buf + (strncmp(buf, "heraldd: ", 9) ? 0 : 9));
+	if (title_start == NULL || title_len < 2)
+		return;
+	memset(title_start, 0, title_len);
+	snprintf(title_start, title_len, "%s", buf);
+}
+
+static void
+print_error(void *arg, const char *msg)
+{
+	if (arg != NULL)
+		fprintf(stderr, "%s\n", msg);
+	else
+		log_warnx("%s", msg);
+}
+
+/* Bind one TCP address once per worker (SO_REUSEPORT spreads clients). */
+static void
+bind_tcp(struct listener *l, const struct net_addr *a, int nworkers)
+{
+	struct net_addr each = *a;
+	char err[512];
+	int probe;
+
+	/*
+	 * SO_REUSEPORT would let a second heraldd share our port silently:
+	 * a plain bind first fails if anyone else holds the port.
+	 */
+	if ((probe = net_listen_tcp(a, 0, err, sizeof(err))) == -1)
+		fatalx("cannot listen on %s: %s", l->name, err);
+	snprintf(each.port, sizeof(each.port), "%d", net_bound_port(probe));
+	close(probe);
+	for (int i = 0; i < nworkers; i++)
+		if ((l->fds[i] = net_listen_tcp(&each, 1, err,
+		    sizeof(err))) == -1)
+			fatalx("cannot listen on %s: %s", l->name, err);
+	log_info("listening on %s (%s, port %d, %d sockets)", l->name,
+	    l->kind == LISTEN_CLIENT ? "clients" : "ingest",
+	    net_bound_port(l->fds[0]), nworkers);
+}
+
+static void
+bind_listeners(struct herald *h)
+{
+	const struct herald_config *c = &h->cfg;
+	char err[512];
+
+	for (int k = 0; k < 2; k++) {
+		const struct strlist *sl = k == 0 ? &c->listen : &c->ingest;
+		for (int i = 0; i < sl->n; i++) {
+			struct listener *l = &h->listeners[h->nlisteners];
+			struct net_addr a;
+
+			if (h->nlisteners == LISTENERS_MAX)
+				fatalx("too many listeners (at most %d)",
+				    LISTENERS_MAX);
+			memset(l, 0, sizeof(*l));
+			l->kind = k == 0 ? LISTEN_CLIENT : LISTEN_INGEST;
+			l->shared_fd = -1;
+			snprintf(l->name, sizeof(l->name), "%s", sl->v[i]);
+			if (net_parse_addr(sl->v[i], k, &a, err,
+			    sizeof(err)) == -1)
+				fatalx("%s", err);
+			h->nlisteners++;
+			if (!a.is_unix) {
+				bind_tcp(l, &a, c->workers);
+				continue;
+			}
+			l->is_unix = 1;
+			if ((l->shared_fd = net_listen_unix(&a, c->ingest_mode,
+			    err, sizeof(err))) == -1)
+				fatalx("cannot listen on %s: %s", l->name, err);
+			log_info("listening on %s (ingest)", l->name);
+		}
+	}
+}
+
+/* The producer's listener for PUBs forwarded by workers: an abstract
+ * unix socket, so nothing is left on disk. */
+static void
+bind_forward(struct herald *h)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(h->fwd_path, sizeof(h->fwd_path), "herald-fwd-%d-%ld",
+	    (int)getpid(), (long)time(NULL));
+	memcpy(sun.sun_path + 1, h->fwd_path, strlen(h->fwd_path));
+	h->fwd_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (h->fwd_fd == -1 || bind(h->fwd_fd, (struct sockaddr *)&sun,
+	    offsetof(struct sockaddr_un, sun_path) + 1 +
+	    strlen(h->fwd_path)) == -1 || listen(h->fwd_fd, 256) == -1 ||
+	    net_nonblock(h->fwd_fd) == -1)
+		fatal("forward socket");
+}
+
+static void
+open_bus(struct herald *h)
+{
+	struct bus_config bc;
+	char err[512];
+
+	memset(&bc, 0, sizeof(bc));
+	bc.file = h->cfg.bus_file;
+	bc.ring_size = h->cfg.bus_size;
+	bc.retained_max = h->cfg.bus_retained_max;
+	bc.retained_bytes = h->cfg.bus_retained_bytes;
+	bc.counter_slots = SLOT_WORKER(h->cfg.workers) + 1;
+	if (bc.file[0] != '\0') {
+		/* Create the directory of the bus file if it is missing. */
+		char dir[4096], *slash;
+		snprintf(dir, sizeof(dir), "%s", bc.file);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0750) == 0)
+				log_info("created directory %s", dir);
+		}
+	}
+	if ((h->bus = bus_open(&bc, err, sizeof(err))) == NULL)
+		fatalx("bus: %s", err);
+	const char *note = bus_repair_note(h->bus);
+	if (note != NULL && note[0] != '\0')
+		log_warnx("bus file %s repaired: %s", bc.file, note);
+	log_info("bus: %s, ring %lld bytes, %d retained topics max, head seq "
+	    "%llu", bc.file[0] ? bc.file : "anonymous memory",
+	    (long long)bc.ring_size, bc.retained_max,
+	    (unsigned long long)bus_head_seq(h->bus));
+}
+
+static void
+open_addr_table(struct herald *h)
+{
+	size_t keys = ADDR_SLOTS * sizeof(uint64_t);
+	size_t counts = (size_t)ADDR_SLOTS * WORKERS_MAX * sizeof(int32_t);
+	char *p = mmap(NULL, keys + counts, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		fatal("mmap address table");
+	h->addrs.keys = (uint64_t *)p;
+	h->addrs.counts = (int32_t *)(p + keys);
+}
+
+/* Lock and check the pidfile before anything binds: one instance only. */
+static void
+pidfile_lock(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+
+	if (path[0] == '\0')
+		return;
+	pidfile_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (pidfile_fd == -1)
+		fatal("pidfile %s", path);
+	if (flock(pidfile_fd, LOCK_EX | LOCK_NB) == -1) {
+		n = pread(pidfile_fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		fatalx("another heraldd is running (pid %s, pidfile %s)",
+		    buf[0] ? buf : "?", path);
+	}
+}
+
+static void
+pidfile_write(void)
+{
+	char buf[32];
+	int n;
+
+	if (pidfile_fd == -1)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(pidfile_fd, 0) == -1 || pwrite(pidfile_fd, buf, n, 0) != n)
+		log_warn("pidfile %s", H.cfg.pidfile);
+}
+
+/* Raise the descriptor limit to what clients.max needs, or say why not. */
+static void
+raise_nofile(const struct herald_config *c)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)c->clients_max / c->workers + 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		log_warnx("open files limit is %llu per process (wanted %llu): "
+		    "each worker can hold about %llu clients, %llu in all",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+		    (unsigned long long)(rl.rlim_cur - 64),
+		    (unsigned long long)(rl.rlim_cur - 64) * c->workers);
+}
+
+/* Bind first, then drop to the configured user and group. */
+static void
+drop_privileges(const struct herald_config *c)
+{
+	struct passwd *pw = NULL;
+	gid_t gid;
+
+	if (c->user[0] == '\0' && c->group[0] == '\0')
+		return;
+	if (c->user[0] != '\0' && (pw = getpwnam(c->user)) == NULL)
+		fatalx("user \"%s\" does not exist", c->user);
+	gid = pw ? pw->pw_gid : getgid();
+	if (c->group[0] != '\0') {
+		struct group *gr = getgrnam(c->group);
+		if (gr == NULL)
+			fatalx("group \"%s\" does not exist", c->group);
+		gid = gr->gr_gid;
+	}
+	if (c->bus_file[0] != '\0' && pw != NULL &&
+	    chown(c->bus_file, pw->pw_uid, gid) == -1)
+		log_warn("chown %s", c->bus_file);
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1)
+		fatal("cannot set group %d", (int)gid);
+	if (pw != NULL && setuid(pw->pw_uid) == -1)
+		fatal("cannot set user %s", c->user);
+	log_info("running as user %s, group %d", pw ? c->user : "(same)",
+	    (int)gid);
+}
+
+static struct child *
+child_by_pid(pid_t pid)
+{
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].pid == pid)
+			return &children[i];
+	return NULL;
+}
+
+static const char *
+child_name(const struct child *c, char *buf, size_t len)
+{
+	if (c->id == 0)
+		snprintf(buf, len, "producer");
+	else
+		snprintf(buf, len, "worker %d", c->id);
+	return buf;
+}
+
+/* In a new child: forget the master's signal handling, run the role. */
+static void
+child_run(struct child *c, int fd)
+{
+	struct sigaction sa;
+	sigset_t all;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].ctl_fd != -1)
+			close(children[i].ctl_fd);
+	if (pidfile_fd != -1)
+		close(pidfile_fd);
+	if (c->id == 0)
+		producer_main(&H, fd);
+	worker_main(&H, c->id, fd);
+}
+
+/* Fork one child; its control socket closes when the master dies. */
+static void
+spawn(struct child *c)
+{
+	int sv[2];
+	sigset_t all, old;
+	char name[32];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		return;
+	}
+	int sz = CTL_MSG_MAX + 1024;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	/* No signal may run the master's handlers in the child. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		child_run(c, sv[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	if (pid == -1) {
+		log_warn("fork %s", child_name(c, name, sizeof(name)));
+		close(sv[0]);
+		return;
+	}
+	c->pid = pid;
+	c->ctl_fd = sv[0];
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	log_info("started %s, pid %d", child_name(c, name, sizeof(name)),
+	    (int)pid);
+	if (c->id > 0)
+		bus_counter_add(H.bus, SLOT_MASTER, CTR_WORKERS, 1);
+}
+
+static void
+respawn_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	if (!stopping)
+		spawn(arg);
+}
+
+/* Log how a child ended and schedule its restart with back-off. */
+static void
+child_exited(struct child *c, int status)
+{
+	struct timespec now;
+	char name[32];
+	long ran;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ran = now.tv_sec - c->started.tv_sec;
+	child_name(c, name, sizeof(name));
+	if (WIFSIGNALED(status))
+		log_warnx("%s (pid %d) killed by signal %d after %lds", name,
+		    (int)c->pid, WTERMSIG(status), ran);
+	else if (WEXITSTATUS(status) != 0 || !stopping)
+		log_warnx("%s (pid %d) exited with status %d after %lds", name,
+		    (int)c->pid, WEXITSTATUS(status), ran);
+	else
+		log_info("%s (pid %d) stopped", name, (int)c->pid);
+	c->pid = 0;
+	close(c->ctl_fd);
+	c->ctl_fd = -1;
+	if (c->id > 0)
+		bus_counter_add(H.bus, SLOT_MASTER, CTR_WORKERS, -1);
+	if (stopping)
+		return;
+	/* A child that ran a while was healthy: restart it at once. */
+	if (ran >= RESTART_STABLE_SEC)
+		c->delay_ms = RESTART_DELAY_MIN_MS;
+	struct timeval tv = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000 };
+	log_info("restarting %s in %d ms", name, c->delay_ms);
+	evtimer_add(c->respawn, &tv);
+	c->delay_ms *= 2;
+	if (c->delay_ms > RESTART_DELAY_MAX_MS)
+		c->delay_ms = RESTART_DELAY_MAX_MS;
+}
+
+static int
+children_alive(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < nchildren; i++)
+		n += children[i].pid != 0;
+	return n;
+}
+
+static void
+sigchld_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct child *c = child_by_pid(pid);
+		if (c != NULL)
+			child_exited(c, status);
+	}
+	if (stopping && children_alive() == 0)
+		event_base_loopbreak(base);
+}
+
+static void
+grace_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	log_warnx("children still running after %d s: killing them",
+	    H.cfg.shutdown_grace);
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].pid != 0)
+			kill(children[i].pid, SIGKILL);
+}
+
+/* TERM/INT: every child stops gracefully; kill what is left after grace. */
+static void
+sigterm_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct timeval tv = { H.cfg.shutdown_grace, 0 };
+
+	if (stopping)
+		return;
+	stopping = 1;
+	log_info("signal %d: stopping", (int)sig);
+	for (int i = 0; i < nchildren; i++) {
+		if (children[i].pid != 0)
+			kill(children[i].pid, SIGTERM);
+		evtimer_del(children[i].respawn);
+	}
+	evtimer_add(grace_timer, &tv);
+	if (children_alive() == 0)
+		event_base_loopbreak(base);
+}
+
+/* HUP: check the new configuration; if good, hand it to every child. */
+static void
+sighup_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct herald_config next;
+	char *text = NULL;
+
+	log_info("SIGHUP: reloading %s", H.cfg.file ? H.cfg.file :
+	    "(built-in defaults)");
+	if (H.cfg.file != NULL && (text = config_read_text(H.cfg.file)) == NULL) {
+		log_warn("reload refused: cannot read %s", H.cfg.file);
+		return;
+	}
+	if (text != NULL && strlen(text) + 1 > CTL_MSG_MAX) {
+		log_warnx("reload refused: %s is larger than %d bytes",
+		    H.cfg.file, CTL_MSG_MAX);
+		free(text);
+		return;
+	}
+	if (config_load(&next, H.cfg.file, text ? text : "", H.overrides,
+	    H.noverrides, print_error, NULL) != 0) {
+		log_warnx("reload refused: the configuration has errors; the "
+		    "running one stays in force");
+		config_free(&next);
+		free(text);
+		return;
+	}
+	config_apply_reload(&H.cfg, &next, print_error, NULL);
+	log_set_level(H.cfg.log_level);
+	config_free(&next);
+	/* Message: 'R' then the text the children parse the same way. */
+	size_t len = text ? strlen(text) : 0;
+	char *msg = malloc(len + 2);
+	if (msg != NULL) {
+		msg[0] = 'R';
+		memcpy(msg + 1, text ? text : "", len + 1);
+		for (int i = 0; i < nchildren; i++)
+			if (children[i].pid != 0 &&
+			    send(children[i].ctl_fd, msg, len + 2,
+			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+				log_warn("reload: cannot reach child %d",
+				    (int)children[i].pid);
+		free(msg);
+	}
+	free(text);
+	log_info("reload accepted");
+}
+
+/* USR1: reopen the log file here and in every child. */
+static void
+sigusr1_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	log_reopen();
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].pid != 0)
+			kill(children[i].pid, SIGUSR1);
+	log_info("log reopened");
+}
+
+static void
+load_config(const char *file, int explicit_file, char **ov, int nov,
+    int check_only)
+{
+	int errors;
+
+	if (!explicit_file && access(file, F_OK) == -1)
+		file = NULL;	/* no default file: built-in defaults */
+	errors = config_load(&H.cfg, file, NULL, ov, nov, print_error,
+	    check_only ? (void *)1 : NULL);
+	if (check_only) {
+		if (errors == 0)
+			printf("%s: configuration ok\n", file ? file :
+			    "(built-in defaults)");
+		exit(errors ? 1 : 0);
+	}
+	if (errors != 0)
+		fatalx("%d error%s in the configuration", errors,
+		    errors > 1 ? "s" : "");
+	/* Reloads and daemon mode need an absolute path. */
+	if (H.cfg.file != NULL && H.cfg.file[0] != '/') {
+		char *abs = realpath(H.cfg.file, NULL);
+		if (abs != NULL) {
+			free(H.cfg.file);
+			H.cfg.file = abs;
+		}
+	}
+}
+
+static void
+setup_logging(int foreground)
+{
+	const struct herald_config *c = &H.cfg;
+
+	log_set_level(c->log_level);
+	if (log_open(c->log_file, !foreground && c->log_syslog,
+	    c->log_facility) == -1)
+		fatal("log file %s", c->log_file);
+}
+
+static void
+main_loop(void)
+{
+	struct event *ev[5];
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	event_callback_fn cbs[] = { sigchld_cb, sigterm_cb, sigterm_cb,
+	    sighup_cb, sigusr1_cb };
+
+	for (int i = 0; i < 5; i++) {
+		ev[i] = evsignal_new(base, sigs[i], cbs[i], NULL);
+		evsignal_add(ev[i], NULL);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	grace_timer = evtimer_new(base, grace_cb, NULL);
+	nchildren = 1 + H.cfg.workers;
+	for (int i = 0; i < nchildren; i++) {
+		children[i].id = i;
+		children[i].ctl_fd = -1;
+		children[i].delay_ms = RESTART_DELAY_MIN_MS;
+		children[i].respawn = evtimer_new(base, respawn_cb,
+		    &children[i]);
+	}
+	for (int i = 0; i < nchildren; i++)
+		spawn(&children[i]);
+	event_base_dispatch(base);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *file = CONFIG_DEFAULT_FILE;
+	int explicit_file = 0, foreground = 0, check_only = 0, ch;
+	char **ov = calloc(argc, sizeof(char *));
+	int nov = 0;
+
+	log_init("heraldd");
+	while ((ch = getopt(argc, argv, "c:fo:tVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			explicit_file = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'o':
+			if (strcmp(optarg, "help") == 0) {
+				config_print_help(stdout);
+				exit(0);
+			}
+			/* Copied: proc_title later overwrites argv. */
+			if ((ov[nov++] = strdup(optarg)) == NULL)
+				fatal("strdup");
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("heraldd %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	H.overrides = ov;
+	H.noverrides = nov;
+	load_config(file, explicit_file, ov, nov, check_only);
+	title_init(argc, argv);
+	setup_logging(foreground);
+	log_info("heraldd %s starting: %d workers, config %s", PACKAGE_VERSION,
+	    H.cfg.workers, H.cfg.file ? H.cfg.file : "(built-in defaults)");
+	pidfile_lock(H.cfg.pidfile);
+	raise_nofile(&H.cfg);
+	bind_listeners(&H);
+	bind_forward(&H);
+	open_bus(&H);
+	open_addr_table(&H);
+	for (int i = 0; i < H.cfg.workers; i++)
+		if ((H.wake_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+			fatal("eventfd");
+	drop_privileges(&H.cfg);
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	pidfile_write();
+	H.started = time(NULL);
+	bus_counter_set(H.bus, SLOT_MASTER, CTR_START_TIME, H.started);
+	bus_counter_set(H.bus, SLOT_MASTER, CTR_WORKERS, 0);
+	proc_title("heraldd: master process");
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	main_loop();
+	bus_sync(H.bus);
+	if (pidfile_fd != -1)
+		unlink(H.cfg.pidfile);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,187 @@
+/*
+ * The bus: one shared mapping holding the ring of messages, the retained
+ * table (newest value per topic) and the per-process counters.
+ *
+ * One writer (the producer) appends; any number of reader processes read
+ * without locks.  Every ring record is stored ready to send, as its
+ * "MSG <topic> <seq> <payload>\n" line, so fan-out copies bytes and never
+ * formats them.
+ *
+ * Layout of the mapping (all offsets in the header, all 64-byte aligned):
+ *   header | ring (ring_size bytes) | seq index | retained slots |
+ *   retained heap | counter blocks (one per process slot)
+ */
+#ifndef HERALD_BUS_H
+#define HERALD_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUS_MAGIC		0x5355424c44524548ULL	/* "HERLDBUS" */
+#define BUS_VERSION		1
+#define BUS_RING_MIN		(64 * 1024)		/* smallest ring */
+#define BUS_RETAINED_MIN	16			/* fewest topics */
+#define BUS_COUNTER_SLOTS_MAX	130	/* master + producer + 128 workers */
+
+/* Counter ids; each process adds only to its own block. */
+enum bus_counter {
+	CTR_CLIENTS,		/* gauge: clients connected now */
+	CTR_WORKERS,		/* gauge (master's block): live workers */
+	CTR_START_TIME,		/* gauge (master's block): unix time started */
+	CTR_MSGS_IN,		/* records appended (producer) */
+	CTR_MSGS_OUT,		/* MSG lines delivered to clients */
+	CTR_BYTES_OUT,		/* bytes written to clients */
+	CTR_GAPS,		/* GAP lines sent */
+	CTR_SLOW_CONSUMERS,	/* clients conflated or cut as slow */
+	CTR_CONNECTIONS,	/* connections accepted, ever */
+	CTR_REJECTED_FULL,	/* BYE server-full (clients.max/per_address) */
+	CTR_BAD_LINES,		/* lines answered with a "bad" error */
+	CTR_ERRORS_CLOSED,	/* BYE too-many-errors */
+	CTR_LINES_TOO_LONG,	/* -ERR line-too-long */
+	CTR_FORBIDDEN,		/* -ERR forbidden */
+	CTR_TOO_MANY_SUBS,	/* -ERR too-many-subs */
+	CTR_BUSY,		/* -ERR busy (producer unreachable or full) */
+	CTR_IDLE_CLOSED,	/* BYE idle */
+	CTR_ACCEPT_PAUSED,	/* accept paused for lack of descriptors */
+	CTR_RETAINED_DROPPED,	/* values not retained: table or heap full */
+	CTR_HEARTBEATS,		/* HB lines sent */
+	CTR_RECONNECTS,		/* worker reconnections to the producer */
+	CTR__COUNT
+};
+
+/* Where the bus lives and how big it is. */
+struct bus_config {
+	const char	*file;		/* NULL or "" = anonymous shared memory */
+	uint64_t	 ring_size;	/* ring bytes, power of two >= BUS_RING_MIN */
+	uint32_t	 retained_max;	/* topics the retained table holds */
+	uint64_t	 retained_bytes; /* heap bytes for retained values */
+	uint32_t	 counter_slots;	/* process slots, <= BUS_COUNTER_SLOTS_MAX */
+};
+
+/* One record as a reader sees it; pointers point into the caller's buffer. */
+struct bus_rec {
+	uint64_t	 seq;
+	uint64_t	 pos;		/* ring position of this record */
+	const char	*line;		/* "MSG <topic> <seq> <payload>\n" */
+	uint32_t	 line_len;	/* including the LF */
+	const char	*topic;		/* inside line */
+	uint16_t	 topic_len;
+	const char	*payload;	/* inside line */
+	uint32_t	 payload_len;
+};
+
+/* A retained value as a reader sees it; pointers into the caller's buffer. */
+struct bus_value {
+	uint64_t	 seq;
+	const char	*topic;
+	uint16_t	 topic_len;
+	const char	*payload;
+	uint32_t	 payload_len;
+};
+
+struct bus;	/* per-process handle; the mapping itself is shared */
+
+/* Return values of the reader calls. */
+#define BUS_OK		0
+#define BUS_LAPPED	(-1)	/* the position was overwritten */
+#define BUS_GONE	(-2)	/* bus_find_seq: seq older than the ring holds */
+#define BUS_AHEAD	(-3)	/* bus_find_seq: seq not yet written */
+
+/*
+ * Create or open the bus described by cfg.  A file is created if missing;
+ * an existing one is checked (magic, version, sizes, per-record and
+ * per-slot checksums) and a torn tail is dropped.  Returns NULL with a
+ * message in err (e.g. "bus file X has version 2, expected 1") on failure.
+ */
+struct bus	*bus_open(const struct bus_config *cfg, char *err, size_t errlen);
+
+/* Unmap; the mapping stays valid in other processes. */
+void		 bus_close(struct bus *);
+
+/* Write the mapping back to its file (no-op when anonymous). */
+int		 bus_sync(struct bus *);
+
+/* Bytes a record for this topic and payload takes in the ring. */
+size_t		 bus_record_size(size_t topic_len, size_t payload_len);
+
+/*
+ * Writer only.  Append one record (topic and payload must be valid; the
+ * caller checks) and set it as the topic's retained value.  Returns the
+ * record's seq, or 0 if the record cannot fit the ring.
+ */
+uint64_t	 bus_append(struct bus *, const char *topic, size_t topic_len,
+		    const char *payload, size_t payload_len);
+
+/* Newest seq in the bus (0 if none) and the position after it. */
+uint64_t	 bus_head_seq(const struct bus *);
+uint64_t	 bus_head_pos(const struct bus *);
+
+/* Newest seq and the position after it, read as one consistent pair. */
+void		 bus_head(const struct bus *, uint64_t *pos, uint64_t *seq);
+
+/* Oldest record the ring still holds: its position and seq (seq = head+1
+ * and pos = head pos when the ring is empty). */
+void		 bus_tail(const struct bus *, uint64_t *pos, uint64_t *seq);
+
+/*
+ * Copy whole records from *pos on into buf (at most buflen bytes and
+ * maxrecs records, never past the head), check they were not overwritten
+ * while copied, and describe them in recs.  Advances *pos past them.
+ * Returns the number of records (0 when *pos is the head), or BUS_LAPPED
+ * if *pos is no longer in the ring (then *pos is unchanged).  A record
+ * larger than buflen is never returned: size buf by bus_record_size of
+ * the largest payload.
+ */
+int		 bus_read(struct bus *, uint64_t *pos, char *buf, size_t buflen,
+		    struct bus_rec *recs, int maxrecs);
+
+/*
+ * Find the ring position of the record with this seq.  Returns BUS_OK and
+ * sets *pos, BUS_GONE if the ring no longer holds it, BUS_AHEAD if seq is
+ * beyond the head (head_seq + 1 is found: it is the head position).
+ */
+int		 bus_find_seq(struct bus *, uint64_t seq, uint64_t *pos);
+
+/*
+ * Copy the retained value of a topic into buf (buflen >= topic + payload).
+ * Returns 1 if found, 0 if not.  Consistent: never a torn value.
+ */
+int		 bus_retained_get(struct bus *, const char *topic,
+		    size_t topic_len, struct bus_value *v, char *buf,
+		    size_t buflen);
+
+/*
+ * Call cb for every retained value whose topic matches pattern (a valid
+ * pattern; "#" matches all), each a consistent copy in a scratch buffer
+ * valid during the call.  cb returns 0 to go on, non-zero to stop; that
+ * value is returned (0 when all were visited).
+ */
+typedef int	(*bus_value_cb)(void *arg, const struct bus_value *v);
+int		 bus_retained_foreach(struct bus *, const char *pattern,
+		    size_t pattern_len, bus_value_cb cb, void *arg);
+
+/* Number of topics retained now. */
+uint32_t	 bus_retained_count(const struct bus *);
+
+/* Values not retained since bus_open (table full, heap full, too big);
+ * an existing topic that lost its storage was removed, and counts too. */
+uint64_t	 bus_retained_dropped(const struct bus *);
+
+/* What bus_open repaired in an existing file, e.g. "dropped 3 torn
+ * records (seq 41..43), 1 bad retained slot"; "" if nothing. */
+const char	*bus_repair_note(const struct bus *);
+
+/* Counters: a process adds to its own slot; anyone sums them all. */
+void		 bus_counter_add(struct bus *, unsigned slot, enum bus_counter,
+		    int64_t delta);
+void		 bus_counter_set(struct bus *, unsigned slot, enum bus_counter,
+		    uint64_t value);
+uint64_t	 bus_counter_get(const struct bus *, unsigned slot,
+		    enum bus_counter);
+uint64_t	 bus_counter_sum(const struct bus *, enum bus_counter);
+
+/* Sizes as configured (for checks and STATS). */
+uint64_t	 bus_ring_size(const struct bus *);
+uint32_t	 bus_retained_max(const struct bus *);
+
+#endif /* HERALD_BUS_H */

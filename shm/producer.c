@@ -1,0 +1,251 @@
+/*
+ * The producer: the bus's only writer.  It takes the PUBs that workers
+ * forward from their clients (ingest and permitted client PUBs) and the
+ * built-in status figures, gives each the next seq, appends it to the
+ * ring and the retained table, and wakes every worker once per batch.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "bus.h"
+#include "herald.h"
+#include "log.h"
+#include "net.h"
+#include "topic.h"
+
+static struct herald	*H;
+static struct event_base *base;
+static struct event	*wake_ev;
+static struct event	*status_ev;
+static int		 dirty;		/* appended since the last wake */
+
+/* Wake every worker: one eventfd write each, per batch. */
+static void
+wake_workers(void)
+{
+	uint64_t one = 1;
+
+	dirty = 0;
+	for (int i = 0; i < H->cfg.workers; i++)
+		(void)!write(H->wake_fds[i], &one, sizeof(one));
+}
+
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (dirty)
+		wake_workers();
+}
+
+/* Append one message; the wake follows when this turn of the loop ends. */
+static void
+publish(const char *topic, size_t tlen, const char *payload, size_t plen)
+{
+	if (!topic_valid(topic, tlen) || plen == 0) {
+		log_warnx("dropped a malformed message from a worker");
+		return;
+	}
+	if (bus_append(H->bus, topic, tlen, payload, plen) == 0) {
+		log_warnx("message on %.*s too large for the ring (%zu bytes)",
+		    (int)tlen, topic, plen);
+		return;
+	}
+	bus_counter_add(H->bus, SLOT_PRODUCER, CTR_MSGS_IN, 1);
+	if (!dirty) {
+		dirty = 1;
+		event_active(wake_ev, 0, 0);
+	}
+}
+
+/* Status figures as text, through the same path as every message. */
+void
+producer_publish_status(const char *name, const char *value)
+{
+	char topic[TOPIC_MAX + 1];
+	int n = snprintf(topic, sizeof(topic), "%s/%s", H->cfg.status_prefix,
+	    name);
+
+	if (n > 0 && n <= TOPIC_MAX)
+		publish(topic, n, value, strlen(value));
+}
+
+/* One line from a worker: "P <topic> <payload>" or "S <id>". */
+static void
+handle_line(struct bufferevent *bev, const char *line, size_t len)
+{
+	if (len > 2 && line[0] == 'P' && line[1] == ' ') {
+		const char *t = line + 2, *sp = memchr(t, ' ', len - 2);
+		if (sp == NULL) {
+			log_warnx("malformed PUB from a worker");
+			return;
+		}
+		publish(t, sp - t, sp + 1, line + len - sp - 1);
+	} else if (len > 2 && line[0] == 'S' && line[1] == ' ') {
+		/* The worker will hear of the new records before the SYNC
+		 * answer reaches its client. */
+		if (dirty)
+			wake_workers();
+		evbuffer_add_printf(bufferevent_get_output(bev), "S %.*s %llu\n",
+		    (int)(len - 2), line + 2,
+		    (unsigned long long)bus_head_seq(H->bus));
+	} else {
+		log_warnx("unknown line from a worker (%zu bytes)", len);
+	}
+}
+
+static void
+fwd_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
+		    EVBUFFER_EOL_LF);
+		if (eol.pos == -1)
+			break;
+		char *line = (char *)evbuffer_pullup(in, eol.pos + 1);
+		handle_line(bev, line, eol.pos);
+		evbuffer_drain(in, eol.pos + 1);
+	}
+}
+
+static void
+fwd_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		bufferevent_free(bev);
+}
+
+static void
+fwd_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("accept (worker connection)");
+		return;
+	}
+	struct bufferevent *bev = bufferevent_socket_new(base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	bufferevent_setcb(bev, fwd_read_cb, NULL, fwd_event_cb, NULL);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	status_publish(H);
+}
+
+static void
+arm_status(void)
+{
+	struct timeval tv = { H->cfg.status_interval, 0 };
+
+	evtimer_del(status_ev);
+	if (H->cfg.status_interval > 0) {
+		status_publish(H);
+		event_add(status_ev, &tv);
+	}
+}
+
+static void
+reload_error(void *arg, const char *msg)
+{
+	log_warnx("reload: %s", msg);
+}
+
+/* A reload from the master ('R' + text); EOF: the master is gone. */
+static void
+ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char msg[CTL_MSG_MAX + 2];
+	struct herald_config next;
+	ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+
+	if (n <= 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		log_warnx("master went away: stopping");
+		bus_sync(H->bus);
+		exit(0);
+	}
+	msg[n] = '\0';
+	if (msg[0] != 'R')
+		return;
+	if (config_load(&next, H->cfg.file, msg + 1, H->overrides,
+	    H->noverrides, reload_error, NULL) != 0) {
+		config_free(&next);
+		return;
+	}
+	config_apply_reload(&H->cfg, &next, NULL, NULL);
+	log_set_level(H->cfg.log_level);
+	config_free(&next);
+	arm_status();
+}
+
+/* TERM/INT: flush the bus and exit; USR1: reopen the log. */
+static void
+signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int sig;
+
+	while ((sig = child_signal_read(fd)) != 0) {
+		if (sig == SIGUSR1) {
+			log_reopen();
+			continue;
+		}
+		if (dirty)
+			wake_workers();
+		bus_sync(H->bus);
+		exit(0);
+	}
+}
+
+/* Run the producer until stopped. */
+void
+producer_main(struct herald *h, int ctl_fd)
+{
+	H = h;
+	log_procname("producer");
+	proc_title("heraldd: producer");
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (int i = 0; i < h->nlisteners; i++) {
+		struct listener *l = &h->listeners[i];
+		if (l->is_unix)
+			close(l->shared_fd);
+		else
+			for (int k = 0; k < h->cfg.workers; k++)
+				close(l->fds[k]);
+	}
+	wake_ev = event_new(base, -1, 0, wake_cb, NULL);
+	struct event *acc = event_new(base, h->fwd_fd, EV_READ | EV_PERSIST,
+	    fwd_accept_cb, NULL);
+	event_add(acc, NULL);
+	struct event *ctl = event_new(base, ctl_fd, EV_READ | EV_PERSIST,
+	    ctl_cb, NULL);
+	event_add(ctl, NULL);
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
+	child_signals(base, sigs, 3, signal_cb, NULL);
+	status_ev = event_new(base, -1, EV_PERSIST, status_cb, NULL);
+	arm_status();
+	log_debug("producer ready at seq %llu",
+	    (unsigned long long)bus_head_seq(h->bus));
+	event_base_dispatch(base);
+	exit(0);
+}

@@ -1,0 +1,260 @@
+/*
+ * Fuzz target for topics and patterns.  The input is "<pattern>\n<topic>"
+ * (or one name used as both).  topic_valid, pattern_valid and topic_match
+ * must agree with a slow reference written from PROTOCOL.md that splits
+ * names into segments.
+ *
+ * libFuzzer: clang -fsanitize=fuzzer,address,undefined -Icommon \
+ *     common/topic.c tests/fuzz/fuzz_topic.c
+ * Replay without libFuzzer: build with -DFUZZ_STANDALONE and give the
+ * corpus files or directories as arguments.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topic.h"
+
+struct seg {
+	const char	*s;
+	size_t		 len;
+};
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Split s on '/' into v; returns the number of segments (empty ones too). */
+static size_t
+ref_split(const char *s, size_t len, struct seg *v)
+{
+	size_t n = 0, start = 0, i;
+
+	for (i = 0; i <= len; i++) {
+		if (i == len || s[i] == '/') {
+			v[n].s = s + start;
+			v[n].len = i - start;
+			n++;
+			start = i + 1;
+		}
+	}
+	return n;
+}
+
+static int
+ref_seg_is(const struct seg *g, const char *w)
+{
+	return g->len == strlen(w) && memcmp(g->s, w, g->len) == 0;
+}
+
+/* A segment of a topic: non-empty, every byte 0x21..0x7e but '+', '#'. */
+static int
+ref_plain_seg(const struct seg *g)
+{
+	size_t i;
+
+	if (g->len == 0)
+		return 0;
+	for (i = 0; i < g->len; i++) {
+		unsigned char c = (unsigned char)g->s[i];
+
+		if (c < 0x21 || c > 0x7e || c == '+' || c == '#')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+ref_topic_valid(const char *s, size_t len)
+{
+	struct seg v[TOPIC_MAX + 1];
+	size_t n, i;
+
+	if (len < 1 || len > TOPIC_MAX)
+		return 0;
+	n = ref_split(s, len, v);
+	for (i = 0; i < n; i++)
+		if (!ref_plain_seg(&v[i]))
+			return 0;
+	return 1;
+}
+
+static int
+ref_pattern_valid(const char *s, size_t len)
+{
+	struct seg v[TOPIC_MAX + 1];
+	size_t n, i;
+
+	if (len < 1 || len > TOPIC_MAX)
+		return 0;
+	n = ref_split(s, len, v);
+	for (i = 0; i < n; i++) {
+		if (ref_seg_is(&v[i], "+"))
+			continue;
+		if (ref_seg_is(&v[i], "#") && i == n - 1)
+			continue;
+		if (!ref_plain_seg(&v[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* '+' is one segment, a final '#' is the rest (zero or more). */
+static int
+ref_match(const char *p, size_t plen, const char *t, size_t tlen)
+{
+	struct seg pv[TOPIC_MAX + 1], tv[TOPIC_MAX + 1];
+	size_t np, nt, i;
+
+	np = ref_split(p, plen, pv);
+	nt = ref_split(t, tlen, tv);
+	for (i = 0; i < np; i++) {
+		if (ref_seg_is(&pv[i], "#"))
+			return 1;
+		if (i == nt)
+			return 0;
+		if (ref_seg_is(&pv[i], "+"))
+			continue;
+		if (pv[i].len != tv[i].len ||
+		    memcmp(pv[i].s, tv[i].s, pv[i].len) != 0)
+			return 0;
+	}
+	return np == nt;
+}
+
+/* Compare topic_valid/pattern_valid with the reference for one name. */
+static void
+check_name(const char *s, size_t len)
+{
+	int tv = topic_valid(s, len), pv = pattern_valid(s, len);
+
+	if (tv != ref_topic_valid(s, len) || pv != ref_pattern_valid(s, len))
+		abort();
+	if (tv && (!pv || !pattern_is_exact(s, len) ||
+	    !topic_match(s, len, s, len)))
+		abort();
+	if (pv && pattern_is_exact(s, len) != tv)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *in = (const char *)data, *nl;
+	const char *p = in, *t = in;
+	size_t plen = size, tlen = size;
+
+	if ((nl = memchr(in, '\n', size)) != NULL) {
+		plen = nl - in;
+		t = nl + 1;
+		tlen = size - plen - 1;
+	}
+	check_name(p, plen);
+	if (t != p)
+		check_name(t, tlen);
+	if (pattern_valid(p, plen) && topic_valid(t, tlen)) {
+		int m = topic_match(p, plen, t, tlen);
+
+		if (m != ref_match(p, plen, t, tlen))
+			abort();
+		if (pattern_is_exact(p, plen) &&
+		    m != (plen == tlen && memcmp(p, t, plen) == 0))
+			abort();
+		if (!topic_match("#", 1, t, tlen))
+			abort();
+	}
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+/*
+ * Run the target over one file, read into a buffer of its exact size so
+ * that an overread shows under a sanitizer.  Returns -1 on a read error.
+ */
+static int
+run_file(const char *path)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		perror(path);
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == -1 ||
+	    (buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1)) == NULL) {
+		perror(path);
+		fclose(f);
+		return -1;
+	}
+	n = fread(buf, 1, (size_t)st.st_size, f);
+	fclose(f);
+	if (n != (size_t)st.st_size) {
+		fprintf(stderr, "%s: short read\n", path);
+		free(buf);
+		return -1;
+	}
+	LLVMFuzzerTestOneInput(buf, n);
+	free(buf);
+	return 0;
+}
+
+/* Run over every regular file of a directory; returns the count or -1. */
+static int
+run_dir(const char *dir)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir(dir)) == NULL) {
+		perror(dir);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		if (run_file(path) == -1) {
+			n = -1;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Replay the files and directories named on the command line. */
+int
+main(int argc, char **argv)
+{
+	struct stat st;
+	int i, n, total = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s file|dir ...\n", argv[0]);
+		return 2;
+	}
+	for (i = 1; i < argc; i++) {
+		if (stat(argv[i], &st) == -1) {
+			perror(argv[i]);
+			return 1;
+		}
+		n = S_ISDIR(st.st_mode) ? run_dir(argv[i]) :
+		    run_file(argv[i]) == 0 ? 1 : -1;
+		if (n == -1)
+			return 1;
+		total += n;
+	}
+	printf("%s: %d inputs ok\n", argv[0], total);
+	return 0;
+}
+#endif /* FUZZ_STANDALONE */

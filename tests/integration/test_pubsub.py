@@ -1,0 +1,594 @@
+#!/usr/bin/env python3
+"""herald integration: PUB, GET, SUB (snapshot and live), UNSUB, SYNC,
+wildcards, publish permissions, payload rules, pipelining, and the
+snapshot/live handoff (PROTOCOL.md: Client to server, Guarantees 1-2)."""
+
+import os
+import re
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.environ.get('HERALD_TESTS') or
+                os.path.dirname(os.path.abspath(__file__)))
+import herald_test as ht  # noqa: E402
+
+SENTINEL = 'zz/sentinel'
+
+
+def drain_to_sentinel(tc, c, timeout=5):
+    """Read c up to its MSG on SENTINEL; return the MSG tuples before it,
+    checking that seqs strictly increase."""
+    lines = c.read_until(lambda ln: ln.startswith('MSG %s ' % SENTINEL),
+                         timeout)
+    msgs = []
+    last = 0
+    for ln in lines:
+        m = ht.parse_msg(ln)
+        tc.assertTrue(m and m[0] == 'MSG', 'unexpected line %r' % ln)
+        tc.assertGreater(m[2], last, 'MSG seqs must strictly increase: %r'
+                         % lines)
+        last = m[2]
+        msgs.append(m)
+    return msgs[:-1]
+
+
+class PubSub(ht.HeraldTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.srv = cls.class_server()
+
+    def c(self, **kw):
+        return self.conn(self.srv.port, **kw)
+
+    def i(self, **kw):
+        return self.conn(self.srv.ingest_port, **kw)
+
+    # -- PUB / GET -------------------------------------------------------
+    def test_pub_no_reply_and_get(self):
+        i = self.i()
+        i.pub('ps/get/t', 'hello world')
+        i.assert_no_line(0.3)
+        s = i.sync()
+        c = self.c()
+        lines = c.cmd('GET ps/get/t')
+        self.assertEqual(len(lines), 2, lines)
+        m = ht.parse_msg(lines[0])
+        self.assertEqual(m[:2], ('VAL', 'ps/get/t'))
+        self.assertEqual(m[3], 'hello world')
+        self.assertLessEqual(m[2], s)
+        self.assertEqual(lines[1], '+OK GET ps/get/t')
+        # GET works on the ingest listener too
+        lines = i.cmd('GET ps/get/t')
+        self.assertEqual(lines, ['VAL ps/get/t %d hello world' % m[2],
+                                 '+OK GET ps/get/t'])
+        # a newer value replaces it, with a higher seq
+        i.pub('ps/get/t', 'second')
+        s2 = i.sync()
+        lines = c.cmd('GET ps/get/t')
+        m2 = ht.parse_msg(lines[0])
+        self.assertEqual(m2[3], 'second')
+        self.assertGreater(m2[2], m[2])
+        self.assertLessEqual(m2[2], s2)
+
+    def test_pub_then_ping_order(self):
+        i = self.i()
+        i.send('PUB ps/order/a 1\nPING p\n')
+        self.assertEqual(i.line(), 'PONG p')
+
+    def test_get_not_found(self):
+        c = self.c()
+        self.assertEqual(c.cmd('GET ps/nothing/here'),
+                         ['-ERR not-found ps/nothing/here'])
+
+    def test_payload_whitespace(self):
+        i = self.i()
+        cases = [
+            (b'PUB ps/ws/1  x ', ' x '),
+            (b'PUB ps/ws/2  x  ', ' x  '),
+            (b'PUB ps/ws/3\tx', 'x'),
+            (b'PUB ps/ws/4\t\ty', '\ty'),
+            (b'PUB ps/ws/5 a b\tc', 'a b\tc'),
+            (b'PUB ps/ws/6  ', ' '),
+            (b'PUB   ps/ws/7 z', 'z'),
+            (b'PUB\tps/ws/8 \t', '\t'),
+            (b'PUB ps/ws/9 x\r', 'x'),          # CR before LF dropped
+            (b'PUB ps/ws/10 \xe9\x01\x7f\\', '\xe9\x01\x7f\\'),
+        ]
+        for raw, _ in cases:
+            i.send(raw + b'\n')
+        i.sync()
+        c = self.c()
+        for raw, want in cases:
+            topic = raw.split()[1].decode()
+            lines = c.cmd('GET ' + topic)
+            self.assertEqual(len(lines), 2, (raw, lines))
+            m = ht.parse_msg(lines[0])
+            self.assertEqual((m[0], m[1], m[3]), ('VAL', topic, want),
+                             'sent %r' % raw)
+
+    def test_payload_rules(self):
+        srv = self.server({'max_payload': 100,
+                           'clients.publish': 'cmd/#'})
+        i = self.conn(srv.ingest_port)
+        c = self.conn(srv.port)
+        self.assertEqual(i.cmd('PUB t ' + 'x' * 101),
+                         ['-ERR payload-too-large t'])
+        self.assertEqual(i.cmd('PUB t ' + 'x' * 500),
+                         ['-ERR payload-too-large t'])
+        i.pub('t', 'y' * 100)
+        i.sync()
+        lines = i.cmd('GET t')
+        self.assertEqual(ht.parse_msg(lines[0])[3], 'y' * 100)
+        self.assertEqual(i.cmd(b'PUB t a\rb'), ['-ERR bad-payload t'])
+        self.assertEqual(i.cmd(b'PUB t a\x00b'), ['-ERR bad-payload t'])
+        self.assertEqual(i.cmd(b'PUB t \x00'), ['-ERR bad-payload t'])
+        self.assertEqual(i.cmd(b'PUB t ab\r\r'), ['-ERR bad-payload t'])
+        # bad-payload comes before payload-too-large
+        self.assertEqual(i.cmd(b'PUB t ' + b'\x00' * 200),
+                         ['-ERR bad-payload t'])
+        # forbidden comes before bad-payload and payload-too-large
+        self.assertEqual(c.cmd(b'PUB t a\x00b'), ['-ERR forbidden t'])
+        self.assertEqual(c.cmd('PUB t ' + 'x' * 200), ['-ERR forbidden t'])
+        # allowed topic on the client listener: payload faults apply
+        self.assertEqual(c.cmd(b'PUB cmd/x a\x00b'),
+                         ['-ERR bad-payload cmd/x'])
+        self.assertEqual(c.cmd('PUB cmd/x ' + 'x' * 101),
+                         ['-ERR payload-too-large cmd/x'])
+        # nothing of those was published
+        lines = i.cmd('GET t')
+        self.assertEqual(ht.parse_msg(lines[0])[3], 'y' * 100)
+        self.assertEqual(c.cmd('GET cmd/x'), ['-ERR not-found cmd/x'])
+
+    # -- SUB / UNSUB --------------------------------------------------------
+    def test_sub_snapshot_then_live(self):
+        i = self.i()
+        i.pub('ps/snap/a', 'va')
+        i.pub('ps/snap/b', 'vb1')
+        i.pub('ps/snap/b', 'vb2')
+        i.pub('ps/snapx/c', 'no')
+        i.pub('ps/snap/c/d', 'no')
+        s = i.sync()
+        c = self.c()
+        vals, h = c.sub('ps/snap/+')
+        self.assertGreaterEqual(h, s)
+        got = {}
+        for ln in vals:
+            m = ht.parse_msg(ln)
+            self.assertTrue(m and m[0] == 'VAL', 'snapshot line %r' % ln)
+            self.assertLessEqual(m[2], h)
+            self.assertNotIn(m[1], got, 'two VALs for %s' % m[1])
+            got[m[1]] = m[3]
+        self.assertEqual(got, {'ps/snap/a': 'va', 'ps/snap/b': 'vb2'})
+        i.pub('ps/snap/a', 'live')
+        i.pub('ps/snap/zz/no', 'x')
+        i.pub('ps/snap/b', 'live2')
+        m = c.expect(r'^MSG ps/snap/a (\d+) live$')
+        s1 = int(m.group(1))
+        self.assertGreater(s1, h)
+        m = c.expect(r'^MSG ps/snap/b (\d+) live2$')
+        self.assertGreater(int(m.group(1)), s1)
+
+    def test_sub_empty_snapshot(self):
+        c = self.c()
+        vals, h = c.sub('ps/empty/#')
+        self.assertEqual(vals, [])
+
+    def test_unsub(self):
+        c = self.c()
+        w = self.c()
+        w.sub('ps/uns/t')
+        w.sub(SENTINEL)
+        c.sub('ps/uns/t')
+        i = self.i()
+        i.pub('ps/uns/t', 'one')
+        c.expect(r'^MSG ps/uns/t \d+ one$')
+        self.assertEqual(c.cmd('UNSUB ps/uns/t'), ['+OK UNSUB ps/uns/t'])
+        i.pub('ps/uns/t', 'two')
+        i.pub(SENTINEL, 'x')
+        msgs = drain_to_sentinel(self, w)
+        self.assertEqual([m[3] for m in msgs], ['one', 'two'])
+        c.assert_no_line(0.3)
+        self.assertEqual(c.cmd('UNSUB ps/uns/t'),
+                         ['-ERR not-subscribed ps/uns/t'])
+        self.assertEqual(c.cmd('UNSUB ps/uns/+'),
+                         ['-ERR not-subscribed ps/uns/+'])
+
+    def test_unsub_keeps_other_match(self):
+        c = self.c()
+        c.sub('ps/uk/+')
+        c.sub('ps/uk/#')
+        c.sub(SENTINEL)
+        self.assertEqual(c.cmd('UNSUB ps/uk/+'), ['+OK UNSUB ps/uk/+'])
+        i = self.i()
+        i.pub('ps/uk/a', '1')
+        i.pub(SENTINEL, 'x')
+        msgs = drain_to_sentinel(self, c)
+        self.assertEqual([(m[1], m[3]) for m in msgs], [('ps/uk/a', '1')])
+
+    # topic -> which patterns match
+    WILD = {
+        'w/+': ['w/a', 'w/b'],
+        'w/+/c': ['w/a/c', 'w/b/c'],
+        'w/#': ['w', 'w/a', 'w/b', 'w/a/c', 'w/b/c', 'w/a/b/c', 'w/a/b/d'],
+        '#': None,                      # everything
+        '+': ['w', 'x', 'wa'],
+        '+/a': ['w/a', 'x/a', 'ww/a'],
+        'w/+/#': ['w/a', 'w/b', 'w/a/c', 'w/b/c', 'w/a/b/c', 'w/a/b/d'],
+        '+/+/+': ['w/a/c', 'w/b/c', 'y/w/a'],
+        'w/a/+/d': ['w/a/b/d'],
+        'w/a': ['w/a'],
+        'w/a/b/c': ['w/a/b/c'],
+        'x/#': ['x', 'x/a'],
+        '+/#': None,
+    }
+    TOPICS = ['w', 'x', 'w/a', 'w/b', 'x/a', 'w/a/c', 'w/b/c', 'w/a/b/c',
+              'w/a/b/d', 'wa', 'ww/a', 'y/w/a']
+
+    def test_wildcards(self):
+        srv = self.server()
+        i = self.conn(srv.ingest_port)
+        for t in self.TOPICS:
+            i.pub(t, 'v-' + t)
+        i.sync()
+        subs = {}
+        for p, want in self.WILD.items():
+            want = set(self.TOPICS) if want is None else set(want)
+            c = self.conn(srv.port)
+            vals, h = c.sub(p)
+            got = set()
+            for ln in vals:
+                m = ht.parse_msg(ln)
+                self.assertEqual(m[0], 'VAL', ln)
+                self.assertEqual(m[3], 'v-' + m[1])
+                got.add(m[1])
+            self.assertEqual(got, want, 'snapshot of SUB %s' % p)
+            if p not in ('#', '+/#'):
+                c.sub(SENTINEL)
+            subs[p] = (c, want)
+        for t in self.TOPICS:
+            i.pub(t, 'live-' + t)
+        i.pub(SENTINEL, 'end')
+        for p, (c, want) in subs.items():
+            msgs = drain_to_sentinel(self, c)
+            got = [m[1] for m in msgs]
+            self.assertEqual(len(got), len(set(got)),
+                             'duplicates for %s: %r' % (p, got))
+            self.assertEqual(set(got), want, 'live MSGs for SUB %s' % p)
+            self.assertEqual(got, [t for t in self.TOPICS if t in want],
+                             'MSG order for SUB %s' % p)
+
+    def test_two_matching_patterns_once(self):
+        c = self.c()
+        c.sub('ps/two/+')
+        c.sub('ps/two/#')
+        c.sub('+/two/x')
+        c.sub(SENTINEL)
+        i = self.i()
+        i.pub('ps/two/x', '1')
+        i.pub('ps/two/y', '2')
+        i.pub('ps/two', '3')
+        i.pub(SENTINEL, 'end')
+        msgs = drain_to_sentinel(self, c)
+        self.assertEqual([(m[1], m[3]) for m in msgs],
+                         [('ps/two/x', '1'), ('ps/two/y', '2'),
+                          ('ps/two', '3')])
+
+    def test_resubscribe_same_pattern(self):
+        i = self.i()
+        i.pub('ps/re/a', 'first')
+        i.sync()
+        c = self.c()
+        vals, h1 = c.sub('ps/re/+')
+        self.assertEqual(len(vals), 1)
+        c.sub(SENTINEL)
+        vals, h2 = c.sub('ps/re/+')
+        self.assertEqual(len(vals), 1, 'a second SUB answers a snapshot')
+        self.assertRegex(vals[0], r'^VAL ps/re/a \d+ first$')
+        self.assertGreaterEqual(h2, h1)
+        i.pub('ps/re/a', 'second')
+        i.pub(SENTINEL, 'end')
+        msgs = drain_to_sentinel(self, c)
+        self.assertEqual([m[3] for m in msgs], ['second'])
+        self.assertEqual(c.cmd('UNSUB ps/re/+'), ['+OK UNSUB ps/re/+'])
+        self.assertEqual(c.cmd('UNSUB ps/re/+'),
+                         ['-ERR not-subscribed ps/re/+'])
+
+    def test_pub_order_one_connection(self):
+        c = self.c()
+        c.sub('ps/ord/#')
+        c.sub(SENTINEL)
+        i = self.i()
+        n = 500
+        data = ''.join('PUB ps/ord/%d %d\n' % (k % 7, k) for k in range(n))
+        i.send(data + 'PUB %s end\n' % SENTINEL)
+        msgs = drain_to_sentinel(self, c, timeout=10)
+        self.assertEqual([int(m[3]) for m in msgs], list(range(n)))
+
+    def test_sync(self):
+        i = self.i()
+        c = self.c()
+        c.sub('ps/sync/t')
+        for k in range(20):
+            i.pub('ps/sync/t', str(k))
+        s = i.sync()
+        seqs = []
+        for k in range(20):
+            m = c.expect(r'^MSG ps/sync/t (\d+) %d$' % k)
+            seqs.append(int(m.group(1)))
+        self.assertLessEqual(max(seqs), s)
+        lines = c.cmd('GET ps/sync/t')
+        self.assertEqual(lines[0], 'VAL ps/sync/t %d 19' % seqs[-1])
+        # SYNC with nothing pending still answers the head
+        s2 = c.sync()
+        self.assertGreaterEqual(s2, s)
+
+    # -- permissions -------------------------------------------------------
+    def test_client_pub_forbidden_by_default(self):
+        c = self.c()
+        self.assertEqual(c.cmd('PUB cmd/x go'), ['-ERR forbidden cmd/x'])
+        self.assertEqual(c.cmd('GET cmd/x'), ['-ERR not-found cmd/x'])
+
+    def test_client_pub_allowed(self):
+        srv = self.server({'clients.publish': 'cmd/#,ctl/+/set'})
+        sub = self.conn(srv.port)
+        sub.sub('#')
+        c = self.conn(srv.port)
+        c.pub('cmd/host1/restart', 'now please')
+        c.pub('ctl/a/set', '1')
+        c.pub('cmd', 'bare')
+        self.assertEqual(c.cmd('PUB other/x v'), ['-ERR forbidden other/x'])
+        self.assertEqual(c.cmd('PUB ctl/a/b/set v'),
+                         ['-ERR forbidden ctl/a/b/set'])
+        s = c.sync()
+        got = []
+        for _ in range(3):
+            m = ht.parse_msg(sub.line())
+            self.assertEqual(m[0], 'MSG')
+            got.append((m[1], m[3]))
+            self.assertLessEqual(m[2], s)
+        self.assertEqual(got, [('cmd/host1/restart', 'now please'),
+                               ('ctl/a/set', '1'), ('cmd', 'bare')])
+        sub.assert_no_line(0.2)
+        lines = c.cmd('GET cmd/host1/restart')
+        self.assertRegex(lines[0], r'^VAL cmd/host1/restart \d+ now please$')
+
+    def test_client_pub_order_and_sync(self):
+        srv = self.server({'clients.publish': 'cmd/#'})
+        sub = self.conn(srv.port)
+        sub.sub('cmd/#')
+        c = self.conn(srv.port)
+        n = 300
+        c.send(''.join('PUB cmd/%d %d\n' % (k % 4, k) for k in range(n)))
+        s = c.sync()
+        for k in range(4):
+            last = max(j for j in range(n) if j % 4 == k)
+            lines = c.cmd('GET cmd/%d' % k)
+            m = ht.parse_msg(lines[0])
+            self.assertEqual((m[0], m[3]), ('VAL', str(last)),
+                             'GET right after SYNC shows the last PUB')
+            self.assertLessEqual(m[2], s)
+        got = []
+        last = 0
+        while len(got) < n:
+            m = ht.parse_msg(sub.line())
+            self.assertEqual(m[0], 'MSG')
+            self.assertGreater(m[2], last)
+            last = m[2]
+            got.append(int(m[3]))
+        self.assertEqual(got, list(range(n)))
+
+    def test_too_many_subs(self):
+        srv = self.server({'clients.max_subs': 2})
+        c = self.conn(srv.port)
+        c.sub('a')
+        c.sub('b/+')
+        self.assertErr(self.assertOne(c.cmd('SUB c')), 'too-many-subs')
+        self.assertErr(self.assertOne(c.cmd('SUB c/# 0')), 'too-many-subs')
+        self.assertEqual(c.cmd('UNSUB a'), ['+OK UNSUB a'])
+        c.sub('c')
+        self.assertErr(self.assertOne(c.cmd('SUB d')), 'too-many-subs')
+        # the limit is per connection
+        c2 = self.conn(srv.port)
+        c2.sub('a')
+        c2.sub('d')
+        # the refused SUB did not subscribe
+        i = self.conn(srv.ingest_port)
+        i.pub('d', 'x')
+        i.pub('c', 'y')
+        c.expect(r'^MSG c \d+ y$')
+
+    # -- framing under load ---------------------------------------------------
+    def test_pipelined(self):
+        i = self.i()
+        i.pub('ps/pipe/t', 'pv')
+        i.sync()
+        c = self.c()
+        c.send('PING 1\nGET ps/pipe/t\nSUB ps/pipe/+\nFOO\nPING 2\n'
+               'GET ps/pipe/none\nUNSUB ps/pipe/+\nUNSUB ps/pipe/+\n'
+               'SYNC\nSTATS\nPING 3\n')
+        self.assertEqual(c.line(), 'PONG 1')
+        self.assertRegex(c.line(), r'^VAL ps/pipe/t \d+ pv$')
+        self.assertEqual(c.line(), '+OK GET ps/pipe/t')
+        self.assertRegex(c.line(), r'^VAL ps/pipe/t \d+ pv$')
+        self.assertRegex(c.line(), r'^\+OK SUB ps/pipe/\+ \d+$')
+        self.assertErr(c.line(), 'unknown-command', 'FOO')
+        self.assertEqual(c.line(), 'PONG 2')
+        self.assertEqual(c.line(), '-ERR not-found ps/pipe/none')
+        self.assertEqual(c.line(), '+OK UNSUB ps/pipe/+')
+        self.assertEqual(c.line(), '-ERR not-subscribed ps/pipe/+')
+        self.assertRegex(c.line(), r'^\+OK SYNC \d+$')
+        lines = c.read_until(lambda ln: not ln.startswith('STAT '))
+        self.assertEqual(lines[-1], '+OK STATS')
+        self.assertEqual(c.line(), 'PONG 3')
+
+    def test_many_pipelined(self):
+        c = self.c()
+        n = 3000
+        c.send(''.join('PING %d\n' % k for k in range(n)))
+        for k in range(n):
+            self.assertEqual(c.line(), 'PONG %d' % k)
+
+    def test_byte_by_byte(self):
+        i = self.i()
+        c = self.c()
+        session = (b'SUB ps/bb/+\r\nGET ps/bb/none\nPING z\n')
+        for b in session:
+            c.send(bytes([b]))
+            time.sleep(0.002)
+        self.assertRegex(c.line(), r'^\+OK SUB ps/bb/\+ \d+$')
+        self.assertEqual(c.line(), '-ERR not-found ps/bb/none')
+        self.assertEqual(c.line(), 'PONG z')
+        for b in b'PUB ps/bb/1 hello there\nSYNC\n':
+            i.send(bytes([b]))
+            time.sleep(0.002)
+        self.assertRegex(i.line(), r'^\+OK SYNC \d+$')
+        c.expect(r'^MSG ps/bb/1 \d+ hello there$')
+
+    def test_every_command_on_ingest(self):
+        i = self.i()
+        vals, h = i.sub('ps/ing/+')
+        p = self.i()
+        p.pub('ps/ing/a', 'v')
+        m = i.expect(r'^MSG ps/ing/a (\d+) v$')
+        self.assertGreater(int(m.group(1)), h)
+        self.assertEqual(i.cmd('UNSUB ps/ing/+'), ['+OK UNSUB ps/ing/+'])
+        self.assertEqual(i.stats().get('workers'), '2')
+        self.assertRegex(i.cmd('GET ps/ing/a')[0], r'^VAL ps/ing/a \d+ v$')
+
+    def test_no_line_inside_an_answer(self):
+        """MSGs may come between answers, never inside one command's data
+        lines (VAL of a GET or SUB snapshot, STAT)."""
+        srv = self.server({'bus.size': '16M', 'clients.out_limit': '64M'})
+        pre = self.conn(srv.ingest_port)
+        for k in range(50):
+            pre.pub('il/z/%d' % k, 'z%d' % k)
+        pre.sync()
+        stop = threading.Event()
+        err = {}
+
+        def publisher():
+            try:
+                p = ht.Conn(srv.ingest_port)
+                k = 0
+                while not stop.is_set():
+                    p.send(''.join('PUB il/x %d\n' % (k + j)
+                                   for j in range(50)))
+                    k += 50
+                    time.sleep(0.001)
+                p.sync()
+                p.close()
+            except Exception as e:
+                err['e'] = e
+
+        c = self.conn(srv.port, timeout=10)
+        c.sub('il/x')
+        th = threading.Thread(target=publisher, daemon=True)
+        th.start()
+        try:
+            cmds = ['GET il/z/7', 'SUB il/z/+', 'STATS', 'UNSUB il/z/+']
+            nmsg = 0
+            for r in range(40):
+                for cmd in cmds:
+                    lines = c.cmd(cmd, timeout=10)
+                    in_data = False
+                    for ln in lines[:-1]:
+                        if ln.startswith('MSG '):
+                            nmsg += 1
+                            self.assertFalse(in_data, 'a MSG inside the '
+                                             'answer to %s: %r' %
+                                             (cmd, [x for x in lines
+                                                    if not x.startswith(
+                                                        'MSG')][:3]))
+                        else:
+                            in_data = True
+                            self.assertRegex(ln, r'^(VAL il/z/|STAT )')
+        finally:
+            stop.set()
+            th.join(10)
+        self.assertNotIn('e', err)
+        self.assertGreater(nmsg, 0, 'no MSG came at all')
+
+    # -- snapshot / live handoff -------------------------------------------
+    def test_snapshot_live_handoff(self):
+        # out_limit far above what the test publishes: no GAP is legitimate
+        srv = self.server({'bus.size': '16M', 'clients.out_limit': '64M'})
+        n = 30000
+        marks = (1, 2, 50, 3000, 9000, 15000, 21000)
+        reached = {m: threading.Event() for m in marks}
+        done = {}
+
+        def publisher():
+            try:
+                p = ht.Conn(srv.ingest_port, timeout=20)
+                batch = []
+                for k in range(1, n + 1):
+                    batch.append('PUB t %d\n' % k)
+                    if k in reached or len(batch) >= 100:
+                        p.send(''.join(batch))
+                        batch = []
+                    if k in reached:
+                        reached[k].set()
+                p.send(''.join(batch))
+                done['seq'] = p.sync()
+                p.close()
+            except Exception as e:      # reported by the main thread
+                done['error'] = e
+                for ev in reached.values():
+                    ev.set()
+
+        th = threading.Thread(target=publisher, daemon=True)
+        subs = []
+        th.start()
+        for mk in marks:
+            reached[mk].wait(20)
+            c = self.conn(srv.port, timeout=20)
+            c.sendline('SUB t')
+            subs.append(c)
+        th.join(30)
+        self.assertNotIn('error', done, done.get('error'))
+        self.assertIn('seq', done, 'publisher did not finish')
+        for mk, c in zip(marks, subs):
+            lines = c.read_until(lambda ln: ln.startswith('+OK SUB') or
+                                 ln.startswith('-ERR'))
+            self.assertRegex(lines[-1], r'^\+OK SUB t \d+$')
+            h = int(lines[-1].split()[3])
+            v, s = 0, 0
+            self.assertLessEqual(len(lines), 2, lines)
+            if len(lines) == 2:
+                m = ht.parse_msg(lines[0])
+                self.assertEqual(m[:2], ('VAL', 't'), lines)
+                v, s = int(m[3]), m[2]
+                self.assertLessEqual(s, h)
+            last_seq = s
+            expect = v + 1
+            while expect <= n:
+                ln = c.line(20)
+                m = ht.parse_msg(ln)
+                self.assertTrue(m and m[0] == 'MSG',
+                                'SUB t sent after PUB %d: after +OK SUB t %d'
+                                ' (VAL value %d), expected MSG t <seq> %d, '
+                                'got %r' % (mk, h, v, expect, ln))
+                self.assertGreater(m[2], h, 'MSG seq must be above h: %r'
+                                   % ln)
+                self.assertGreater(m[2], last_seq, ln)
+                self.assertEqual(int(m[3]), expect,
+                                 'SUB t sent after PUB %d: snapshot %s, '
+                                 '+OK SUB t %d: expected the next value %d,'
+                                 ' got %r' % (mk, lines[:-1] or 'empty', h,
+                                              expect, ln))
+                last_seq = m[2]
+                expect += 1
+            try:
+                c.assert_no_line(0.2)
+            except AssertionError as e:
+                raise AssertionError('SUB t sent after PUB %d, +OK SUB t %d,'
+                                     ' got every value to %d, then: %s' %
+                                     (mk, h, n, e))
+
+
+if __name__ == '__main__':
+    ht.main()

@@ -1,0 +1,747 @@
+/*
+ * A client of a worker: its input (line framing with max_line), its
+ * commands (PROTOCOL.md), its output (replies queued in out, messages
+ * written from the bus by fanout.c), and its end, in exactly one place.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "topic.h"
+#include "worker.h"
+
+static void	client_execute(struct client *, const char *line, size_t len);
+
+/* Create a client for an accepted socket; greets it with HELLO. */
+struct client *
+client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->w = w;
+	c->fd = fd;
+	c->id = ++w->next_id;
+	c->kind = kind;
+	c->addr_slot = addr_slot;
+	c->caught_up = 1;
+	c->last_in = c->last_out = time(NULL);
+	c->next = w->clients;
+	if (w->clients != NULL)
+		w->clients->prev = c;
+	w->clients = c;
+	w->nclients++;
+	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
+	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
+	event_assign(&c->ev, w->base, fd, EV_READ | EV_PERSIST,
+	    client_event_cb, c);
+	worker_want(c, 1, 0);
+	client_replyf(c, "HELLO herald/1 %llu\n",
+	    (unsigned long long)w->head_seq);
+	client_flush(c);
+	return c;
+}
+
+/* Make room for n more bytes of output; returns -1 if memory runs out. */
+static int
+out_reserve(struct client *c, size_t n)
+{
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + n <= c->out_cap)
+		return 0;
+	if (c->out_off > 0) {		/* slide the unsent part down */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+		if (c->out_len + n <= c->out_cap)
+			return 0;
+	}
+	size_t cap = c->out_cap ? c->out_cap : 256;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	char *p = realloc(c->out, cap);
+	if (p == NULL)
+		return -1;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+/*
+ * Take the client off the fast path: its cursor becomes explicit at the
+ * worker's position, and it walks the bus itself once its output is out.
+ * Replies and commands need this, so that no record passes it by.
+ */
+static void
+client_detach(struct client *c)
+{
+	if (!c->caught_up)
+		return;
+	c->caught_up = 0;
+	c->pos = c->w->pos;
+	c->next_seq = c->w->head_seq + 1;
+}
+
+/* Queue bytes for the client, after everything queued before. */
+void
+client_reply(struct client *c, const char *data, size_t len)
+{
+	if (c->state == CS_DEAD)
+		return;
+	client_detach(c);
+	if (out_reserve(c, len) == -1) {
+		log_warnx("client %u: out of memory for output", c->id);
+		client_kill(c);
+		return;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+}
+
+/* Queue a formatted line. */
+void
+client_replyf(struct client *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(buf))
+		n = sizeof(buf) - 1;
+	client_reply(c, buf, n);
+}
+
+static void
+reply_err(struct client *c, enum proto_err err, const char *detail,
+    size_t dlen)
+{
+	char buf[1024];
+	size_t n = proto_format_err(buf, sizeof(buf), err, detail, dlen);
+
+	client_reply(c, buf, n);
+}
+
+/* Close at once (EOF, error): mark dead, the reaper frees it later. */
+void
+client_kill(struct client *c)
+{
+	struct worker *w = c->w;
+
+	if (c->state == CS_DEAD)
+		return;
+	c->state = CS_DEAD;
+	event_del(&c->ev);
+	close(c->fd);
+	c->fd = -1;
+	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, -1);
+	if (c->addr_slot >= 0)
+		__atomic_fetch_sub(&w->h->addrs.counts[(size_t)c->addr_slot *
+		    WORKERS_MAX + w->id - 1], 1, __ATOMIC_RELAXED);
+	c->dead_next = w->dead;
+	w->dead = c;
+	worker_reap_later(w);
+}
+
+/* Say BYE with a reason, flush what is queued, then close. */
+void
+client_bye(struct client *c, const char *reason)
+{
+	if (c->state != CS_OPEN)
+		return;
+	client_replyf(c, "BYE %s\n", reason);
+	c->state = CS_CLOSING;
+	worker_want(c, 0, 1);
+}
+
+/* Free a dead client: its subscriptions, buffers, the struct. */
+void
+client_free(struct client *c)
+{
+	struct worker *w = c->w;
+	struct sub *s, *next;
+
+	for (s = c->subs; s != NULL; s = next) {
+		next = s->cnext;
+		index_remove(&w->idx, s);
+	}
+	forward_forget(w, c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->nclients--;
+	free(c->out);
+	free(c->in);
+	free(c);
+}
+
+/*
+ * Write queued output.  Returns 1 when all of it is written, 0 when the
+ * socket is full (EV_WRITE is then wanted), -1 when the client was killed.
+ */
+static int
+write_out(struct client *c)
+{
+	struct worker *w = c->w;
+
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off,
+		    c->out_len - c->out_off);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR) {
+				worker_want(c, c->reading, 1);
+				return 0;
+			}
+			client_kill(c);
+			return -1;
+		}
+		c->out_off += n;
+		c->last_out = time(NULL);
+		bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, n);
+	}
+	c->out_off = c->out_len = 0;
+	/* Keep a small buffer; give big ones (snapshots) back. */
+	if (c->out_cap > 4096) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	return 1;
+}
+
+/* 1 if the client may run commands now (see client_input). */
+static int
+may_execute(const struct client *c)
+{
+	if (c->state != CS_OPEN || c->waiting_sync)
+		return 0;
+	if (c->out_len - c->out_off > REPLY_HIGH_WATER)
+		return 0;
+	/* Behind in the bus (not in a replay): catch up first, so that a
+	 * snapshot or GAP never jumps over messages still owed. */
+	if (!c->caught_up && c->pos < c->w->pos && c->pos >= c->replay_end)
+		return 0;
+	return 1;
+}
+
+/*
+ * Write everything the client is owed: queued replies, then records from
+ * the bus from its cursor up to the worker's position.  Then run any
+ * commands that waited for that.
+ */
+void
+client_flush(struct client *c)
+{
+	for (int rounds = 0; rounds < 64 && c->state != CS_DEAD; rounds++) {
+		int r = write_out(c);
+		if (r <= 0)
+			return;
+		if (c->state == CS_CLOSING) {
+			client_kill(c);
+			return;
+		}
+		if (!c->caught_up) {
+			r = fanout_walk(c);
+			if (r <= 0)	/* socket full, or killed */
+				return;
+			if (c->out_len > 0)
+				continue;	/* GAP/VALs or a cut record */
+		}
+		worker_want(c, c->reading, 0);
+		if (c->in_len > 0 && may_execute(c)) {
+			client_resume_input(c);
+			if (c->out_len > 0 || !c->caught_up)
+				continue;
+		}
+		if (c->state == CS_OPEN && !c->reading && may_execute(c))
+			worker_want(c, 1, 0);
+		return;
+	}
+	/* Still more to do: come back when the loop turns. */
+	if (c->state != CS_DEAD)
+		worker_want(c, c->reading, 1);
+}
+
+/* Keep an unfinished line (or lines not yet run) for later. */
+static void
+save_input(struct client *c, const char *p, size_t len)
+{
+	char *buf = malloc(len);
+
+	if (buf == NULL) {
+		client_kill(c);
+		return;
+	}
+	memcpy(buf, p, len);
+	free(c->in);
+	c->in = buf;
+	c->in_len = len;
+}
+
+static size_t
+max_line(const struct client *c)
+{
+	return c->kind == LISTEN_INGEST ? c->w->cfg->ingest_max_line :
+	    c->w->cfg->clients_max_line;
+}
+
+/* A line that counts as bad: after max_errors in a row, BYE. */
+static void
+bad_line(struct client *c)
+{
+	struct worker *w = c->w;
+
+	bus_counter_add(w->bus, w->slot, CTR_BAD_LINES, 1);
+	if (++c->errors >= (uint32_t)w->cfg->clients_max_errors) {
+		bus_counter_add(w->bus, w->slot, CTR_ERRORS_CLOSED, 1);
+		if (log_limit(&w->lim_errors))
+			log_info("client %u: %u bad lines in a row: closing "
+			    "(%lu similar suppressed)", c->id, c->errors,
+			    w->lim_errors.reported);
+		client_bye(c, "too-many-errors");
+	}
+}
+
+static void
+line_too_long(struct client *c)
+{
+	bus_counter_add(c->w->bus, c->w->slot, CTR_LINES_TOO_LONG, 1);
+	reply_err(c, PERR_LINE_TOO_LONG, NULL, 0);
+	bad_line(c);
+}
+
+/*
+ * Take bytes read from the client: run every complete line while the
+ * client may run commands, keep the rest (never more than max_line + 1
+ * bytes of an unfinished line), and drop too-long lines up to their LF.
+ */
+void
+client_input(struct client *c, const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+
+	c->last_in = time(NULL);
+	while (p < end && c->state == CS_OPEN) {
+		const char *lf = memchr(p, '\n', end - p);
+		if (c->discarding) {
+			if (lf == NULL)
+				return;
+			c->discarding = 0;
+			p = lf + 1;
+			continue;
+		}
+		if (!may_execute(c)) {
+			save_input(c, p, end - p);
+			worker_want(c, 0, c->writing);
+			return;
+		}
+		if (lf == NULL) {
+			if ((size_t)(end - p) > max_line(c) + 1) {
+				line_too_long(c);
+				c->discarding = 1;
+				return;
+			}
+			save_input(c, p, end - p);
+			return;
+		}
+		size_t n = lf - p;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n > max_line(c))
+			line_too_long(c);
+		else
+			client_execute(c, p, n);
+		p = lf + 1;
+	}
+}
+
+/* Run input that was kept while the client could not run commands. */
+void
+client_resume_input(struct client *c)
+{
+	char *buf = c->in;
+	size_t len = c->in_len;
+
+	c->in = NULL;
+	c->in_len = 0;
+	client_input(c, buf, len);
+	free(buf);
+}
+
+/* 1 if record r matches one of the client's subscriptions that may
+ * deliver it. */
+int
+client_matches(const struct client *c, const struct bus_rec *r)
+{
+	for (const struct sub *s = c->subs; s != NULL; s = s->cnext)
+		if (s->start_seq <= r->seq &&
+		    topic_match(s->pattern, s->len, r->topic, r->topic_len))
+			return 1;
+	return 0;
+}
+
+static struct sub *
+find_sub(struct client *c, const char *p, size_t len)
+{
+	for (struct sub *s = c->subs; s != NULL; s = s->cnext)
+		if (s->len == len && memcmp(s->pattern, p, len) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+add_sub(struct client *c, const char *p, size_t len, uint64_t start)
+{
+	struct sub *s = find_sub(c, p, len);
+
+	if (s != NULL)		/* already there: keep delivering, no dups */
+		return 0;
+	if ((s = index_add(&c->w->idx, c, p, len, start)) == NULL)
+		return -1;
+	s->cnext = c->subs;
+	c->subs = s;
+	c->nsubs++;
+	return 0;
+}
+
+/* The highest seq this connection has been sent (or told it lost). */
+static uint64_t
+conn_position(const struct client *c)
+{
+	return c->sent_seq;
+}
+
+/* SUB pattern: snapshot as of h, then live messages above h. */
+static void
+cmd_sub_snapshot(struct client *c, const char *p, size_t len)
+{
+	uint64_t h = snapshot_build(c->w, c, p, len, 0);
+
+	snapshot_emit(c->w, c, "VAL");
+	if (add_sub(c, p, len, h + 1) == -1) {
+		client_kill(c);
+		return;
+	}
+	client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+	    (unsigned long long)h);
+}
+
+/* SUB pattern since: replay from the bus, or GAP + snapshot. */
+static void
+cmd_sub_since(struct client *c, const char *p, size_t len, uint64_t since)
+{
+	struct worker *w = c->w;
+	uint64_t h = w->head_seq, pos;
+
+	if (since >= h) {
+		if (add_sub(c, p, len, h + 1) == -1)
+			client_kill(c);
+		else
+			client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+			    (unsigned long long)h);
+		return;
+	}
+	if (since >= conn_position(c) &&
+	    bus_find_seq(w->bus, since + 1, &pos) == BUS_OK &&
+	    pos <= w->pos) {
+		/*
+		 * Replay: move the cursor back to since+1.  Nothing after
+		 * since was sent on this connection, so walking again from
+		 * there can only deliver what the new pattern adds.
+		 */
+		if (c->pos > pos) {
+			c->pos = pos;
+			c->next_seq = since + 1;
+		}
+		if (c->replay_end < w->pos)
+			c->replay_end = w->pos;
+		if (add_sub(c, p, len, since + 1) == -1) {
+			client_kill(c);
+			return;
+		}
+		client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+		    (unsigned long long)h);
+		return;
+	}
+	/* The bus no longer holds it all: GAP, then the snapshot. */
+	h = snapshot_build(w, c, p, len, 0);
+	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)since + 1,
+	    (unsigned long long)h);
+	bus_counter_add(w->bus, w->slot, CTR_GAPS, 1);
+	snapshot_emit(w, c, "VAL");
+	if (add_sub(c, p, len, h + 1) == -1) {
+		client_kill(c);
+		return;
+	}
+	/* The GAP covers everything up to h for every pattern. */
+	c->pos = w->pos;
+	c->next_seq = h + 1;
+	c->replay_end = 0;
+	if (c->sent_seq < h)
+		c->sent_seq = h;
+	client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+	    (unsigned long long)h);
+}
+
+static void
+cmd_sub(struct client *c, const struct cmd *cmd)
+{
+	struct worker *w = c->w;
+
+	if (find_sub(c, cmd->name, cmd->name_len) == NULL &&
+	    c->nsubs >= w->cfg->clients_max_subs) {
+		bus_counter_add(w->bus, w->slot, CTR_TOO_MANY_SUBS, 1);
+		reply_err(c, PERR_TOO_MANY_SUBS, cmd->name, cmd->name_len);
+		return;
+	}
+	if (cmd->has_since)
+		cmd_sub_since(c, cmd->name, cmd->name_len, cmd->since);
+	else
+		cmd_sub_snapshot(c, cmd->name, cmd->name_len);
+}
+
+static void
+cmd_unsub(struct client *c, const struct cmd *cmd)
+{
+	struct sub **pp = &c->subs;
+
+	for (; *pp != NULL; pp = &(*pp)->cnext) {
+		struct sub *s = *pp;
+		if (s->len == cmd->name_len &&
+		    memcmp(s->pattern, cmd->name, s->len) == 0) {
+			*pp = s->cnext;
+			index_remove(&c->w->idx, s);
+			c->nsubs--;
+			client_replyf(c, "+OK UNSUB %.*s\n",
+			    (int)cmd->name_len, cmd->name);
+			return;
+		}
+	}
+	reply_err(c, PERR_NOT_SUBSCRIBED, cmd->name, cmd->name_len);
+}
+
+static void
+cmd_get(struct client *c, const struct cmd *cmd)
+{
+	struct worker *w = c->w;
+	struct bus_value v;
+
+	if (!bus_retained_get(w->bus, cmd->name, cmd->name_len, &v,
+	    w->slow_buf, w->scratch_len)) {
+		reply_err(c, PERR_NOT_FOUND, cmd->name, cmd->name_len);
+		return;
+	}
+	client_replyf(c, "VAL %.*s %llu ", (int)v.topic_len, v.topic,
+	    (unsigned long long)v.seq);
+	client_reply(c, v.payload, v.payload_len);
+	client_replyf(c, "\n+OK GET %.*s\n", (int)cmd->name_len, cmd->name);
+}
+
+static int
+may_publish(const struct client *c, const char *t, size_t len)
+{
+	const struct strlist *pl = &c->w->cfg->clients_publish;
+
+	if (c->kind == LISTEN_INGEST)
+		return 1;
+	for (int i = 0; i < pl->n; i++)
+		if (topic_match(pl->v[i], strlen(pl->v[i]), t, len))
+			return 1;
+	return 0;
+}
+
+static void
+cmd_pub(struct client *c, const struct cmd *cmd)
+{
+	struct worker *w = c->w;
+
+	if (!may_publish(c, cmd->name, cmd->name_len)) {
+		bus_counter_add(w->bus, w->slot, CTR_FORBIDDEN, 1);
+		reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
+		return;
+	}
+	if (cmd->payload_err != PERR_NONE) {
+		reply_err(c, cmd->payload_err, cmd->name, cmd->name_len);
+		if (proto_err_is_bad(cmd->payload_err))
+			bad_line(c);
+		return;
+	}
+	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,
+	    cmd->payload_len) == -1) {
+		bus_counter_add(w->bus, w->slot, CTR_BUSY, 1);
+		reply_err(c, PERR_BUSY, cmd->name, cmd->name_len);
+	}
+}
+
+static void
+cmd_sync(struct client *c)
+{
+	if (forward_sync(c->w, c) == -1) {
+		bus_counter_add(c->w->bus, c->w->slot, CTR_BUSY, 1);
+		reply_err(c, PERR_BUSY, "SYNC", 4);
+		return;
+	}
+	c->waiting_sync = 1;
+}
+
+/* The producer has the PUBs sent before a SYNC (or is gone: ok = 0). */
+void
+client_sync_done(struct client *c, uint64_t seq, int ok)
+{
+	c->waiting_sync = 0;
+	if (ok)
+		client_replyf(c, "+OK SYNC %llu\n", (unsigned long long)seq);
+	else
+		reply_err(c, PERR_BUSY, "SYNC", 4);
+	client_flush(c);
+}
+
+static void
+stat_line(struct client *c, const char *name, uint64_t v)
+{
+	client_replyf(c, "STAT %s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+cmd_stats(struct client *c)
+{
+	static const struct { const char *name; enum bus_counter id; } ctr[] = {
+		{ "clients", CTR_CLIENTS }, { "workers", CTR_WORKERS },
+		{ "msgs_in", CTR_MSGS_IN }, { "msgs_out", CTR_MSGS_OUT },
+		{ "bytes_out", CTR_BYTES_OUT }, { "gaps", CTR_GAPS },
+		{ "slow_consumers", CTR_SLOW_CONSUMERS },
+		{ "connections", CTR_CONNECTIONS },
+		{ "rejected_full", CTR_REJECTED_FULL },
+		{ "bad_lines", CTR_BAD_LINES },
+		{ "errors_closed", CTR_ERRORS_CLOSED },
+		{ "lines_too_long", CTR_LINES_TOO_LONG },
+		{ "forbidden", CTR_FORBIDDEN },
+		{ "too_many_subs", CTR_TOO_MANY_SUBS }, { "busy", CTR_BUSY },
+		{ "idle_closed", CTR_IDLE_CLOSED },
+		{ "accept_paused", CTR_ACCEPT_PAUSED },
+		{ "heartbeats", CTR_HEARTBEATS },
+		{ "producer_reconnects", CTR_RECONNECTS },
+	};
+	struct bus *b = c->w->bus;
+	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
+		stat_line(c, ctr[i].name, bus_counter_sum(b, ctr[i].id));
+	stat_line(c, "head_seq", bus_head_seq(b));
+	stat_line(c, "uptime", now > (time_t)started ? now - started : 0);
+	stat_line(c, "retained", bus_retained_count(b));
+	stat_line(c, "retained_dropped", bus_retained_dropped(b));
+	client_reply(c, "+OK STATS\n", 10);
+}
+
+/* Run one command line (without LF/CR). */
+static void
+client_execute(struct client *c, const char *line, size_t len)
+{
+	struct worker *w = c->w;
+	struct cmd cmd;
+	enum proto_err err = proto_parse(line, len, w->cfg->max_payload, &cmd);
+
+	if (err != PERR_NONE) {
+		const char *d = cmd.verb_str;
+		size_t dl = cmd.verb_len;
+		if (err == PERR_BAD_TOPIC || err == PERR_BAD_PATTERN) {
+			d = cmd.name;
+			dl = cmd.name_len;
+		}
+		reply_err(c, err, d, dl);
+		bad_line(c);
+		return;
+	}
+	if (cmd.verb == CMD_NONE)
+		return;		/* blank: no answer, no count */
+	c->errors = 0;
+	client_detach(c);
+	switch (cmd.verb) {
+	case CMD_SUB:
+		cmd_sub(c, &cmd);
+		break;
+	case CMD_UNSUB:
+		cmd_unsub(c, &cmd);
+		break;
+	case CMD_GET:
+		cmd_get(c, &cmd);
+		break;
+	case CMD_PUB:
+		cmd_pub(c, &cmd);
+		break;
+	case CMD_SYNC:
+		cmd_sync(c);
+		break;
+	case CMD_PING:
+		if (cmd.payload_len > 0)
+			client_replyf(c, "PONG %.*s\n", (int)cmd.payload_len,
+			    cmd.payload);
+		else
+			client_reply(c, "PONG\n", 5);
+		break;
+	case CMD_STATS:
+		cmd_stats(c);
+		break;
+	case CMD_QUIT:
+		client_bye(c, "quit");
+		break;
+	case CMD_NONE:
+		break;
+	}
+}
+
+/* Socket events: read commands, or write what is owed. */
+void
+client_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	struct worker *w = c->w;
+
+	if (what & EV_WRITE) {
+		client_flush(c);
+		if (c->state == CS_DEAD)
+			return;
+	}
+	if (!(what & EV_READ) || !c->reading)
+		return;
+	ssize_t n = read(fd, w->rbuf, READ_CHUNK);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		client_kill(c);
+		return;
+	}
+	if (n < 0)
+		return;
+	if (c->in_len > 0) {
+		/* Join the kept part and the new bytes, then run them. */
+		char *buf = malloc(c->in_len + n);
+		if (buf == NULL) {
+			client_kill(c);
+			return;
+		}
+		memcpy(buf, c->in, c->in_len);
+		memcpy(buf + c->in_len, w->rbuf, n);
+		size_t len = c->in_len + n;
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		client_input(c, buf, len);
+		free(buf);
+	} else {
+		client_input(c, w->rbuf, n);
+	}
+	if (c->state != CS_DEAD)
+		client_flush(c);
+}

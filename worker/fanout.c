@@ -1,0 +1,532 @@
+/*
+ * Fan-out from the bus.  Each wakeup the worker walks the new records
+ * once, matches each against its topic index once, and writes to every
+ * caught-up client all its records of the batch in one writev.  A client
+ * that cannot keep up leaves that fast path and walks the bus from its
+ * own cursor when its socket is writable; one that falls too far behind
+ * (or is lapped by the ring) gets its slow-consumer policy.  A client
+ * costs a cursor, never a queue of copies.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "topic.h"
+#include "worker.h"
+
+static int	 cur_rec;	/* record being matched (fast path) */
+
+/* Index callback: note that record cur_rec goes to this client. */
+static void
+collect(void *arg, struct sub *s)
+{
+	struct worker *w = arg;
+	struct client *c = s->client;
+	const struct bus_rec *r = &w->recs[cur_rec];
+
+	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq ||
+	    c->stamp == r->seq)
+		return;
+	c->stamp = r->seq;		/* once, even if two patterns match */
+	int d = w->ndl++;
+	w->dl[d].rec = cur_rec;
+	w->dl[d].next = -1;
+	if (c->batch_first == 0) {
+		c->batch_first = d + 1;
+		c->batch_next = w->touched;
+		w->touched = c;
+	} else {
+		w->dl[c->batch_last].next = d;
+	}
+	c->batch_last = d;
+}
+
+/*
+ * After a short write of iov (records recs[idx[i]]): count what went
+ * out, keep the rest of the record that was cut in out, and move the
+ * client's cursor past it.  end_pos is where the batch ends.
+ */
+static void
+after_write(struct client *c, const struct bus_rec *recs, const int *idx,
+    int k, size_t written, uint64_t end_pos, int nrecs)
+{
+	struct worker *w = c->w;
+	int i;
+
+	bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, written);
+	for (i = 0; i < k && written >= recs[idx[i]].line_len; i++) {
+		written -= recs[idx[i]].line_len;
+		c->sent_seq = recs[idx[i]].seq;
+	}
+	bus_counter_add(w->bus, w->slot, CTR_MSGS_OUT, i);
+	if (i == k)
+		return;
+	const struct bus_rec *r = &recs[idx[i]];
+	c->caught_up = 0;
+	if (written > 0) {
+		/* Cut mid-line: the rest goes out before anything else. */
+		c->pos = idx[i] + 1 < nrecs ? recs[idx[i] + 1].pos : end_pos;
+		c->next_seq = r->seq + 1;
+		c->sent_seq = r->seq;
+		bus_counter_add(w->bus, w->slot, CTR_MSGS_OUT, 1);
+		client_reply(c, r->line + written, r->line_len - written);
+	} else {
+		c->pos = r->pos;
+		c->next_seq = r->seq;
+	}
+	worker_want(c, c->reading, 1);
+}
+
+/* Make room in the delivery list for one record to every client. */
+static int
+dl_reserve(struct worker *w)
+{
+	int need = w->ndl + w->nclients + 1;
+
+	if (need <= w->dl_cap)
+		return 0;
+	int cap = w->dl_cap ? w->dl_cap : 4096;
+	while (cap < need)
+		cap *= 2;
+	struct delivery *dl = realloc(w->dl, cap * sizeof(*dl));
+	if (dl == NULL)
+		return -1;
+	w->dl = dl;
+	w->dl_cap = cap;
+	return 0;
+}
+
+/* Write a caught-up client's records of this batch in one writev. */
+static void
+deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
+{
+	int idx[FANOUT_BATCH_RECS], k = 0;
+	size_t total = 0;
+
+	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
+		idx[k] = w->dl[d].rec;
+		w->iov[k].iov_base = (void *)w->recs[idx[k]].line;
+		w->iov[k].iov_len = w->recs[idx[k]].line_len;
+		total += w->iov[k].iov_len;
+		k++;
+	}
+	c->batch_first = 0;
+	ssize_t n = writev(c->fd, w->iov, k);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			client_kill(c);
+			return;
+		}
+		n = 0;
+	}
+	if (n > 0)
+		c->last_out = time(NULL);
+	after_write(c, w->recs, idx, k, n, end_pos, nrecs);
+	(void)total;
+}
+
+/* The worker itself was lapped (it was stopped, or the ring is tiny):
+ * every caught-up client must find out for itself. */
+static void
+worker_lapped(struct worker *w)
+{
+	uint64_t tpos, tseq;
+
+	for (struct client *c = w->clients; c != NULL; c = c->next) {
+		if (c->state == CS_DEAD || !c->caught_up)
+			continue;
+		c->caught_up = 0;
+		c->pos = w->pos;
+		c->next_seq = w->head_seq + 1;
+		worker_want(c, c->reading, 1);
+	}
+	bus_tail(w->bus, &tpos, &tseq);
+	log_warnx("lapped by the bus at seq %llu: resuming at seq %llu",
+	    (unsigned long long)w->head_seq + 1, (unsigned long long)tseq);
+	w->pos = tpos;
+	w->head_seq = tseq - 1;
+}
+
+/*
+ * Fan out the bus from the worker's position up to until_seq (or the
+ * head): batch by batch, each record matched once.
+ */
+void
+fanout_advance(struct worker *w, uint64_t until_seq)
+{
+	while (w->head_seq < until_seq) {
+		uint64_t p = w->pos;
+		int n = bus_read(w->bus, &p, w->scratch, w->scratch_len,
+		    w->recs, FANOUT_BATCH_RECS);
+		if (n == BUS_LAPPED) {
+			worker_lapped(w);
+			continue;
+		}
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (w->recs[i].seq > until_seq) {
+				p = w->recs[i].pos;
+				n = i;
+				break;
+			}
+		}
+		w->ndl = 0;
+		w->touched = NULL;
+		for (cur_rec = 0; cur_rec < n; cur_rec++) {
+			/* One record may go to every client: room for that,
+			 * and a bound on the batch's deliveries. */
+			if (cur_rec > 0 && (w->ndl >= FANOUT_BATCH_DELIVERIES ||
+			    dl_reserve(w) == -1)) {
+				p = w->recs[cur_rec].pos;
+				n = cur_rec;
+				break;
+			}
+			if (cur_rec == 0 && dl_reserve(w) == -1)
+				fatalx("out of memory for fan-out");
+			index_match(&w->idx, w->recs[cur_rec].topic,
+			    w->recs[cur_rec].topic_len, collect, w);
+		}
+		for (struct client *c = w->touched, *next; c != NULL; c = next) {
+			next = c->batch_next;
+			deliver(w, c, n, p);
+		}
+		w->pos = p;
+		if (n > 0)
+			w->head_seq = w->recs[n - 1].seq;
+	}
+}
+
+/* The client fell behind by more than out_limit or was lapped. */
+void
+fanout_slow(struct client *c, uint64_t first_lost)
+{
+	struct worker *w = c->w;
+
+	bus_counter_add(w->bus, w->slot, CTR_SLOW_CONSUMERS, 1);
+	if (w->cfg->clients_slow_policy == SLOW_DISCONNECT) {
+		if (log_limit(&w->lim_slow))
+			log_info("client %u: slow consumer at seq %llu: "
+			    "disconnected (%lu similar suppressed)", c->id,
+			    (unsigned long long)first_lost,
+			    w->lim_slow.reported);
+		client_bye(c, "slow-consumer");
+		return;
+	}
+	uint64_t h = snapshot_build(w, c, NULL, 0, first_lost);
+	if (log_limit(&w->lim_slow))
+		log_info("client %u: slow consumer: skipped seq %llu..%llu, "
+		    "sending newest values (%lu similar suppressed)", c->id,
+		    (unsigned long long)first_lost, (unsigned long long)h,
+		    w->lim_slow.reported);
+	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)first_lost,
+	    (unsigned long long)h);
+	bus_counter_add(w->bus, w->slot, CTR_GAPS, 1);
+	snapshot_emit(w, c, "VAL");
+	c->pos = w->pos;
+	c->next_seq = h + 1;
+	c->sent_seq = h;
+	c->replay_end = 0;
+}
+
+/*
+ * The slow path: write the client's records from its own cursor up to
+ * the worker's position.  Returns 1 when it has caught up (or has new
+ * output queued: a GAP, a cut record), 0 when its socket is full, -1
+ * when it was closed.
+ */
+int
+fanout_walk(struct client *c)
+{
+	struct worker *w = c->w;
+	size_t budget = CLIENT_WRITE_MAX;
+	int idx[FANOUT_BATCH_RECS];
+
+	while (c->pos < w->pos) {
+		if (c->pos >= c->replay_end &&
+		    w->pos - c->pos > (uint64_t)w->cfg->clients_out_limit) {
+			fanout_slow(c, c->next_seq);
+			return c->state == CS_DEAD ? -1 : 1;
+		}
+		uint64_t p = c->pos;
+		int n = bus_read(w->bus, &p, w->slow_buf, w->scratch_len,
+		    w->slow_recs, FANOUT_BATCH_RECS);
+		if (n == BUS_LAPPED) {
+			fanout_slow(c, c->next_seq);
+			return c->state == CS_DEAD ? -1 : 1;
+		}
+		if (n <= 0)
+			break;
+		int k = 0, nrecs = n;
+		for (int i = 0; i < n; i++) {
+			const struct bus_rec *r = &w->slow_recs[i];
+			if (r->pos >= w->pos) {
+				p = r->pos;
+				nrecs = i;
+				break;
+			}
+			if (!client_matches(c, r))
+				continue;
+			idx[k] = i;
+			w->iov[k].iov_base = (void *)r->line;
+			w->iov[k].iov_len = r->line_len;
+			k++;
+		}
+		if (nrecs == 0)
+			break;
+		uint64_t last_seq = w->slow_recs[nrecs - 1].seq;
+		if (k == 0) {
+			c->pos = p;
+			c->next_seq = last_seq + 1;
+			continue;
+		}
+		ssize_t wr = writev(c->fd, w->iov, k);
+		if (wr == -1) {
+			if (errno != EAGAIN && errno != EINTR) {
+				client_kill(c);
+				return -1;
+			}
+			wr = 0;
+		}
+		if (wr > 0)
+			c->last_out = time(NULL);
+		size_t want = 0;
+		for (int i = 0; i < k; i++)
+			want += w->iov[i].iov_len;
+		if ((size_t)wr < want) {
+			after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
+			/* after_write queued a cut record, or set the cursor
+			 * to the first record not written */
+			return c->out_len > 0 ? 1 : 0;
+		}
+		after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
+		c->pos = p;
+		c->next_seq = last_seq + 1;
+		if (budget <= (size_t)wr) {
+			worker_want(c, c->reading, 1);	/* let others run */
+			return 0;
+		}
+		budget -= wr;
+	}
+	c->caught_up = 1;
+	c->replay_end = 0;
+	return 1;
+}
+
+/* --- snapshots ------------------------------------------------------------ */
+
+static uint64_t
+hash_topic(const char *t, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+	return h;
+}
+
+static void
+snap_reset(struct snapshot *s)
+{
+	s->n = 0;
+	s->len = 0;
+	if (s->slots != NULL)
+		memset(s->slots, 0, s->nslots * sizeof(int));
+}
+
+/* Free a snapshot's memory. */
+void
+snapshot_free(struct snapshot *s)
+{
+	free(s->e);
+	free(s->slots);
+	free(s->data);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+snap_rehash(struct snapshot *s)
+{
+	int n = s->nslots ? s->nslots * 2 : 256;
+	int *slots = calloc(n, sizeof(int));
+
+	if (slots == NULL)
+		return -1;
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = n;
+	for (int i = 0; i < s->n; i++) {
+		const struct snap_entry *e = &s->e[i];
+		uint64_t h = hash_topic(s->data + e->off, e->topic_len);
+		int j = h & (n - 1);
+		while (slots[j] != 0)
+			j = (j + 1) & (n - 1);
+		slots[j] = i + 1;
+	}
+	return 0;
+}
+
+/* Record (topic, seq, payload) unless a newer value is there already. */
+static int
+snap_put(struct snapshot *s, const char *t, size_t tlen, uint64_t seq,
+    const char *pl, size_t plen)
+{
+	if (s->n * 2 >= s->nslots && snap_rehash(s) == -1)
+		return -1;
+	uint64_t h = hash_topic(t, tlen);
+	int j = h & (s->nslots - 1);
+	struct snap_entry *e = NULL;
+	for (; s->slots[j] != 0; j = (j + 1) & (s->nslots - 1)) {
+		e = &s->e[s->slots[j] - 1];
+		if (e->topic_len == tlen && memcmp(s->data + e->off, t, tlen) == 0)
+			break;
+		e = NULL;
+	}
+	if (e != NULL && e->seq >= seq)
+		return 0;
+	if (s->len + tlen + plen > s->cap_data) {
+		size_t cap = s->cap_data ? s->cap_data : 65536;
+		while (cap < s->len + tlen + plen)
+			cap *= 2;
+		char *d = realloc(s->data, cap);
+		if (d == NULL)
+			return -1;
+		s->data = d;
+		s->cap_data = cap;
+	}
+	if (e == NULL) {
+		if (s->n == s->cap) {
+			int cap = s->cap ? s->cap * 2 : 64;
+			struct snap_entry *ne = realloc(s->e, cap * sizeof(*ne));
+			if (ne == NULL)
+				return -1;
+			s->e = ne;
+			s->cap = cap;
+		}
+		e = &s->e[s->n++];
+		s->slots[j] = s->n;
+	}
+	e->seq = seq;
+	e->off = s->len;
+	e->topic_len = tlen;
+	e->payload_len = plen;
+	memcpy(s->data + s->len, t, tlen);
+	memcpy(s->data + s->len + tlen, pl, plen);
+	s->len += tlen + plen;
+	return 0;
+}
+
+/* What a snapshot collects: one pattern, or all of a client's. */
+struct snap_filter {
+	struct snapshot		*s;
+	const struct client	*c;
+	const char		*pattern;
+	size_t			 plen;
+	uint64_t		 min_seq;
+	uint64_t		 max_seen;
+	int			 failed;
+};
+
+static int
+filter_match(const struct snap_filter *f, const char *t, size_t tlen,
+    uint64_t seq)
+{
+	if (seq < f->min_seq)
+		return 0;
+	if (f->pattern != NULL)
+		return topic_match(f->pattern, f->plen, t, tlen);
+	for (const struct sub *s = f->c->subs; s != NULL; s = s->cnext)
+		if (s->start_seq <= seq && topic_match(s->pattern, s->len, t,
+		    tlen))
+			return 1;
+	return 0;
+}
+
+static int
+snap_value_cb(void *arg, const struct bus_value *v)
+{
+	struct snap_filter *f = arg;
+
+	if (!filter_match(f, v->topic, v->topic_len, v->seq))
+		return 0;
+	if (snap_put(f->s, v->topic, v->topic_len, v->seq, v->payload,
+	    v->payload_len) == -1) {
+		f->failed = 1;
+		return 1;
+	}
+	if (v->seq > f->max_seen)
+		f->max_seen = v->seq;
+	return 0;
+}
+
+/*
+ * Patch the snapshot with the records (from, until] of the ring: values
+ * the producer wrote while the retained table was being read.
+ */
+static void
+snap_patch(struct worker *w, struct snap_filter *f, uint64_t p,
+    uint64_t until)
+{
+	uint64_t seq = 0;
+
+	while (seq < until) {
+		int n = bus_read(w->bus, &p, w->slow_buf, w->scratch_len,
+		    w->slow_recs, FANOUT_BATCH_RECS);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n && (seq = w->slow_recs[i].seq) <= until;
+		    i++) {
+			const struct bus_rec *r = &w->slow_recs[i];
+			if (filter_match(f, r->topic, r->topic_len, r->seq))
+				snap_put(f->s, r->topic, r->topic_len, r->seq,
+				    r->payload, r->payload_len);
+		}
+	}
+}
+
+/*
+ * Build the snapshot "as of h" of the retained values matching pattern
+ * (or, when pattern is NULL, any of the client's subscriptions), keeping
+ * values with seq >= min_seq.  Returns h; the worker has fanned out up to
+ * h when it returns, so live delivery continues exactly above it.
+ */
+uint64_t
+snapshot_build(struct worker *w, struct client *c, const char *pattern,
+    size_t plen, uint64_t min_seq)
+{
+	struct snap_filter f = { &w->snap, c, pattern, plen, min_seq, 0, 0 };
+	uint64_t h0 = w->head_seq, p0 = w->pos;
+
+	snap_reset(&w->snap);
+	bus_retained_foreach(w->bus, pattern ? pattern : "#",
+	    pattern ? plen : 1, snap_value_cb, &f);
+	if (f.failed)
+		log_warnx("snapshot: out of memory; it is incomplete");
+	if (f.max_seen > h0) {
+		/* Values newer than what this worker has fanned out: move
+		 * up to them, and take any record in between as well. */
+		fanout_advance(w, f.max_seen);
+		snap_patch(w, &f, p0, w->head_seq);
+	}
+	return w->head_seq;
+}
+
+/* Queue the snapshot's lines ("VAL topic seq payload") for the client. */
+void
+snapshot_emit(struct worker *w, struct client *c, const char *kind)
+{
+	struct snapshot *s = &w->snap;
+
+	for (int i = 0; i < s->n && c->state != CS_DEAD; i++) {
+		const struct snap_entry *e = &s->e[i];
+		client_replyf(c, "%s %.*s %llu ", kind, (int)e->topic_len,
+		    s->data + e->off, (unsigned long long)e->seq);
+		client_reply(c, s->data + e->off + e->topic_len, e->payload_len);
+		client_reply(c, "\n", 1);
+	}
+	/* Do not keep a big snapshot's memory around. */
+	if (s->cap_data > 1024 * 1024 || s->cap > 65536)
+		snapshot_free(s);
+}

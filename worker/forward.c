@@ -1,0 +1,181 @@
+/*
+ * The worker's connection to the producer, the bus's only writer: PUBs
+ * from this worker's clients go out in order as "P <topic> <payload>",
+ * a SYNC as "S <id>", answered "S <id> <seq>" once what came before it
+ * is in the bus.  If the producer restarts, the worker reconnects; what
+ * waits meanwhile is answered -ERR busy.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "worker.h"
+
+#define FWD_RETRY_MS	100
+
+static void	forward_connect(struct worker *);
+
+/* Answer every SYNC still waiting (ok = 0: the producer went away). */
+static void
+fail_syncs(struct worker *w)
+{
+	while (w->nsyncs > 0) {
+		struct sync_wait *s = &w->syncs[w->syncs_head];
+		w->syncs_head = (w->syncs_head + 1) % w->syncs_cap;
+		w->nsyncs--;
+		if (s->c != NULL)
+			client_sync_done(s->c, 0, 0);
+	}
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct worker *w = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+	size_t len;
+
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		unsigned long id;
+		unsigned long long seq;
+		if (sscanf(line, "S %lu %llu", &id, &seq) != 2 ||
+		    w->nsyncs == 0) {
+			log_warnx("producer sent \"%s\": not understood", line);
+			free(line);
+			continue;
+		}
+		struct sync_wait *s = &w->syncs[w->syncs_head];
+		w->syncs_head = (w->syncs_head + 1) % w->syncs_cap;
+		w->nsyncs--;
+		if (s->id != id)
+			log_warnx("producer answered sync %lu, expected %u", id,
+			    s->id);
+		if (s->c != NULL)
+			client_sync_done(s->c, seq, 1);
+		free(line);
+	}
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	forward_connect(arg);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval tv = { 0, FWD_RETRY_MS * 1000 };
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (!w->stopping)
+		log_warnx("lost the connection to the producer: reconnecting");
+	bufferevent_free(bev);
+	w->fwd = NULL;
+	fail_syncs(w);
+	bus_counter_add(w->bus, w->slot, CTR_RECONNECTS, 1);
+	if (!w->stopping)
+		evtimer_add(w->fwd_retry, &tv);
+}
+
+static void
+forward_connect(struct worker *w)
+{
+	struct sockaddr_un sun;
+	size_t plen = strlen(w->h->fwd_path);
+	struct timeval tv = { 0, FWD_RETRY_MS * 1000 };
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path + 1, w->h->fwd_path, plen);
+	w->fwd = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (w->fwd == NULL) {
+		evtimer_add(w->fwd_retry, &tv);
+		return;
+	}
+	bufferevent_setcb(w->fwd, read_cb, NULL, event_cb, w);
+	if (bufferevent_socket_connect(w->fwd, (struct sockaddr *)&sun,
+	    offsetof(struct sockaddr_un, sun_path) + 1 + plen) == -1) {
+		bufferevent_free(w->fwd);
+		w->fwd = NULL;
+		evtimer_add(w->fwd_retry, &tv);
+		return;
+	}
+	bufferevent_enable(w->fwd, EV_READ);
+}
+
+/* Connect to the producer (and keep reconnecting when it goes). */
+void
+forward_start(struct worker *w)
+{
+	w->fwd_retry = evtimer_new(w->base, retry_cb, w);
+	forward_connect(w);
+}
+
+/* Queue a valid PUB for the producer; -1 if it cannot take it now. */
+int
+forward_pub(struct worker *w, const char *topic, size_t tlen,
+    const char *payload, size_t plen)
+{
+	struct evbuffer *out;
+
+	if (w->fwd == NULL)
+		return -1;
+	out = bufferevent_get_output(w->fwd);
+	if (evbuffer_get_length(out) > FWD_QUEUE_MAX)
+		return -1;
+	evbuffer_add(out, "P ", 2);
+	evbuffer_add(out, topic, tlen);
+	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, payload, plen);
+	evbuffer_add(out, "\n", 1);
+	return 0;
+}
+
+/* Ask the producer to confirm the client's PUBs so far; -1 if it cannot. */
+int
+forward_sync(struct worker *w, struct client *c)
+{
+	if (w->fwd == NULL)
+		return -1;
+	if (w->nsyncs == w->syncs_cap) {
+		int cap = w->syncs_cap ? w->syncs_cap * 2 : 64;
+		struct sync_wait *s = malloc(cap * sizeof(*s));
+		if (s == NULL)
+			return -1;
+		for (int i = 0; i < w->nsyncs; i++)
+			s[i] = w->syncs[(w->syncs_head + i) % w->syncs_cap];
+		free(w->syncs);
+		w->syncs = s;
+		w->syncs_cap = cap;
+		w->syncs_head = 0;
+	}
+	struct sync_wait *s = &w->syncs[(w->syncs_head + w->nsyncs) %
+	    w->syncs_cap];
+	s->c = c;
+	s->id = ++w->next_sync;
+	w->nsyncs++;
+	evbuffer_add_printf(bufferevent_get_output(w->fwd), "S %u\n", s->id);
+	return 0;
+}
+
+/* A client is going away: its waiting SYNCs answer nobody. */
+void
+forward_forget(struct worker *w, struct client *c)
+{
+	for (int i = 0; i < w->nsyncs; i++) {
+		struct sync_wait *s = &w->syncs[(w->syncs_head + i) %
+		    w->syncs_cap];
+		if (s->c == c)
+			s->c = NULL;
+	}
+}

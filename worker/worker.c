@@ -1,0 +1,435 @@
+/*
+ * A worker process: one libevent loop, no threads.  Accepts clients from
+ * its own SO_REUSEPORT sockets (and the shared unix ingest sockets),
+ * wakes on its eventfd when the producer has appended to the bus, sends
+ * heartbeats, applies reloads, and stops gracefully.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "net.h"
+#include "worker.h"
+
+static struct worker	W;
+
+static void	stop(struct worker *);
+
+/* Set which events a client waits for (read, write). */
+void
+worker_want(struct client *c, int read, int write)
+{
+	if (c->state == CS_DEAD || (c->reading == read && c->writing == write))
+		return;
+	event_del(&c->ev);
+	c->reading = read;
+	c->writing = write;
+	if (!read && !write)
+		return;
+	event_assign(&c->ev, c->w->base, c->fd, EV_PERSIST |
+	    (read ? EV_READ : 0) | (write ? EV_WRITE : 0), client_event_cb, c);
+	event_add(&c->ev, NULL);
+}
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	while (w->dead != NULL) {
+		struct client *c = w->dead;
+		w->dead = c->dead_next;
+		client_free(c);
+	}
+}
+
+/* Free dead clients once the loop is out of any walk over them. */
+void
+worker_reap_later(struct worker *w)
+{
+	event_active(w->reap_ev, 0, 0);
+}
+
+static void
+pause_accepting(struct worker *w)
+{
+	struct timeval tv = { ACCEPT_PAUSE_MS / 1000,
+	    (ACCEPT_PAUSE_MS % 1000) * 1000 };
+
+	for (int i = 0; i < w->nlisten_ev; i++)
+		event_del(w->listen_ev[i]);
+	w->accept_paused = 1;
+	evtimer_add(w->accept_resume, &tv);
+	bus_counter_add(w->bus, w->slot, CTR_ACCEPT_PAUSED, 1);
+	if (log_limit(&w->lim_accept))
+		log_warnx("out of file descriptors with %d clients: accepting "
+		    "paused for %d ms (%lu similar suppressed)", w->nclients,
+		    ACCEPT_PAUSE_MS, w->lim_accept.reported);
+}
+
+static void
+resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	w->accept_paused = 0;
+	if (w->stopping)
+		return;
+	for (int i = 0; i < w->nlisten_ev; i++)
+		event_add(w->listen_ev[i], NULL);
+}
+
+static uint64_t
+addr_key(const struct sockaddr_storage *ss)
+{
+	const unsigned char *p;
+	size_t len;
+	uint64_t h = 1469598103934665603ULL;
+
+	if (ss->ss_family == AF_INET) {
+		p = (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+		len = 4;
+	} else if (ss->ss_family == AF_INET6) {
+		p = (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+		len = 16;
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+/*
+ * Count a connection from this address; returns its table row, -1 when
+ * not tracked (unix socket, or the table is full), -2 when the address
+ * is at clients.per_address.
+ */
+static int
+addr_admit(struct worker *w, const struct sockaddr_storage *ss)
+{
+	struct addr_table *t = &w->h->addrs;
+	uint64_t key = addr_key(ss);
+
+	if (key == 0)
+		return -1;
+	for (int probe = 0; probe < 64; probe++) {
+		int slot = (key + probe) & (ADDR_SLOTS - 1);
+		uint64_t cur = __atomic_load_n(&t->keys[slot], __ATOMIC_ACQUIRE);
+		if (cur == 0) {
+			uint64_t zero = 0;
+			if (!__atomic_compare_exchange_n(&t->keys[slot], &zero,
+			    key, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+			    zero != key)
+				continue;
+		} else if (cur != key) {
+			continue;
+		}
+		int32_t *row = &t->counts[(size_t)slot * WORKERS_MAX];
+		int64_t sum = 0;
+		for (int i = 0; i < w->cfg->workers; i++)
+			sum += __atomic_load_n(&row[i], __ATOMIC_RELAXED);
+		if (sum >= w->cfg->clients_per_address)
+			return -2;
+		__atomic_fetch_add(&row[w->id - 1], 1, __ATOMIC_RELAXED);
+		return slot;
+	}
+	return -1;
+}
+
+/* Turn a connection away: HELLO, BYE server-full, close. */
+static void
+reject_full(struct worker *w, int fd, const char *why)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "HELLO herald/1 %llu\nBYE "
+	    "server-full\n", (unsigned long long)w->head_seq);
+
+	(void)!write(fd, line, n);
+	close(fd);
+	bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
+	if (log_limit(&w->lim_full))
+		log_warnx("connection refused: %s (%lu similar suppressed)",
+		    why, w->lim_full.reported);
+}
+
+/* Accept one connection; returns -1 when there is none (or no fds). */
+static int
+accept_one(struct worker *w, int lfd, enum listener_kind kind)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			pause_accepting(w);
+		else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept");
+		return -1;
+	}
+	if (bus_counter_sum(w->bus, CTR_CLIENTS) >=
+	    (uint64_t)w->cfg->clients_max) {
+		reject_full(w, fd, "clients.max reached");
+		return 0;
+	}
+	int slot = addr_admit(w, &ss);
+	if (slot == -2) {
+		reject_full(w, fd, "clients.per_address reached");
+		return 0;
+	}
+	net_client_options(fd, w->cfg);
+	if (client_new(w, fd, kind, slot) == NULL) {
+		log_warnx("out of memory for a new client");
+		if (slot >= 0)
+			__atomic_fetch_sub(&w->h->addrs.counts[(size_t)slot *
+			    WORKERS_MAX + w->id - 1], 1, __ATOMIC_RELAXED);
+		close(fd);
+	}
+	return 0;
+}
+
+static void
+accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct worker *w = &W;
+	enum listener_kind kind = (enum listener_kind)(intptr_t)arg;
+
+	/* HELLO tells the newest seq: be up to date with the bus. */
+	fanout_advance(w, UINT64_MAX);
+	/* A few at a time, so that a storm does not starve the others. */
+	for (int i = 0; i < 32 && !w->accept_paused; i++)
+		if (accept_one(w, lfd, kind) == -1)
+			break;
+}
+
+/* The producer appended to the bus: fan the new records out. */
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t n;
+
+	(void)!read(fd, &n, sizeof(n));
+	fanout_advance(w, UINT64_MAX);
+}
+
+/* Once a second: heartbeats, idle clients, and a safety fan-out. */
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	time_t now = time(NULL);
+	int hb = w->cfg->clients_heartbeat, idle = w->cfg->clients_idle_timeout;
+
+	fanout_advance(w, UINT64_MAX);
+	for (struct client *c = w->clients; c != NULL; c = c->next) {
+		if (c->state != CS_OPEN)
+			continue;
+		if (idle > 0 && now - c->last_in >= idle) {
+			bus_counter_add(w->bus, w->slot, CTR_IDLE_CLOSED, 1);
+			client_bye(c, "idle");
+			client_flush(c);
+		} else if (hb > 0 && now - c->last_out >= hb) {
+			bus_counter_add(w->bus, w->slot, CTR_HEARTBEATS, 1);
+			client_replyf(c, "HB %llu\n",
+			    (unsigned long long)w->head_seq);
+			client_flush(c);
+		}
+	}
+}
+
+static void
+reload_error(void *arg, const char *msg)
+{
+	log_warnx("reload: %s", msg);
+}
+
+/* A message from the master: 'R' + configuration text = reload. */
+static void
+ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	static char msg[CTL_MSG_MAX + 2];
+	ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+	struct herald_config next;
+
+	if (n <= 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		log_warnx("master went away: stopping");
+		event_del(w->ctl_ev);
+		stop(w);
+		return;
+	}
+	msg[n] = '\0';
+	if (msg[0] != 'R')
+		return;
+	if (config_load(&next, w->cfg->file, msg + 1, w->h->overrides,
+	    w->h->noverrides, reload_error, NULL) != 0) {
+		config_free(&next);
+		return;
+	}
+	config_apply_reload(w->cfg, &next, NULL, NULL);
+	log_set_level(w->cfg->log_level);
+	config_free(&next);
+	log_debug("configuration reloaded");
+}
+
+static void
+stop_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	static int ticks;
+
+	/* Everyone has had their BYE, or the grace period is nearly over. */
+	if (w->nclients == 0 || ++ticks * 100 >= (w->cfg->shutdown_grace * 1000
+	    - 500)) {
+		bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+		exit(0);
+	}
+}
+
+/* TERM/INT: BYE shutdown to every client, then exit. */
+static void
+stop(struct worker *w)
+{
+	struct timeval tv = { 0, 100 * 1000 };
+
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	for (int i = 0; i < w->nlisten_ev; i++)
+		event_del(w->listen_ev[i]);
+	for (struct client *c = w->clients; c != NULL; c = c->next) {
+		if (c->state == CS_DEAD)
+			continue;
+		c->waiting_sync = 0;
+		client_bye(c, "shutdown");
+		client_flush(c);
+	}
+	w->stop_timer = event_new(w->base, -1, EV_PERSIST, stop_check, w);
+	event_add(w->stop_timer, &tv);
+}
+
+/* TERM/INT: stop gracefully; USR1: reopen the log. */
+static void
+signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int sig;
+
+	while ((sig = child_signal_read(fd)) != 0) {
+		if (sig == SIGUSR1)
+			log_reopen();
+		else
+			stop(arg);
+	}
+}
+
+static void
+add_listener(struct worker *w, int fd, enum listener_kind kind)
+{
+	struct event *ev = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	    accept_cb, (void *)(intptr_t)kind);
+
+	if (ev == NULL || event_add(ev, NULL) == -1)
+		fatalx("cannot watch a listener");
+	w->listen_ev[w->nlisten_ev++] = ev;
+}
+
+/* Keep only this worker's listening sockets open. */
+static void
+setup_listeners(struct worker *w)
+{
+	struct herald *h = w->h;
+
+	for (int i = 0; i < h->nlisteners; i++) {
+		struct listener *l = &h->listeners[i];
+		if (l->is_unix) {
+			add_listener(w, l->shared_fd, l->kind);
+			continue;
+		}
+		for (int k = 0; k < w->cfg->workers; k++)
+			if (k != w->id - 1)
+				close(l->fds[k]);
+		add_listener(w, l->fds[w->id - 1], l->kind);
+	}
+	close(h->fwd_fd);
+	for (int k = 0; k < w->cfg->workers; k++)
+		if (k != w->id - 1)
+			close(h->wake_fds[k]);
+}
+
+static void
+alloc_buffers(struct worker *w)
+{
+	/* Large enough for any record (bus_read never splits one). */
+	w->scratch_len = FANOUT_BATCH_BYTES;
+	size_t rec = w->cfg->max_payload + 1024;
+	if (w->scratch_len < rec * 2)
+		w->scratch_len = rec * 2;
+	w->scratch = malloc(w->scratch_len);
+	w->slow_buf = malloc(w->scratch_len);
+	w->recs = calloc(FANOUT_BATCH_RECS, sizeof(*w->recs));
+	w->slow_recs = calloc(FANOUT_BATCH_RECS, sizeof(*w->slow_recs));
+	w->iov = calloc(FANOUT_BATCH_RECS, sizeof(*w->iov));
+	w->rbuf = malloc(READ_CHUNK);
+	if (!w->scratch || !w->slow_buf || !w->recs || !w->slow_recs ||
+	    !w->iov || !w->rbuf)
+		fatalx("out of memory");
+}
+
+/* Run worker id (1..N) until stopped. */
+void
+worker_main(struct herald *h, int id, int ctl_fd)
+{
+	struct worker *w = &W;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
+	char name[32];
+
+	snprintf(name, sizeof(name), "worker %d", id);
+	log_procname(name);
+	proc_title("heraldd: worker process %d", id);
+	w->h = h;
+	w->cfg = &h->cfg;
+	w->bus = h->bus;
+	w->id = id;
+	w->slot = SLOT_WORKER(id);
+	w->ctl_fd = ctl_fd;
+	if ((w->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	/* A restarted worker's clients are gone with its predecessor. */
+	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	for (int i = 0; i < ADDR_SLOTS; i++)
+		h->addrs.counts[(size_t)i * WORKERS_MAX + id - 1] = 0;
+	alloc_buffers(w);
+	index_init(&w->idx);
+	w->pos = bus_head_pos(w->bus);
+	w->head_seq = bus_head_seq(w->bus);
+	setup_listeners(w);
+	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+	w->accept_resume = evtimer_new(w->base, resume_accepting, w);
+	w->wake_ev = event_new(w->base, h->wake_fds[id - 1],
+	    EV_READ | EV_PERSIST, wake_cb, w);
+	event_add(w->wake_ev, NULL);
+	struct timeval sec = { 1, 0 };
+	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+	event_add(w->tick_ev, &sec);
+	w->ctl_ev = event_new(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, w);
+	event_add(w->ctl_ev, NULL);
+	child_signals(w->base, sigs, 3, signal_cb, w);
+	forward_start(w);
+	log_debug("worker %d ready at seq %llu", id,
+	    (unsigned long long)w->head_seq);
+	event_base_dispatch(w->base);
+	exit(0);
+}

@@ -1,0 +1,184 @@
+/*
+ * A worker process: one libevent loop serving many clients.  Structures
+ * shared by worker.c (loop, accept, timers), client.c (a client's input,
+ * commands, output), fanout.c (delivery from the bus), index.c (topic ->
+ * subscriptions) and forward.c (PUBs to the producer).
+ */
+#ifndef HERALD_WORKER_H
+#define HERALD_WORKER_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "bus.h"
+#include "herald.h"
+#include "index.h"
+#include "log.h"
+
+enum client_state {
+	CS_OPEN,	/* reading commands, receiving messages */
+	CS_CLOSING,	/* a BYE is queued: flush it, then close */
+	CS_DEAD		/* closed; freed by the reaper, never touched again */
+};
+
+/*
+ * A client holds a cursor into the bus, not a queue.  While caught_up it
+ * has seen every record up to the worker's position (w->pos) and takes
+ * part in the batched fast path; otherwise pos/next_seq say where its own
+ * walk through the bus resumes.  out holds replies and at most one record
+ * whose write was cut short.
+ */
+struct client {
+	struct worker	*w;
+	int		 fd;
+	uint32_t	 id;
+	uint8_t		 state;		/* enum client_state */
+	uint8_t		 kind;		/* enum listener_kind */
+	uint8_t		 caught_up;
+	uint8_t		 discarding;	/* dropping a too-long line */
+	uint8_t		 waiting_sync;	/* a SYNC is with the producer */
+	uint8_t		 reading;	/* EV_READ is enabled */
+	uint8_t		 writing;	/* EV_WRITE is enabled */
+	uint16_t	 nsubs;
+	uint32_t	 errors;	/* bad lines in a row */
+	int		 addr_slot;	/* row in the address table, or -1 */
+	struct sub	*subs;
+	uint64_t	 pos;		/* next record to examine, if !caught_up */
+	uint64_t	 next_seq;	/* its seq */
+	uint64_t	 replay_end;	/* resume: walk freely up to here */
+	uint64_t	 sent_seq;	/* highest seq sent as MSG or in a GAP */
+	uint64_t	 stamp;		/* last record matched (dedupe) */
+	char		*out;		/* queued output */
+	uint32_t	 out_len, out_off, out_cap;
+	char		*in;		/* unfinished input */
+	uint32_t	 in_len;
+	time_t		 last_in, last_out;
+	struct client	*next, *prev;	/* all clients of the worker */
+	struct client	*dead_next;	/* reaper list */
+	int		 batch_first;	/* fast path: deliveries this batch */
+	int		 batch_last;
+	struct client	*batch_next;	/* clients touched this batch */
+	struct event	 ev;
+};
+
+/* One delivery in a fast-path batch: record index, next for the client. */
+struct delivery {
+	int	rec;
+	int	next;
+};
+
+/* A snapshot being built: newest value per topic, deduplicated. */
+struct snap_entry {
+	uint64_t	 seq;
+	uint32_t	 off;		/* topic then payload in snap.data */
+	uint16_t	 topic_len;
+	uint32_t	 payload_len;
+};
+
+struct snapshot {
+	struct snap_entry *e;
+	int		   n, cap;
+	int		  *slots;	/* hash of topic -> index+1 */
+	int		   nslots;
+	char		  *data;
+	size_t		   len, cap_data;
+};
+
+struct sync_wait {
+	struct client	*c;
+	uint32_t	 id;
+};
+
+struct worker {
+	struct herald		*h;
+	struct herald_config	*cfg;
+	struct bus		*bus;
+	int			 id;		/* 1..N */
+	unsigned		 slot;		/* counter slot */
+	struct event_base	*base;
+	int			 stopping;
+
+	uint64_t		 pos;		/* bus position fanned out to */
+	uint64_t		 head_seq;	/* seq of the record before pos */
+
+	char			*scratch;	/* bus_read copies here */
+	size_t			 scratch_len;
+	struct bus_rec		*recs;
+	struct delivery		*dl;
+	int			 ndl, dl_cap;
+	int			 accept_paused;
+	struct client		*touched;
+	struct iovec		*iov;
+	char			*rbuf;		/* socket reads */
+	char			*slow_buf;	/* slow path's own copy */
+	struct bus_rec		*slow_recs;
+
+	struct index		 idx;
+	struct snapshot		 snap;
+
+	struct client		*clients;
+	int			 nclients;
+	uint32_t		 next_id;
+	struct client		*dead;
+	struct event		*reap_ev;
+
+	struct event		*listen_ev[LISTENERS_MAX * 2];
+	int			 nlisten_ev;
+	struct event		*accept_resume;
+	struct event		*wake_ev;
+	struct event		*tick_ev;
+	struct event		*ctl_ev;
+	struct event		*stop_timer;
+	int			 ctl_fd;
+
+	/* forward.c: the connection to the producer */
+	struct bufferevent	*fwd;
+	struct event		*fwd_retry;
+	struct sync_wait	*syncs;
+	int			 nsyncs, syncs_cap, syncs_head;
+	uint32_t		 next_sync;
+
+	struct log_limiter	 lim_full, lim_slow, lim_accept, lim_errors;
+};
+
+/* worker.c */
+void	worker_want(struct client *, int read, int write);
+void	worker_reap_later(struct worker *);
+
+/* client.c */
+struct client *client_new(struct worker *, int fd, enum listener_kind,
+	    int addr_slot);
+void	client_input(struct client *, const char *data, size_t len);
+void	client_resume_input(struct client *);
+void	client_reply(struct client *, const char *data, size_t len);
+void	client_replyf(struct client *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	client_flush(struct client *);
+void	client_bye(struct client *, const char *reason);
+void	client_kill(struct client *);
+void	client_free(struct client *);
+void	client_event_cb(evutil_socket_t, short, void *);
+void	client_sync_done(struct client *, uint64_t seq, int ok);
+int	client_matches(const struct client *, const struct bus_rec *);
+
+/* fanout.c */
+void	fanout_advance(struct worker *, uint64_t until_seq);
+int	fanout_walk(struct client *);
+void	fanout_slow(struct client *, uint64_t first_lost);
+uint64_t snapshot_build(struct worker *, struct client *, const char *pattern,
+	    size_t plen, uint64_t min_seq);
+void	snapshot_emit(struct worker *, struct client *, const char *kind);
+void	snapshot_free(struct snapshot *);
+
+/* forward.c */
+void	forward_start(struct worker *);
+int	forward_pub(struct worker *, const char *topic, size_t tlen,
+	    const char *payload, size_t plen);
+int	forward_sync(struct worker *, struct client *);
+void	forward_forget(struct worker *, struct client *);
+
+#endif /* HERALD_WORKER_H */
