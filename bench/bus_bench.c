@@ -168,8 +168,8 @@ main(int argc, char **argv)
 	printf("%7s  %7s  %12s  %11s  %12s  %12s  %11s  %8s\n", "bytes", "",
 	    "(writer)", "(payload)", "(each)", "(all)", "(lines,all)",
 	    "(recs)");
-	for (size_t p = 0; p < sizeof(payloads) / sizeof(payloads[0]); p++)
-		for (size_t r = 0; r < sizeof(readers) / sizeof(readers[0]); r++)
+	for (size_t p = 0; p < sizeof(payloads) / sizeof(*payloads); p++)
+		for (size_t r = 0; r < sizeof(readers) / sizeof(*readers); r++)
 			run_case(&cfg, payloads[p], readers[r], seconds);
 	return 0;
 }

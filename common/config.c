@@ -113,6 +113,8 @@ static const struct setting settings[] = {
 	  "unanswered probes before the connection is dropped" },
 	{ "tcp.user_timeout", T_INT, O(tcp_user_timeout), "60000", 0,
 	  86400000, 1, "ms unacknowledged data may wait (TCP_USER_TIMEOUT)" },
+	{ "tcp.sndbuf", T_SIZE, O(tcp_sndbuf), "0", 0, 64 * MI, 1,
+	  "send buffer of client sockets (0 = the kernel's autotuning)" },
 	{ "status.interval", T_INT, O(status_interval), "1", 0, 3600, 1,
 	  "seconds between the built-in status figures (0 = off)" },
 	{ "status.prefix", T_STR, O(status_prefix), "", 0, 0, 1,

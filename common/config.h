@@ -53,6 +53,7 @@ struct herald_config {
 	int		 tcp_keepintvl;
 	int		 tcp_keepcnt;
 	int		 tcp_user_timeout;
+	int64_t		 tcp_sndbuf;
 	int		 status_interval;
 	char		*status_prefix;
 };

@@ -191,6 +191,10 @@ net_client_options(int fd, const struct herald_config *cfg)
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->tcp_keepcnt,
 		    sizeof(int));
 	}
+	if (cfg->tcp_sndbuf > 0) {
+		int sz = (int)cfg->tcp_sndbuf;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
 	if (cfg->tcp_user_timeout > 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
 		    &cfg->tcp_user_timeout, sizeof(int));

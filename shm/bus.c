@@ -47,15 +47,14 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "shared atomics must be lock-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "shared atomics must be lock-free");
 
-#define SEQ_DIGITS	20		/* room kept in every record for the seq */
-#define REC_MIN		64		/* bus_record_size(1, 0): smallest record */
-#define BLK_SHIFT	6		/* smallest heap block: 64 bytes */
+#define SEQ_DIGITS	20		/* room each record keeps for a seq */
+#define REC_MIN		64		/* smallest: bus_record_size(1, 0) */
 #define NCLASS_MAX	40		/* heap size classes 64 << 0 .. 39 */
 #define HEAP_MIN	4096		/* smallest retained heap */
 #define RING_SIZE_MAX	((uint64_t)1 << 40)
 #define HEAP_MAX	((uint64_t)1 << 40)
 #define RETAINED_LIMIT	(1U << 28)	/* largest retained_max */
-#define READ_TRIES	1000		/* a reader's retries on a busy seqlock */
+#define READ_TRIES	1000		/* reader's tries on a busy seqlock */
 
 enum { SLOT_EMPTY, SLOT_USED, SLOT_TOMB };
 
@@ -86,8 +85,8 @@ struct bus_hdr {
 	_Atomic uint64_t	head_seq;
 	_Atomic uint64_t	tail_pos;
 	_Atomic uint64_t	tail_seq;
-	_Atomic uint32_t	head_gen;	/* odd while the head pair moves */
-	_Atomic uint32_t	tail_gen;	/* odd while the tail pair moves */
+	_Atomic uint32_t	head_gen;	/* odd while head pair moves */
+	_Atomic uint32_t	tail_gen;	/* odd while tail pair moves */
 	_Atomic uint32_t	writer_busy;	/* set during bus_append */
 
 	/* Retained state: the writer's own, but for two read counters. */
@@ -186,8 +185,10 @@ crc32c_sw(uint32_t crc, const void *buf, size_t len)
 		memcpy(&w, p, 8);
 		w ^= crc;
 		crc = crc_tab[7][w & 0xff] ^ crc_tab[6][(w >> 8) & 0xff] ^
-		    crc_tab[5][(w >> 16) & 0xff] ^ crc_tab[4][(w >> 24) & 0xff] ^
-		    crc_tab[3][(w >> 32) & 0xff] ^ crc_tab[2][(w >> 40) & 0xff] ^
+		    crc_tab[5][(w >> 16) & 0xff] ^
+		    crc_tab[4][(w >> 24) & 0xff] ^
+		    crc_tab[3][(w >> 32) & 0xff] ^
+		    crc_tab[2][(w >> 40) & 0xff] ^
 		    crc_tab[1][(w >> 48) & 0xff] ^ crc_tab[0][w >> 56];
 	}
 	while (len-- > 0)
@@ -374,15 +375,17 @@ geom_compute(const struct bus_config *cfg, struct geom *g, char *err,
 	uint64_t rs = cfg->ring_size;
 
 	if (rs < BUS_RING_MIN || rs > RING_SIZE_MAX || (rs & (rs - 1)) != 0) {
-		snprintf(err, errlen, "bus ring size %llu is not a power of two "
-		    "between %d and %llu", (unsigned long long)rs, BUS_RING_MIN,
+		snprintf(err, errlen, "bus ring size %llu is not a power of "
+		    "two between %d and %llu", (unsigned long long)rs,
+		    BUS_RING_MIN,
 		    (unsigned long long)RING_SIZE_MAX);
 		return -1;
 	}
 	if (cfg->retained_max < BUS_RETAINED_MIN ||
 	    cfg->retained_max > RETAINED_LIMIT) {
 		snprintf(err, errlen, "bus retained_max %u is not between %d "
-		    "and %u", cfg->retained_max, BUS_RETAINED_MIN, RETAINED_LIMIT);
+		    "and %u", cfg->retained_max, BUS_RETAINED_MIN,
+		    RETAINED_LIMIT);
 		return -1;
 	}
 	if (cfg->retained_bytes < HEAP_MIN || cfg->retained_bytes > HEAP_MAX) {
@@ -1335,9 +1338,12 @@ static void
 ring_recover(struct bus *b, int live)
 {
 	struct bus_hdr *h = b->hdr;
-	uint64_t tail = atomic_load_explicit(&h->tail_pos, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&h->head_pos, memory_order_relaxed);
-	uint64_t hs = atomic_load_explicit(&h->head_seq, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&h->tail_pos,
+	    memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&h->head_pos,
+	    memory_order_relaxed);
+	uint64_t hs = atomic_load_explicit(&h->head_seq,
+	    memory_order_relaxed);
 	uint64_t end, first, last, seq;
 
 	if (tail > head || head - tail > b->ring_size || tail % 8 != 0 ||
@@ -1474,8 +1480,10 @@ retained_recover(struct bus *b)
 		    memory_order_relaxed) & 1;
 		/* An odd empty slot is a new topic that never showed. */
 		if ((s->v.state == SLOT_USED && !slot_valid(b, i)) ||
-		    s->v.state > SLOT_TOMB || (odd && s->v.state != SLOT_USED)) {
-			bad += s->v.state != SLOT_TOMB && s->v.state != SLOT_EMPTY;
+		    s->v.state > SLOT_TOMB ||
+		    (odd && s->v.state != SLOT_USED)) {
+			bad += s->v.state != SLOT_TOMB &&
+			    s->v.state != SLOT_EMPTY;
 			slot_set_state(b, i, SLOT_TOMB);
 		}
 	}
@@ -1674,15 +1682,16 @@ file_open(const char *path, const struct geom *g, int *created, char *err,
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno == EWOULDBLOCK)
-			snprintf(err, errlen, "bus file %s is in use by another "
-			    "heraldd", path);
+			snprintf(err, errlen, "bus file %s is in use by "
+			    "another heraldd", path);
 		else
 			snprintf(err, errlen, "lock bus file %s: %s", path,
 			    strerror(errno));
 		goto fail;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "bus file %s is not a regular file", path);
+		snprintf(err, errlen, "bus file %s is not a regular file",
+		    path);
 		goto fail;
 	}
 	*created = st.st_size == 0;

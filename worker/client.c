@@ -30,7 +30,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	c->kind = kind;
 	c->addr_slot = addr_slot;
 	c->caught_up = 1;
-	c->last_in = c->last_out = time(NULL);
+	c->last_in = c->last_out = now_ms();
 	c->next = w->clients;
 	if (w->clients != NULL)
 		w->clients->prev = c;
@@ -207,7 +207,7 @@ write_out(struct client *c)
 			return -1;
 		}
 		c->out_off += n;
-		c->last_out = time(NULL);
+		c->last_out = now_ms();
 		bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, n);
 	}
 	c->out_off = c->out_len = 0;
@@ -331,7 +331,7 @@ client_input(struct client *c, const char *data, size_t len)
 {
 	const char *p = data, *end = data + len;
 
-	c->last_in = time(NULL);
+	c->last_in = now_ms();
 	while (p < end && c->state == CS_OPEN) {
 		const char *lf = memchr(p, '\n', end - p);
 		if (c->discarding) {
@@ -567,6 +567,7 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 	struct worker *w = c->w;
 
 	if (!may_publish(c, cmd->name, cmd->name_len)) {
+		c->errors = 0;
 		bus_counter_add(w->bus, w->slot, CTR_FORBIDDEN, 1);
 		reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
 		return;
@@ -575,8 +576,11 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 		reply_err(c, cmd->payload_err, cmd->name, cmd->name_len);
 		if (proto_err_is_bad(cmd->payload_err))
 			bad_line(c);
+		else
+			c->errors = 0;
 		return;
 	}
+	c->errors = 0;
 	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,
 	    cmd->payload_len) == -1) {
 		bus_counter_add(w->bus, w->slot, CTR_BUSY, 1);
@@ -667,7 +671,8 @@ client_execute(struct client *c, const char *line, size_t len)
 	}
 	if (cmd.verb == CMD_NONE)
 		return;		/* blank: no answer, no count */
-	c->errors = 0;
+	if (cmd.verb != CMD_PUB)	/* cmd_pub knows if its line is bad */
+		c->errors = 0;
 	client_detach(c);
 	switch (cmd.verb) {
 	case CMD_SUB:
@@ -686,11 +691,13 @@ client_execute(struct client *c, const char *line, size_t len)
 		cmd_sync(c);
 		break;
 	case CMD_PING:
-		if (cmd.payload_len > 0)
-			client_replyf(c, "PONG %.*s\n", (int)cmd.payload_len,
-			    cmd.payload);
-		else
+		if (cmd.payload_len > 0) {
+			client_reply(c, "PONG ", 5);
+			client_reply(c, cmd.payload, cmd.payload_len);
+			client_reply(c, "\n", 1);
+		} else {
 			client_reply(c, "PONG\n", 5);
+		}
 		break;
 	case CMD_STATS:
 		cmd_stats(c);

@@ -122,7 +122,7 @@ deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
 		n = 0;
 	}
 	if (n > 0)
-		c->last_out = time(NULL);
+		c->last_out = now_ms();
 	after_write(c, w->recs, idx, k, n, end_pos, nrecs);
 	(void)total;
 }
@@ -291,7 +291,7 @@ fanout_walk(struct client *c)
 			wr = 0;
 		}
 		if (wr > 0)
-			c->last_out = time(NULL);
+			c->last_out = now_ms();
 		size_t want = 0;
 		for (int i = 0; i < k; i++)
 			want += w->iov[i].iov_len;

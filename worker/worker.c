@@ -22,6 +22,16 @@ static struct worker	W;
 
 static void	stop(struct worker *);
 
+/* A cheap monotonic clock in milliseconds, for heartbeats and idling. */
+uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Set which events a client waits for (read, write). */
 void
 worker_want(struct client *c, int read, int write)
@@ -228,8 +238,9 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	time_t now = time(NULL);
-	int hb = w->cfg->clients_heartbeat, idle = w->cfg->clients_idle_timeout;
+	uint64_t now = now_ms();
+	uint64_t hb = w->cfg->clients_heartbeat * 1000ULL;
+	uint64_t idle = w->cfg->clients_idle_timeout * 1000ULL;
 
 	fanout_advance(w, UINT64_MAX);
 	for (struct client *c = w->clients; c != NULL; c = c->next) {

@@ -56,7 +56,7 @@ struct client {
 	uint32_t	 out_len, out_off, out_cap;
 	char		*in;		/* unfinished input */
 	uint32_t	 in_len;
-	time_t		 last_in, last_out;
+	uint64_t	 last_in, last_out; /* monotonic ms */
 	struct client	*next, *prev;	/* all clients of the worker */
 	struct client	*dead_next;	/* reaper list */
 	int		 batch_first;	/* fast path: deliveries this batch */
@@ -146,6 +146,7 @@ struct worker {
 };
 
 /* worker.c */
+uint64_t now_ms(void);
 void	worker_want(struct client *, int read, int write);
 void	worker_reap_later(struct worker *);
 

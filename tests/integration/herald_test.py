@@ -245,7 +245,10 @@ class Server:
         """Poll until both listeners answer with HELLO."""
         deadline = time.monotonic() + timeout
         last = None
-        for port in (self.port, self.ingest_port):
+        ports = [self.port]
+        if 'ingest' not in self.overrides:
+            ports.append(self.ingest_port)
+        for port in ports:
             while True:
                 if self.proc.poll() is not None:
                     raise DaemonDied('heraldd exited with %s before it was '
@@ -450,14 +453,16 @@ class Conn:
         self.buf = b''
         self.eof = False
         self.reset = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        unix = isinstance(port, str)    # a unix socket's path
+        self.sock = socket.socket(socket.AF_UNIX if unix else
+                                  socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if source is not None:
             self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
         try:
-            self.sock.connect((host, port))
+            self.sock.connect(port if unix else (host, port))
         except Exception:
             self.sock.close()
             raise

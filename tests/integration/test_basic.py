@@ -338,6 +338,30 @@ class Basic(ht.HeraldTestCase):
             self.assertEqual(c.cmd('PING'), ['PONG'])
 
 
+class UnixIngest(ht.HeraldTestCase):
+
+    def test_unix_ingest(self):
+        srv = self.server(start=False)
+        path = os.path.join(srv.tmp, 'ingest.sock')
+        tcp = ht.free_port()
+        srv.overrides.update({'ingest': 'unix:%s,127.0.0.1:%d' % (path, tcp),
+                              'ingest_mode': '0600'})
+        srv.start()
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        st = os.stat(path)
+        self.assertEqual(st.st_mode & 0o7777, 0o600, 'ingest_mode')
+        u = self.conn(path)
+        u.pub('unix/t', 'over unix')
+        s = u.sync()
+        t = self.conn(tcp)
+        self.assertEqual(t.cmd('GET unix/t'), ['VAL unix/t %d over unix' % s,
+                                               '+OK GET unix/t'])
+        c = self.conn(srv.port)
+        self.assertEqual(c.cmd('PUB unix/t x'), ['-ERR forbidden unix/t'])
+
+
 # -- the command line ---------------------------------------------------------
 class CommandLine(ht.HeraldTestCase):
 

@@ -248,7 +248,9 @@ class ConnectionLimits(ht.HeraldTestCase):
 
     def test_clients_max(self):
         srv = self.server({'clients.max': 3})
-        conns = [self.conn(srv.port) for _ in range(3)]
+        # accepted() retries: the harness's readiness probe may not be
+        # counted out yet
+        conns = [self.accepted(srv.port) for _ in range(3)]
         for c in conns:
             self.assertEqual(c.cmd('PING'), ['PONG'])
         self.refused(srv.port)
@@ -260,10 +262,10 @@ class ConnectionLimits(ht.HeraldTestCase):
 
     def test_per_address(self):
         srv = self.server({'clients.per_address': 2})
-        a = [self.conn(srv.port) for _ in range(2)]
+        a = [self.accepted(srv.port) for _ in range(2)]
         self.refused(srv.port)
         # another source address is counted on its own
-        b = [self.conn(srv.port, source='127.0.0.2') for _ in range(2)]
+        b = [self.accepted(srv.port, source='127.0.0.2') for _ in range(2)]
         self.refused(srv.port, source='127.0.0.2')
         for k, c in enumerate(a + b):
             self.assertEqual(c.cmd('PING'), ['PONG'], 'connection %d of 4 '

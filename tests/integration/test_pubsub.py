@@ -515,7 +515,15 @@ class PubSub(ht.HeraldTestCase):
     # -- snapshot / live handoff -------------------------------------------
     def test_snapshot_live_handoff(self):
         # out_limit far above what the test publishes: no GAP is legitimate
-        srv = self.server({'bus.size': '16M', 'clients.out_limit': '64M'})
+        self.handoff({'bus.size': '16M', 'clients.out_limit': '64M'}, False)
+
+    def test_snapshot_live_handoff_conflating(self):
+        # default out_limit: subscribers that read late may be conflated;
+        # a GAP must then be exact (every record is on t)
+        self.handoff({'bus.size': '16M'}, True)
+
+    def handoff(self, overrides, gap_ok):
+        srv = self.server(overrides)
         n = 30000
         marks = (1, 2, 50, 3000, 9000, 15000, 21000)
         reached = {m: threading.Event() for m in marks}
@@ -568,6 +576,20 @@ class PubSub(ht.HeraldTestCase):
             while expect <= n:
                 ln = c.line(20)
                 m = ht.parse_msg(ln)
+                g = ht.parse_gap(ln)
+                if g and gap_ok:
+                    self.assertEqual(g, (max(last_seq, h) + 1, g[1]),
+                                     'SUB t sent after PUB %d, +OK SUB t %d:'
+                                     ' after MSG seq %d value %d: %r' %
+                                     (mk, h, last_seq, expect - 1, ln))
+                    m = ht.parse_msg(c.line())
+                    self.assertEqual(m[:3], ('VAL', 't', g[1]),
+                                     'the VAL after %r' % ln)
+                    self.assertEqual(int(m[3]), expect + g[1] - g[0],
+                                     'the VAL after %r' % ln)
+                    last_seq = g[1]
+                    expect = int(m[3]) + 1
+                    continue
                 self.assertTrue(m and m[0] == 'MSG',
                                 'SUB t sent after PUB %d: after +OK SUB t %d'
                                 ' (VAL value %d), expected MSG t <seq> %d, '

@@ -34,7 +34,8 @@ struct f_hdr {
 	uint64_t	magic;
 	uint32_t	version;
 	uint32_t	hdr_size;
-	uint64_t	total_size, ring_size, ring_off, index_entries, index_off;
+	uint64_t	total_size, ring_size, ring_off;
+	uint64_t	index_entries, index_off;
 	uint32_t	retained_max, slot_count;
 	uint64_t	slots_off, heap_size, heap_off, counters_off;
 	uint32_t	nclasses, counter_slots, counter_stride, geom_crc;
@@ -979,7 +980,8 @@ START_TEST(test_refused_files)
 
 	/* Other geometry. */
 	c.ring_size = 2 * RING;
-	open_fails(&c, "was created with ring_size 65536", "move the file away");
+	open_fails(&c, "was created with ring_size 65536",
+	    "move the file away");
 	c.ring_size = RING;
 	c.retained_max = 32;
 	open_fails(&c, "retained_max 16", "retained_max 32");
@@ -1218,7 +1220,7 @@ START_TEST(test_writer_takeover)
 }
 END_TEST
 
-/* --- counters -------------------------------------------------------------- */
+/* --- counters ------------------------------------------------------------ */
 
 START_TEST(test_counters)
 {
