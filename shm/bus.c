@@ -94,6 +94,9 @@ struct bus_hdr {
 	_Atomic uint64_t	retained_dropped;
 	uint64_t		heap_bump;	/* heap bytes ever carved */
 	uint64_t		free_head[NCLASS_MAX]; /* block offset + 1 */
+	/* The retained table holds every record up to this seq; readers
+	 * take newer ones from the ring (see bus_retained_seq). */
+	_Atomic uint64_t	retained_seq;
 };
 
 /* A ring record's header; the line follows, then padding to 8 bytes. */
@@ -1529,6 +1532,11 @@ writer_takeover(struct bus *b)
 		retained_recover(b);
 		atomic_store_explicit(&h->writer_busy, 0, memory_order_relaxed);
 	}
+	/* A writer that died between the head and the table lost at most
+	 * that one update; from here on the table is complete again. */
+	atomic_store_explicit(&h->retained_seq,
+	    atomic_load_explicit(&h->head_seq, memory_order_relaxed),
+	    memory_order_release);
 	b->writer_ok = 1;
 }
 
@@ -1565,8 +1573,16 @@ bus_append(struct bus *b, const char *topic, size_t tlen,
 	/* After the head: a seq seen in the table is never above the head
 	 * a reader loads afterwards. */
 	retained_set(b, topic, tlen, payload, plen, seq);
+	atomic_store_explicit(&h->retained_seq, seq, memory_order_release);
 	atomic_store_explicit(&h->writer_busy, 0, memory_order_release);
 	return seq;
+}
+
+/* Seq up to which the retained table has taken every record. */
+uint64_t
+bus_retained_seq(const struct bus *b)
+{
+	return atomic_load_explicit(&b->hdr->retained_seq, memory_order_acquire);
 }
 
 /* --- counters ------------------------------------------------------------ */

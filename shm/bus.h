@@ -160,6 +160,14 @@ typedef int	(*bus_value_cb)(void *arg, const struct bus_value *v);
 int		 bus_retained_foreach(struct bus *, const char *pattern,
 		    size_t pattern_len, bus_value_cb cb, void *arg);
 
+/*
+ * The seq up to which the retained table has taken every record (the
+ * head is published before the table is updated).  A reader that needs
+ * the table "as of" a seq h reads this first, then the table, then takes
+ * the records after it, up to h, from the ring.
+ */
+uint64_t	 bus_retained_seq(const struct bus *);
+
 /* Number of topics retained now. */
 uint32_t	 bus_retained_count(const struct bus *);
 

@@ -462,8 +462,8 @@ snap_value_cb(void *arg, const struct bus_value *v)
 }
 
 /*
- * Patch the snapshot with the records (from, until] of the ring: values
- * the producer wrote while the retained table was being read.
+ * Patch the snapshot with the ring's records from position p up to seq
+ * until: values the retained table did not have yet when it was read.
  */
 static void
 snap_patch(struct worker *w, struct snap_filter *f, uint64_t p,
@@ -497,19 +497,24 @@ snapshot_build(struct worker *w, struct client *c, const char *pattern,
     size_t plen, uint64_t min_seq)
 {
 	struct snap_filter f = { &w->snap, c, pattern, plen, min_seq, 0, 0 };
-	uint64_t h0 = w->head_seq, p0 = w->pos;
+	uint64_t h0 = w->head_seq, from = w->pos;
+	/* The table may lag the ring by the record being appended now. */
+	uint64_t complete = bus_retained_seq(w->bus);
 
 	snap_reset(&w->snap);
 	bus_retained_foreach(w->bus, pattern ? pattern : "#",
 	    pattern ? plen : 1, snap_value_cb, &f);
 	if (f.failed)
 		log_warnx("snapshot: out of memory; it is incomplete");
-	if (f.max_seen > h0) {
-		/* Values newer than what this worker has fanned out: move
-		 * up to them, and take any record in between as well. */
+	if (complete < h0 && bus_find_seq(w->bus, complete + 1, &from) != BUS_OK)
+		from = w->pos;
+	/* Values newer than what this worker has fanned out: move up to
+	 * them, so that live delivery continues right above them. */
+	if (f.max_seen > h0)
 		fanout_advance(w, f.max_seen);
-		snap_patch(w, &f, p0, w->head_seq);
-	}
+	/* Take the records the table may have missed, up to h. */
+	if (complete < w->head_seq)
+		snap_patch(w, &f, from, w->head_seq);
 	return w->head_seq;
 }
 

@@ -424,8 +424,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 		h->addrs.counts[(size_t)i * WORKERS_MAX + id - 1] = 0;
 	alloc_buffers(w);
 	index_init(&w->idx);
-	w->pos = bus_head_pos(w->bus);
-	w->head_seq = bus_head_seq(w->bus);
+	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 	w->accept_resume = evtimer_new(w->base, resume_accepting, w);

@@ -669,6 +669,25 @@ START_TEST(test_retained_basic)
 }
 END_TEST
 
+/* The table is complete up to the newest append, also one it dropped. */
+START_TEST(test_retained_seq)
+{
+	struct bus *b = open_ok(NULL, RING, 16, 64 * KI);
+	char topic[16];
+
+	ck_assert_uint_eq(bus_retained_seq(b), 0);
+	append_str(b, "a/b", "one");
+	ck_assert_uint_eq(bus_retained_seq(b), 1);
+	for (int i = 0; i < 20; i++) {	/* past retained_max: dropped */
+		snprintf(topic, sizeof(topic), "t/%d", i);
+		append_str(b, topic, "x");
+	}
+	ck_assert_uint_gt(bus_retained_dropped(b), 0);
+	ck_assert_uint_eq(bus_retained_seq(b), bus_head_seq(b));
+	bus_close(b);
+}
+END_TEST
+
 START_TEST(test_retained_classes)
 {
 	struct bus *b = open_ok(NULL, RING, 16, 16 * KI);
@@ -1316,6 +1335,7 @@ bus_suite(void)
 
 	tc = tcase_create("retained");
 	tcase_add_test(tc, test_retained_basic);
+	tcase_add_test(tc, test_retained_seq);
 	tcase_add_test(tc, test_retained_classes);
 	tcase_add_test(tc, test_retained_foreach);
 	tcase_add_test(tc, test_retained_big_value_foreach);
