@@ -354,9 +354,13 @@ drop_privileges(const struct herald_config *c)
 			fatalx("group \"%s\" does not exist", c->group);
 		gid = gr->gr_gid;
 	}
+	/* What the children reopen or write after the drop. */
 	if (c->bus_file[0] != '\0' && pw != NULL &&
 	    chown(c->bus_file, pw->pw_uid, gid) == -1)
 		log_warn("chown %s", c->bus_file);
+	if (c->log_file[0] != '\0' && pw != NULL &&
+	    chown(c->log_file, pw->pw_uid, gid) == -1)
+		log_warn("chown %s", c->log_file);
 	if (setgroups(1, &gid) == -1 || setgid(gid) == -1)
 		fatal("cannot set group %d", (int)gid);
 	if (pw != NULL && setuid(pw->pw_uid) == -1)

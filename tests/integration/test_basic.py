@@ -263,6 +263,10 @@ class Basic(ht.HeraldTestCase):
                            'bad-topic', ht.esc(raw))
             self.assertEqual(c.cmd('PING'), ['PONG'])
             self.assertEqual(i.cmd('PING'), ['PONG'])
+        for raw in (b'a\rb', b'a\x00b', b'\x00'):
+            self.assertErr(self.assertOne(c.cmd(b'GET ' + raw)), 'bad-topic',
+                           ht.esc(raw))
+            self.assertEqual(c.cmd('PING'), ['PONG'])
         # the longest topic (255 bytes) is fine
         t = 'basic/' + 'x' * 249
         self.assertEqual(len(t), 255)

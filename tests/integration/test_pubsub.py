@@ -143,6 +143,81 @@ class PubSub(ht.HeraldTestCase):
         self.assertEqual(ht.parse_msg(lines[0])[3], 'y' * 100)
         self.assertEqual(c.cmd('GET cmd/x'), ['-ERR not-found cmd/x'])
 
+    def test_largest_payload(self):
+        srv = self.server()
+        sub = self.conn(srv.port)
+        sub.sub('big/#')
+        i = self.conn(srv.ingest_port)
+        pay = ''.join(chr(0x20 + k % 95) for k in range(65536))
+        i.pub('big/t', pay)
+        i.pub('big/u', pay[::-1])
+        s = i.sync()
+        self.assertEqual(sub.line(), 'MSG big/t %d %s' % (s - 1, pay))
+        self.assertEqual(sub.line(), 'MSG big/u %d %s' % (s, pay[::-1]))
+        c = self.conn(srv.port)
+        self.assertEqual(c.cmd('GET big/t'), ['VAL big/t %d %s' % (s - 1, pay),
+                                              '+OK GET big/t'])
+        vals, h = c.sub('big/+')
+        self.assertEqual(sorted(vals), ['VAL big/t %d %s' % (s - 1, pay),
+                                        'VAL big/u %d %s' % (s, pay[::-1])])
+        self.assertEqual(i.cmd('PUB big/t x' + pay),
+                         ['-ERR payload-too-large big/t'])
+
+    def test_big_snapshot(self):
+        srv = self.server()
+        i = self.conn(srv.ingest_port)
+        n = 5000
+        i.send(''.join('PUB snap/%d/v %d\n' % (k, k) for k in range(n)))
+        s = i.sync()
+        c = self.conn(srv.port, timeout=10)
+        vals, h = c.sub('snap/+/v')
+        self.assertEqual(h, s)
+        got = {}
+        for ln in vals:
+            m = ht.parse_msg(ln)
+            self.assertEqual(m[0], 'VAL', ln)
+            got[m[1]] = (m[2], m[3])
+        self.assertEqual(len(vals), n, 'one VAL per topic')
+        self.assertEqual(got, {'snap/%d/v' % k: (k + 1, str(k))
+                               for k in range(n)})
+
+    def test_unsub_under_flood(self):
+        srv = self.server({'bus.size': '16M', 'clients.out_limit': '64M'})
+        stop = threading.Event()
+
+        def publisher():
+            p = ht.Conn(srv.ingest_port)
+            k = 0
+            while not stop.is_set():
+                p.send(''.join('PUB fl/x %d\nPUB fl/y %d\n' % (k + j, k + j)
+                               for j in range(20)))
+                k += 20
+                time.sleep(0.002)
+            p.sync()
+            p.close()
+
+        c = self.conn(srv.port, timeout=10)
+        c.sub('fl/x')
+        c.sub('fl/y')
+        th = threading.Thread(target=publisher, daemon=True)
+        th.start()
+        try:
+            c.expect(r'^MSG fl/')
+            time.sleep(0.3)
+            lines = c.cmd('UNSUB fl/x')
+            self.assertEqual(lines[-1], '+OK UNSUB fl/x')
+            n_y = 0
+            deadline = time.monotonic() + 0.7
+            while time.monotonic() < deadline:
+                ln = c.line()
+                self.assertFalse(ln.startswith('MSG fl/x '),
+                                 'MSG after +OK UNSUB fl/x: %r' % ln)
+                n_y += 1
+            self.assertGreater(n_y, 0, 'fl/y still delivered')
+        finally:
+            stop.set()
+            th.join(10)
+
     # -- SUB / UNSUB --------------------------------------------------------
     def test_sub_snapshot_then_live(self):
         i = self.i()

@@ -76,6 +76,28 @@ class Spread(ht.HeraldTestCase):
         self.assertLess(time.monotonic() - t0, 20)
 
 
+class FanOut(ht.HeraldTestCase):
+
+    def test_many_subscribers(self):
+        srv = self.server()
+        conns = [self.conn(srv.port) for _ in range(200)]
+        owners = srv.worker_of(conns)
+        self.assertEqual(len(set(owners.values())), 2)
+        for k, c in enumerate(conns):
+            c.sub('fan/t' if k % 2 else 'fan/+')
+        i = self.conn(srv.ingest_port)
+        n = 100
+        i.send(''.join('PUB fan/t %d\n' % k for k in range(n)))
+        s = i.sync()
+        for c in conns:
+            got = []
+            while len(got) < n:
+                m = ht.parse_msg(c.line())
+                self.assertEqual(m[0], 'MSG')
+                got.append((m[2], int(m[3])))
+            self.assertEqual(got, [(s - n + 1 + k, k) for k in range(n)])
+
+
 class Status(ht.HeraldTestCase):
 
     def host_prefix(self):
