@@ -47,14 +47,16 @@ struct listener {
 };
 
 /*
- * Per-address connection counts, shared by all workers: one row per
- * address hash, one column per worker so that a restarted worker can
- * zero its own column.
+ * Per-address connection counts, shared by all workers: a key per address
+ * hash, and one block of counts per worker (so that a restarted worker
+ * zeroes only its own pages).
  */
 struct addr_table {
 	uint64_t	*keys;		/* ADDR_SLOTS, 0 = free */
-	int32_t		*counts;	/* ADDR_SLOTS x WORKERS_MAX */
+	int32_t		*counts;	/* WORKERS_MAX blocks of ADDR_SLOTS */
 };
+#define ADDR_COUNT(t, worker_id, slot) \
+	((t)->counts[(size_t)((worker_id) - 1) * ADDR_SLOTS + (slot)])
 
 struct bus;
 

@@ -144,8 +144,8 @@ client_kill(struct client *c)
 	c->fd = -1;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, -1);
 	if (c->addr_slot >= 0)
-		__atomic_fetch_sub(&w->h->addrs.counts[(size_t)c->addr_slot *
-		    WORKERS_MAX + w->id - 1], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&ADDR_COUNT(&w->h->addrs, w->id,
+		    c->addr_slot), 1, __ATOMIC_RELAXED);
 	c->dead_next = w->dead;
 	w->dead = c;
 	worker_reap_later(w);
@@ -210,13 +210,11 @@ write_out(struct client *c)
 		c->last_out = now_ms();
 		bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, n);
 	}
+	/* Replies are rare: an idle client holds no buffer at all. */
 	c->out_off = c->out_len = 0;
-	/* Keep a small buffer; give big ones (snapshots) back. */
-	if (c->out_cap > 4096) {
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
-	}
+	free(c->out);
+	c->out = NULL;
+	c->out_cap = 0;
 	return 1;
 }
 

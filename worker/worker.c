@@ -142,13 +142,14 @@ addr_admit(struct worker *w, const struct sockaddr_storage *ss)
 		} else if (cur != key) {
 			continue;
 		}
-		int32_t *row = &t->counts[(size_t)slot * WORKERS_MAX];
 		int64_t sum = 0;
-		for (int i = 0; i < w->cfg->workers; i++)
-			sum += __atomic_load_n(&row[i], __ATOMIC_RELAXED);
+		for (int i = 1; i <= w->cfg->workers; i++)
+			sum += __atomic_load_n(&ADDR_COUNT(t, i, slot),
+			    __ATOMIC_RELAXED);
 		if (sum >= w->cfg->clients_per_address)
 			return -2;
-		__atomic_fetch_add(&row[w->id - 1], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&ADDR_COUNT(t, w->id, slot), 1,
+		    __ATOMIC_RELAXED);
 		return slot;
 	}
 	return -1;
@@ -201,8 +202,8 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 	if (client_new(w, fd, kind, slot) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
-			__atomic_fetch_sub(&w->h->addrs.counts[(size_t)slot *
-			    WORKERS_MAX + w->id - 1], 1, __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&ADDR_COUNT(&w->h->addrs, w->id,
+			    slot), 1, __ATOMIC_RELAXED);
 		close(fd);
 	}
 	return 0;
@@ -420,8 +421,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 		fatalx("event_base_new failed");
 	/* A restarted worker's clients are gone with its predecessor. */
 	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
-	for (int i = 0; i < ADDR_SLOTS; i++)
-		h->addrs.counts[(size_t)i * WORKERS_MAX + id - 1] = 0;
+	memset(&ADDR_COUNT(&h->addrs, id, 0), 0, ADDR_SLOTS * sizeof(int32_t));
 	alloc_buffers(w);
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);
