@@ -1754,6 +1754,33 @@ map_bus(int fd, const struct geom *g, char *err, size_t errlen)
 }
 
 /* Repair an existing bus file after mapping it; -1 with err set. */
+/*
+ * Seq never goes backwards: if the retained table holds a seq above the
+ * head (the header was damaged), the head moves up to it, with an empty
+ * ring, so that no seq a client may have seen is handed out again.
+ */
+static void
+seq_floor_from_retained(struct bus *b)
+{
+	struct bus_hdr *h = b->hdr;
+	uint64_t hs = atomic_load_explicit(&h->head_seq, memory_order_relaxed);
+	uint64_t hp = atomic_load_explicit(&h->head_pos, memory_order_relaxed);
+	uint64_t top = 0;
+
+	for (uint32_t i = 0; i <= b->slot_mask; i++)
+		if (b->slots[i].v.state == SLOT_USED && b->slots[i].v.seq > top)
+			top = b->slots[i].v.seq;
+	if (top > hs) {
+		note_add(b, "retained seq %llu above head seq %llu: ring "
+		    "emptied, next seq %llu", top, hs, top + 1);
+		pair_write(&h->head_gen, &h->head_pos, &h->head_seq, hp, top);
+		pair_write(&h->tail_gen, &h->tail_pos, &h->tail_seq, hp,
+		    top + 1);
+		hs = top;
+	}
+	atomic_store_explicit(&h->retained_seq, hs, memory_order_relaxed);
+}
+
 static int
 bus_recover(struct bus *b, char *err, size_t errlen)
 {
@@ -1770,6 +1797,7 @@ bus_recover(struct bus *b, char *err, size_t errlen)
 		    "retained table");
 		return -1;
 	}
+	seq_floor_from_retained(b);
 	return 0;
 }
 
