@@ -463,9 +463,10 @@ snap_value_cb(void *arg, const struct bus_value *v)
 
 /*
  * Patch the snapshot with the ring's records from position p up to seq
- * until: values the retained table did not have yet when it was read.
+ * until: values the retained table did not have when it was read.
+ * Returns -1 if the ring has moved past p meanwhile.
  */
-static void
+static int
 snap_patch(struct worker *w, struct snap_filter *f, uint64_t p,
     uint64_t until)
 {
@@ -474,8 +475,10 @@ snap_patch(struct worker *w, struct snap_filter *f, uint64_t p,
 	while (seq < until) {
 		int n = bus_read(w->bus, &p, w->slow_buf, w->scratch_len,
 		    w->slow_recs, FANOUT_BATCH_RECS);
-		if (n <= 0)
-			return;
+		if (n == BUS_LAPPED)
+			return -1;
+		if (n == 0)
+			return 0;
 		for (int i = 0; i < n && (seq = w->slow_recs[i].seq) <= until;
 		    i++) {
 			const struct bus_rec *r = &w->slow_recs[i];
@@ -484,6 +487,36 @@ snap_patch(struct worker *w, struct snap_filter *f, uint64_t p,
 				    r->payload, r->payload_len);
 		}
 	}
+	return 0;
+}
+
+/*
+ * One try at the snapshot as of h = max(worker head, newest value seen).
+ * The table may lag the ring by the record being appended now, and the
+ * producer may write while it is read: the records after what the table
+ * had for sure are taken from the ring.  Returns h, or 0 when the ring
+ * moved too fast (the caller tries again).
+ */
+static uint64_t
+snapshot_try(struct worker *w, struct snap_filter *f)
+{
+	uint64_t h0 = w->head_seq, from = w->pos, h;
+	uint64_t complete = bus_retained_seq(w->bus);
+
+	snap_reset(f->s);
+	f->max_seen = 0;
+	bus_retained_foreach(w->bus, f->pattern ? f->pattern : "#",
+	    f->pattern ? f->plen : 1, snap_value_cb, f);
+	h = f->max_seen > h0 ? f->max_seen : h0;
+	if (complete < h0 &&
+	    bus_find_seq(w->bus, complete + 1, &from) != BUS_OK)
+		return 0;
+	if (complete < h && snap_patch(w, f, from, h) == -1)
+		return 0;
+	/* Live delivery continues right above h. */
+	if (h > h0)
+		fanout_advance(w, h);
+	return w->head_seq == h ? h : 0;
 }
 
 /*
@@ -497,24 +530,19 @@ snapshot_build(struct worker *w, struct client *c, const char *pattern,
     size_t plen, uint64_t min_seq)
 {
 	struct snap_filter f = { &w->snap, c, pattern, plen, min_seq, 0, 0 };
-	uint64_t h0 = w->head_seq, from = w->pos;
-	/* The table may lag the ring by the record being appended now. */
-	uint64_t complete = bus_retained_seq(w->bus);
 
-	snap_reset(&w->snap);
-	bus_retained_foreach(w->bus, pattern ? pattern : "#",
-	    pattern ? plen : 1, snap_value_cb, &f);
-	if (f.failed)
-		log_warnx("snapshot: out of memory; it is incomplete");
-	if (complete < h0 && bus_find_seq(w->bus, complete + 1, &from) != BUS_OK)
-		from = w->pos;
-	/* Values newer than what this worker has fanned out: move up to
-	 * them, so that live delivery continues right above them. */
-	if (f.max_seen > h0)
-		fanout_advance(w, f.max_seen);
-	/* Take the records the table may have missed, up to h. */
-	if (complete < w->head_seq)
-		snap_patch(w, &f, from, w->head_seq);
+	for (int tries = 0; tries < 16; tries++) {
+		uint64_t h = snapshot_try(w, &f);
+		if (f.failed)
+			log_warnx("snapshot: out of memory; it is incomplete");
+		if (h != 0 || (w->head_seq == 0 && f.max_seen == 0))
+			return h;
+		/* Lapped: catch the worker up and take it again. */
+		fanout_advance(w, UINT64_MAX);
+	}
+	log_warnx("snapshot: the ring turns faster than a snapshot can be "
+	    "taken (bus.size too small?); values may be older than seq %llu",
+	    (unsigned long long)w->head_seq);
 	return w->head_seq;
 }
 
