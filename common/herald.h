@@ -14,8 +14,10 @@
 #define WORKERS_MAX		128	/* worker processes */
 #define LISTENERS_MAX		32	/* listen + ingest addresses */
 #define CTL_MSG_MAX		(256 * 1024) /* a control message (config) */
-#define FWD_QUEUE_MAX		(8 * 1024 * 1024) /* PUB bytes a worker may
-					 * queue for the producer: -ERR busy */
+#define FWD_QUEUE_MAX		(8 * 1024 * 1024) /* PUB bytes a worker
+					 * queues for the producer; above it,
+					 * publishers are not read (TCP pushes
+					 * back) until it drains to a quarter */
 #define READ_CHUNK		(64 * 1024) /* bytes read from a socket at once */
 #define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
 #define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "protocol.h"
@@ -262,7 +263,8 @@ client_flush(struct client *c)
 			if (c->out_len > 0 || !c->caught_up)
 				continue;
 		}
-		if (c->state == CS_OPEN && !c->reading && may_execute(c))
+		if (c->state == CS_OPEN && !c->reading && !c->pub_paused &&
+		    may_execute(c))
 			worker_want(c, 1, 0);
 		return;
 	}
@@ -319,6 +321,16 @@ line_too_long(struct client *c)
 	bad_line(c);
 }
 
+/* 1 if a line is a PUB (after leading blanks, in any case). */
+static int
+is_pub(const char *p, size_t n)
+{
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	return n >= 4 && strncasecmp(p, "pub", 3) == 0 &&
+	    (p[3] == ' ' || p[3] == '\t');
+}
+
 /*
  * Take bytes read from the client: run every complete line while the
  * client may run commands, keep the rest (never more than max_line + 1
@@ -354,6 +366,14 @@ client_input(struct client *c, const char *data, size_t len)
 			return;
 		}
 		size_t n = lf - p;
+		if (is_pub(p, n) && forward_full(c->w)) {
+			/* Hold it (and what follows) until the queue to the
+			 * producer drains: the client's TCP window closes. */
+			c->pub_paused = 1;
+			save_input(c, p, end - p);
+			worker_want(c, 0, c->writing);
+			return;
+		}
 		if (n > 0 && p[n - 1] == '\r')
 			n--;
 		if (n > max_line(c))

@@ -20,6 +20,7 @@
 #define FWD_RETRY_MS	100
 
 static void	forward_connect(struct worker *);
+static void	write_cb(struct bufferevent *, void *);
 
 /* Answer every SYNC still waiting (ok = 0: the producer went away). */
 static void
@@ -82,6 +83,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	bufferevent_free(bev);
 	w->fwd = NULL;
 	fail_syncs(w);
+	write_cb(NULL, w);	/* held publishers now get -ERR busy */
 	bus_counter_add(w->bus, w->slot, CTR_RECONNECTS, 1);
 	if (!w->stopping)
 		evtimer_add(w->fwd_retry, &tv);
@@ -102,7 +104,8 @@ forward_connect(struct worker *w)
 		evtimer_add(w->fwd_retry, &tv);
 		return;
 	}
-	bufferevent_setcb(w->fwd, read_cb, NULL, event_cb, w);
+	bufferevent_setcb(w->fwd, read_cb, write_cb, event_cb, w);
+	bufferevent_setwatermark(w->fwd, EV_WRITE, FWD_QUEUE_MAX / 4, 0);
 	if (bufferevent_socket_connect(w->fwd, (struct sockaddr *)&sun,
 	    offsetof(struct sockaddr_un, sun_path) + 1 + plen) == -1) {
 		bufferevent_free(w->fwd);
@@ -121,7 +124,36 @@ forward_start(struct worker *w)
 	forward_connect(w);
 }
 
-/* Queue a valid PUB for the producer; -1 if it cannot take it now. */
+/* 1 if the queue to the producer is full: publishers must wait. */
+int
+forward_full(struct worker *w)
+{
+	if (w->fwd == NULL)
+		return 0;	/* PUBs are answered busy, not held */
+	if (!w->fwd_full && evbuffer_get_length(
+	    bufferevent_get_output(w->fwd)) > FWD_QUEUE_MAX)
+		w->fwd_full = 1;
+	return w->fwd_full;
+}
+
+/* The queue drained to its low mark: read the held publishers again. */
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct worker *w = arg;
+
+	if (!w->fwd_full)
+		return;
+	w->fwd_full = 0;
+	for (struct client *c = w->clients; c != NULL; c = c->next) {
+		if (c->state != CS_OPEN || !c->pub_paused)
+			continue;
+		c->pub_paused = 0;
+		client_flush(c);
+	}
+}
+
+/* Queue a valid PUB for the producer; -1 if it is unreachable. */
 int
 forward_pub(struct worker *w, const char *topic, size_t tlen,
     const char *payload, size_t plen)
@@ -131,8 +163,6 @@ forward_pub(struct worker *w, const char *topic, size_t tlen,
 	if (w->fwd == NULL)
 		return -1;
 	out = bufferevent_get_output(w->fwd);
-	if (evbuffer_get_length(out) > FWD_QUEUE_MAX)
-		return -1;
 	evbuffer_add(out, "P ", 2);
 	evbuffer_add(out, topic, tlen);
 	evbuffer_add(out, " ", 1);

@@ -43,6 +43,7 @@ struct client {
 	uint8_t		 waiting_sync;	/* a SYNC is with the producer */
 	uint8_t		 reading;	/* EV_READ is enabled */
 	uint8_t		 writing;	/* EV_WRITE is enabled */
+	uint8_t		 pub_paused;	/* PUBs wait for the producer queue */
 	uint16_t	 nsubs;
 	uint32_t	 errors;	/* bad lines in a row */
 	int		 addr_slot;	/* row in the address table, or -1 */
@@ -138,6 +139,7 @@ struct worker {
 	/* forward.c: the connection to the producer */
 	struct bufferevent	*fwd;
 	struct event		*fwd_retry;
+	int			 fwd_full;	/* queue above FWD_QUEUE_MAX */
 	struct sync_wait	*syncs;
 	int			 nsyncs, syncs_cap, syncs_head;
 	uint32_t		 next_sync;
@@ -180,6 +182,7 @@ void	forward_start(struct worker *);
 int	forward_pub(struct worker *, const char *topic, size_t tlen,
 	    const char *payload, size_t plen);
 int	forward_sync(struct worker *, struct client *);
+int	forward_full(struct worker *);
 void	forward_forget(struct worker *, struct client *);
 
 #endif /* HERALD_WORKER_H */
