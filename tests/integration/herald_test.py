@@ -43,8 +43,68 @@ HELLO_RE = re.compile(r'^HELLO herald/1 (\d+)$')
 _live_servers = []
 
 
+PORT_DIR = os.path.join(tempfile.gettempdir(), 'herald-test-ports')
+PORT_RANGE = (20000, 32767)     # below Linux's ephemeral range (32768-)
+_my_ports = []
+
+
+def _port_free(host, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _reserve(port):
+    """Claim port among concurrently running test processes (a file
+    holding our pid; a dead holder's claim is taken over)."""
+    os.makedirs(PORT_DIR, exist_ok=True)
+    path = os.path.join(PORT_DIR, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    holder = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and pid_alive(holder):
+                return False
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            continue
+        os.write(fd, b'%d\n' % os.getpid())
+        os.close(fd)
+        _my_ports.append(path)
+        return True
+    return False
+
+
+def _release_ports():
+    for path in _my_ports:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def free_port(host='127.0.0.1'):
-    """A TCP port that was free a moment ago on host."""
+    """A TCP port that is free on host, outside the ephemeral range (so no
+    client connection takes it as its source port), and reserved against
+    the other test processes running at the same time."""
+    import random
+    for _ in range(200):
+        port = random.randrange(*PORT_RANGE)
+        if _port_free(host, port) and _reserve(port):
+            return port
+    # fall back to what the kernel picks
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.bind((host, 0))
@@ -103,11 +163,12 @@ def proc_ppid(pid):
     return int(rest[1])
 
 
-def proc_rss_kb(pid):
+def proc_rss_kb(pid, field='VmRSS'):
+    """VmRSS (or another /proc/<pid>/status field, e.g. RssAnon) in kB."""
     try:
         with open('/proc/%d/status' % pid) as f:
             for line in f:
-                if line.startswith('VmRSS:'):
+                if line.startswith(field + ':'):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -209,7 +270,9 @@ class Server:
                 'bus.size': '4M',
             }
         o.update({k: str(v) for k, v in self.overrides.items()})
-        return o
+        # an override given as None is left out (set it in the file)
+        return {k: v for k, v in o.items()
+                if self.overrides.get(k, '') is not None}
 
     def argv(self):
         argv = [HERALDD, '-f']
@@ -425,8 +488,8 @@ class Server:
             out[c] = owner.get(inodes.get(tuple(a)))
         return out
 
-    def workers_rss_kb(self):
-        return sum(proc_rss_kb(p) for p in self.worker_pids().values())
+    def workers_rss_kb(self, field='VmRSS'):
+        return sum(proc_rss_kb(p, field) for p in self.worker_pids().values())
 
     # -- talking to it ----------------------------------------------------
     def connect(self, **kw):
@@ -759,6 +822,7 @@ def _kill_all():
 
 
 atexit.register(_kill_all)
+atexit.register(_release_ports)
 
 
 def main():
@@ -778,6 +842,7 @@ def main():
     t0 = time.monotonic()
     result = runner.run(suite)
     _kill_all()
+    _release_ports()
     skipped = len(result.skipped)
     failed = len(result.failures) + len(result.errors) + \
         len(result.unexpectedSuccesses)

@@ -5,6 +5,7 @@ Client to server, Errors)."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -182,6 +183,19 @@ class Basic(ht.HeraldTestCase):
         self.assertRegex(c.line(), r'^VAL basic/crlf \d+ v$')
         self.assertEqual(c.line(), '+OK GET basic/crlf')
 
+    def test_half_close(self):
+        """Like `printf 'PING a\\nGET t\\n' | nc -N host port`: the
+        answers to everything sent before the client's EOF arrive."""
+        i = self.i()
+        i.pub('basic/hc', 'v')
+        s = i.sync()
+        c = self.c()
+        c.send('PING a\nGET basic/hc\nPING b\n')
+        c.sock.shutdown(socket.SHUT_WR)
+        lines, eof = c.read_all(quiet=2.0, timeout=5)
+        self.assertEqual(lines[:4], ['PONG a', 'VAL basic/hc %d v' % s,
+                                     '+OK GET basic/hc', 'PONG b'])
+
     def test_blank_lines_ignored(self):
         c = self.c()
         c.send('\n\r\n   \n\t\n \t \r\nPING after\n')
@@ -218,6 +232,7 @@ class Basic(ht.HeraldTestCase):
         'SUB', 'sub', 'SUB a 1 2', 'SUB a b', 'SUB a -1', 'SUB a +1',
         'SUB a 1x', 'SUB a 0x10', 'SUB a 123456789012345678901',
         'SUB a 18446744073709551616', 'SUB a 99999999999999999999',
+        'SUB a 000000000000000000001', 'SUB a 1.0', 'SUB a 1e3',
         'UNSUB', 'UNSUB a b', 'unsub', 'GET', 'GET a b', 'get',
         'PUB', 'PUB a', 'pub a', 'PUB a ', 'SYNC x', 'STATS x', 'QUIT x',
         'Quit now',

@@ -128,6 +128,45 @@ class MaxErrors(ht.HeraldTestCase):
         self.bye(i)
 
 
+class Garbage(ht.HeraldTestCase):
+
+    def test_random_lines(self):
+        """2000 lines of random bytes: each answered by exactly one
+        `-ERR unknown-command <verb escaped>` (or nothing when blank), and
+        the daemon stays well."""
+        import random
+        rnd = random.Random(7400)
+        srv = self.server({'clients.max_errors': 1000000})
+        c = self.conn(srv.port, timeout=10)
+        verbs = {'sub', 'unsub', 'get', 'pub', 'sync', 'ping', 'stats',
+                 'quit'}
+        want = []
+        data = []
+        for _ in range(2000):
+            n = rnd.randrange(0, 300)
+            line = bytes(rnd.choice(range(256)) for _ in range(n))
+            line = line.replace(b'\n', b'')
+            if line.endswith(b'\r'):
+                line = line[:-1]
+            words = line.replace(b'\t', b' ').split(b' ')
+            words = [w for w in words if w]
+            if not words:
+                continue
+            if words[0].lower().decode('latin-1') in verbs:
+                continue
+            data.append(line + b'\n')
+            want.append('-ERR unknown-command ' + ht.esc(words[0]))
+        data.append(b'PING end\n')
+        c.send(b''.join(data))
+        for k, w in enumerate(want):
+            ln = c.line()
+            self.assertTrue(ln == w or ln.startswith(w + ' '),
+                            'line %d %r: expected %r, got %r' %
+                            (k, data[k][:60], w, ln))
+        self.assertEqual(c.line(), 'PONG end')
+        self.assertTrue(srv.running())
+
+
 class LineLength(ht.HeraldTestCase):
 
     @classmethod

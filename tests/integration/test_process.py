@@ -167,6 +167,25 @@ class Processes(ht.HeraldTestCase):
         self.assertRegex(c.cmd('GET cmd/a')[0], r'^VAL cmd/a \d+ 2$')
 
 
+    def test_kill_master(self):
+        """Children die with the master; the ports are free again."""
+        srv = self.server()
+        pids = srv.pids()
+        c = self.conn(srv.port)
+        os.kill(srv.pid, signal.SIGKILL)
+        srv.proc.wait(5)
+        deadline = time.monotonic() + 3
+        alive = [r for r, p in pids.items() if ht.pid_alive(p)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [r for r, p in pids.items() if ht.pid_alive(p)]
+        self.assertEqual(alive, [], 'children still alive 3 s after the '
+                         'master was killed')
+        self.assertTrue(c.closed_by_peer(3))
+        srv.start()                     # same ports, same pidfile
+        self.assertEqual(self.conn(srv.port).cmd('PING'), ['PONG'])
+
+
 class Signals(ht.HeraldTestCase):
 
     CONF = 'clients = {\n  max_subs = %d;\n  max_errors = %d;\n};\n'
@@ -241,6 +260,32 @@ class Signals(ht.HeraldTestCase):
                          'clients.max_errors 16 -> 2 after HUP')
         self.assertTrue(eof)
         self.assertEqual(srv.pids(), pids0)
+
+    def test_hup_restart_setting(self):
+        """A changed setting that needs a restart is reported, not
+        applied, and disturbs nobody."""
+        srv = self.server({'workers': None},
+                          config='workers = 2;\n' + self.CONF % (3, 16))
+        pids0 = srv.pids()
+        by = spread_conns(self, srv)
+        conns = [c for cs in by.values() for c in cs]
+        srv.write_config('workers = 3;\n' + self.CONF % (2, 16))
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 3
+        while 'workers' not in srv.log()[srv.log().rfind('HUP'):] and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertIn('workers', srv.log()[srv.log().rfind('HUP'):],
+                      'the log says that workers needs a restart')
+        time.sleep(0.3)
+        self.assertEqual(srv.pids(), pids0, 'workers = 3 needs a restart')
+        for c in conns:
+            self.assertEqual(c.cmd('PING'), ['PONG'])
+        # the live part of the same file was applied
+        c = conns[0]
+        c.sub('r/1')
+        c.sub('r/2')
+        self.assertErr(self.assertOne(c.cmd('SUB r/3')), 'too-many-subs')
 
     def test_hup_broken_config(self):
         srv = self.server(config=self.CONF % (3, 16))
@@ -367,6 +412,51 @@ class Persistence(ht.HeraldTestCase):
         self.assertGreaterEqual(c.hello_seq, s)
         self.assertEqual(c.cmd('GET k9/a'), ['VAL k9/a %d x' % s,
                                              '+OK GET k9/a'])
+
+
+    def test_restart_after_kill_mid_flood(self):
+        """kill -9 of everything while PUBs pour in: the bus file is still
+        usable, and seq never goes backwards."""
+        import threading
+        srv = self.server({'bus.size': '1M', 'max_payload': 1024})
+        i = self.conn(srv.ingest_port)
+        for k in range(100):
+            i.pub('mf/%d' % (k % 10), 'before%d' % k)
+        s = i.sync()
+        stop = threading.Event()
+
+        def flood():
+            try:
+                p = ht.Conn(srv.ingest_port, timeout=2)
+                k = 0
+                while not stop.is_set():
+                    p.send(''.join('PUB mf/%d %d%s\n' % (j % 10, k + j,
+                                                           'z' * 200)
+                                   for j in range(50)))
+                    k += 50
+            except Exception:
+                pass
+
+        th = threading.Thread(target=flood, daemon=True)
+        th.start()
+        time.sleep(0.5)
+        srv.kill()
+        stop.set()
+        th.join(5)
+        srv.start()
+        c = self.conn(srv.port)
+        self.assertGreaterEqual(c.hello_seq, s)
+        for k in range(10):
+            lines = c.cmd('GET mf/%d' % k)
+            self.assertEqual(lines[-1], '+OK GET mf/%d' % k, lines)
+            m = ht.parse_msg(lines[0])
+            self.assertLessEqual(m[2], c.hello_seq)
+        i = self.conn(srv.ingest_port)
+        i.pub('mf/0', 'after')
+        s2 = i.sync()
+        self.assertGreater(s2, c.hello_seq)
+        self.assertEqual(c.cmd('GET mf/0'), ['VAL mf/0 %d after' % s2,
+                                             '+OK GET mf/0'])
 
 
 class SingleInstance(ht.HeraldTestCase):
