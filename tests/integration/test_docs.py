@@ -30,7 +30,10 @@ SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 HERALDD = os.path.abspath(os.environ.get("HERALDD") or
                           os.path.join(SRCDIR, "heraldd"))
 
-MAN_PAGES = ["man/heraldd.8", "man/heraldd.conf.5", "man/herald-protocol.7"]
+# Every page in man/ (heraldd.8, heraldd.conf.5, herald-protocol.7,
+# herald.1, libherald.3): each must lint clean and render.
+MAN_PAGES = sorted("man/" + f for f in os.listdir(os.path.join(SRCDIR, "man"))
+                   if re.match(r"^[a-z.-]+\.[1-8]$", f))
 EXAMPLE_CONF = os.path.join(SRCDIR, "contrib", "heraldd.conf")
 CONF_PAGE = os.path.join(SRCDIR, "man", "heraldd.conf.5")
 PROTOCOL_PAGE = os.path.join(SRCDIR, "man", "herald-protocol.7")
