@@ -52,9 +52,10 @@ static struct event_base *base;
 static struct event	*grace_timer;
 static int		 pidfile_fd = -1;
 
-/* For proc_title: the argv area we may overwrite. */
+/* For proc_title: the argv area we may overwrite, and environ's copy. */
 static char		*title_start;
 static size_t		 title_len;
+static char		**title_environ;
 
 static void	spawn(struct child *);
 
@@ -86,7 +87,7 @@ title_init(int argc, char **argv)
 		return;
 	for (int i = 0; i < n; i++)
 		env[i] = strdup(environ[i]);
-	environ = env;
+	environ = title_environ = env;
 	title_start = argv[0];
 	title_len = end - argv[0];
 }
