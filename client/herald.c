@@ -59,18 +59,24 @@ static const char common_help[] =
 	"                           answer (default 5)\n"
 	"  -h, --help               show this help\n";
 
+static void
+vwarn_line(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("herald: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 /* Print a warning: "herald: ...". */
 void
 cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("herald: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn_line(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Print an error and return EXIT_FAIL: `return cli_fail(...)`. */
@@ -79,12 +85,9 @@ cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("herald: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn_line(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_FAIL;
 }
 

@@ -241,30 +241,36 @@ herald_strerror(int err)
 	return "unknown error";
 }
 
+/* Format into a copy first: fmt's arguments may include errmsg itself. */
+static void
+vseterr(struct herald_client *c, const char *fmt, va_list ap)
+{
+	char text[LH_ERRMSG_MAX];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	memcpy(c->errmsg, text, sizeof(text));
+}
+
 /* Set the client's error text (which fmt's arguments may include). */
 void
 lh_seterr(struct herald_client *c, const char *fmt, ...)
 {
-	char text[LH_ERRMSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	vseterr(c, fmt, ap);
 	va_end(ap);
-	memcpy(c->errmsg, text, sizeof(text));
 }
 
 /* Set the error text and return err: `return lh_fail(c, E, "...")`. */
 int
 lh_fail(struct herald_client *c, int err, const char *fmt, ...)
 {
-	char text[LH_ERRMSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	vseterr(c, fmt, ap);
 	va_end(ap);
-	memcpy(c->errmsg, text, sizeof(text));
 	return err;
 }
 
