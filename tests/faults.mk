@@ -1,0 +1,3 @@
+# Fault tests (included by the top Makefile.am): killed and stopped
+# children, a full disk, hostile clients.
+FAULT_TESTS =

@@ -1,0 +1,3 @@
+# Sanitizer, valgrind and short libFuzzer runs (included by the top
+# Makefile.am).
+SANITIZE_TESTS =
