@@ -31,7 +31,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	c->kind = kind;
 	c->addr_slot = addr_slot;
 	c->caught_up = 1;
-	c->last_in = c->last_out = now_ms();
+	c->last_in = c->last_out = (uint32_t)now_ms();
 	c->next = w->clients;
 	if (w->clients != NULL)
 		w->clients->prev = c;
@@ -39,8 +39,6 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	w->nclients++;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
-	event_assign(&c->ev, w->base, fd, EV_READ | EV_PERSIST,
-	    client_event_cb, c);
 	worker_want(c, 1, 0);
 	client_replyf(c, "HELLO herald/1 %llu\n",
 	    (unsigned long long)w->head_seq);
@@ -48,29 +46,57 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	return c;
 }
 
+/* The client's buffers, created on first use; NULL if memory runs out. */
+static struct client_io *
+io_get(struct client *c)
+{
+	if (c->io == NULL)
+		c->io = calloc(1, sizeof(*c->io));
+	return c->io;
+}
+
+/* Give the buffers back once nothing is pending: idle clients hold none. */
+static void
+io_release(struct client *c)
+{
+	struct client_io *io = c->io;
+
+	if (io == NULL || io->out_len > io->out_off || io->in_len > 0)
+		return;
+	free(io->out);
+	free(io->in);
+	free(io);
+	c->io = NULL;
+}
+
 /* Make room for n more bytes of output; returns -1 if memory runs out. */
 static int
 out_reserve(struct client *c, size_t n)
 {
-	if (c->out_off > 0 && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len + n <= c->out_cap)
+	struct client_io *io = io_get(c);
+
+	if (io == NULL)
+		return -1;
+	if (io->out_off > 0 && io->out_off == io->out_len)
+		io->out_off = io->out_len = 0;
+	if (io->out_len + n <= io->out_cap)
 		return 0;
-	if (c->out_off > 0) {		/* slide the unsent part down */
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
-		c->out_off = 0;
-		if (c->out_len + n <= c->out_cap)
+	if (io->out_off > 0) {		/* slide the unsent part down */
+		memmove(io->out, io->out + io->out_off,
+		    io->out_len - io->out_off);
+		io->out_len -= io->out_off;
+		io->out_off = 0;
+		if (io->out_len + n <= io->out_cap)
 			return 0;
 	}
-	size_t cap = c->out_cap ? c->out_cap : 256;
-	while (cap < c->out_len + n)
+	size_t cap = io->out_cap ? io->out_cap : 256;
+	while (cap < io->out_len + n)
 		cap *= 2;
-	char *p = realloc(c->out, cap);
+	char *p = realloc(io->out, cap);
 	if (p == NULL)
 		return -1;
-	c->out = p;
-	c->out_cap = cap;
+	io->out = p;
+	io->out_cap = cap;
 	return 0;
 }
 
@@ -101,8 +127,8 @@ client_reply(struct client *c, const char *data, size_t len)
 		client_kill(c);
 		return;
 	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
+	memcpy(c->io->out + c->io->out_len, data, len);
+	c->io->out_len += len;
 }
 
 /* Queue a formatted line. */
@@ -140,8 +166,7 @@ client_kill(struct client *c)
 	if (c->state == CS_DEAD)
 		return;
 	c->state = CS_DEAD;
-	event_del(&c->ev);
-	close(c->fd);
+	close(c->fd);		/* which also takes it out of w->epfd */
 	c->fd = -1;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, -1);
 	if (c->addr_slot >= 0)
@@ -182,8 +207,11 @@ client_free(struct client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	w->nclients--;
-	free(c->out);
-	free(c->in);
+	if (c->io != NULL) {
+		free(c->io->out);
+		free(c->io->in);
+		free(c->io);
+	}
 	free(c);
 }
 
@@ -195,10 +223,11 @@ static int
 write_out(struct client *c)
 {
 	struct worker *w = c->w;
+	struct client_io *io = c->io;
 
-	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off,
-		    c->out_len - c->out_off);
+	while (io != NULL && io->out_off < io->out_len) {
+		ssize_t n = write(c->fd, io->out + io->out_off,
+		    io->out_len - io->out_off);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR) {
 				worker_want(c, c->reading, 1);
@@ -207,15 +236,17 @@ write_out(struct client *c)
 			client_kill(c);
 			return -1;
 		}
-		c->out_off += n;
-		c->last_out = now_ms();
+		io->out_off += n;
+		c->last_out = (uint32_t)now_ms();
 		bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, n);
 	}
 	/* Replies are rare: an idle client holds no buffer at all. */
-	c->out_off = c->out_len = 0;
-	free(c->out);
-	c->out = NULL;
-	c->out_cap = 0;
+	if (io != NULL) {
+		io->out_off = io->out_len = io->out_cap = 0;
+		free(io->out);
+		io->out = NULL;
+		io_release(c);
+	}
 	return 1;
 }
 
@@ -225,7 +256,7 @@ may_execute(const struct client *c)
 {
 	if (c->state != CS_OPEN || c->waiting_sync)
 		return 0;
-	if (c->out_len - c->out_off > REPLY_HIGH_WATER)
+	if (client_pending(c) > REPLY_HIGH_WATER)
 		return 0;
 	/* Behind in the bus (not in a replay): catch up first, so that a
 	 * snapshot or GAP never jumps over messages still owed. */
@@ -254,13 +285,13 @@ client_flush(struct client *c)
 			r = fanout_walk(c);
 			if (r <= 0)	/* socket full, or killed */
 				return;
-			if (c->out_len > 0)
+			if (client_pending(c) > 0)
 				continue;	/* GAP/VALs or a cut record */
 		}
 		worker_want(c, c->reading, 0);
-		if (c->in_len > 0 && may_execute(c)) {
+		if (c->io != NULL && c->io->in_len > 0 && may_execute(c)) {
 			client_resume_input(c);
-			if (c->out_len > 0 || !c->caught_up)
+			if (client_pending(c) > 0 || !c->caught_up)
 				continue;
 		}
 		if (c->state == CS_OPEN && !c->reading && !c->pub_paused &&
@@ -277,16 +308,18 @@ client_flush(struct client *c)
 static void
 save_input(struct client *c, const char *p, size_t len)
 {
+	struct client_io *io = io_get(c);
 	char *buf = malloc(len);
 
-	if (buf == NULL) {
+	if (io == NULL || buf == NULL) {
+		free(buf);
 		client_kill(c);
 		return;
 	}
 	memcpy(buf, p, len);
-	free(c->in);
-	c->in = buf;
-	c->in_len = len;
+	free(io->in);
+	io->in = buf;
+	io->in_len = len;
 }
 
 static size_t
@@ -341,7 +374,7 @@ client_input(struct client *c, const char *data, size_t len)
 {
 	const char *p = data, *end = data + len;
 
-	c->last_in = now_ms();
+	c->last_in = (uint32_t)now_ms();
 	while (p < end && c->state == CS_OPEN) {
 		const char *lf = memchr(p, '\n', end - p);
 		if (c->discarding) {
@@ -388,11 +421,12 @@ client_input(struct client *c, const char *data, size_t len)
 void
 client_resume_input(struct client *c)
 {
-	char *buf = c->in;
-	size_t len = c->in_len;
+	char *buf = c->io->in;
+	size_t len = c->io->in_len;
 
-	c->in = NULL;
-	c->in_len = 0;
+	c->io->in = NULL;
+	c->io->in_len = 0;
+	io_release(c);
 	client_input(c, buf, len);
 	free(buf);
 }
@@ -749,19 +783,21 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	if (c->in_len > 0) {
+	if (c->io != NULL && c->io->in_len > 0) {
 		/* Join the kept part and the new bytes, then run them. */
-		char *buf = malloc(c->in_len + n);
+		struct client_io *io = c->io;
+		char *buf = malloc(io->in_len + n);
 		if (buf == NULL) {
 			client_kill(c);
 			return;
 		}
-		memcpy(buf, c->in, c->in_len);
-		memcpy(buf + c->in_len, w->rbuf, n);
-		size_t len = c->in_len + n;
-		free(c->in);
-		c->in = NULL;
-		c->in_len = 0;
+		memcpy(buf, io->in, io->in_len);
+		memcpy(buf + io->in_len, w->rbuf, n);
+		size_t len = io->in_len + n;
+		free(io->in);
+		io->in = NULL;
+		io->in_len = 0;
+		io_release(c);
 		client_input(c, buf, len);
 		free(buf);
 	} else {

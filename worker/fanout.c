@@ -26,10 +26,11 @@ collect(void *arg, struct sub *s)
 	struct client *c = s->client;
 	const struct bus_rec *r = &w->recs[cur_rec];
 
-	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq ||
-	    c->stamp == r->seq)
+	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq)
 		return;
-	c->stamp = r->seq;		/* once, even if two patterns match */
+	/* Once, even if two of its patterns match. */
+	if (c->batch_first != 0 && w->dl[c->batch_last].rec == cur_rec)
+		return;
 	int d = w->ndl++;
 	w->dl[d].rec = cur_rec;
 	w->dl[d].next = -1;
@@ -122,7 +123,7 @@ deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
 		n = 0;
 	}
 	if (n > 0)
-		c->last_out = now_ms();
+		c->last_out = (uint32_t)now_ms();
 	after_write(c, w->recs, idx, k, n, end_pos, nrecs);
 	(void)total;
 }
@@ -291,7 +292,7 @@ fanout_walk(struct client *c)
 			wr = 0;
 		}
 		if (wr > 0)
-			c->last_out = now_ms();
+			c->last_out = (uint32_t)now_ms();
 		size_t want = 0;
 		for (int i = 0; i < k; i++)
 			want += w->iov[i].iov_len;
@@ -299,7 +300,7 @@ fanout_walk(struct client *c)
 			after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
 			/* after_write queued a cut record, or set the cursor
 			 * to the first record not written */
-			return c->out_len > 0 ? 1 : 0;
+			return client_pending(c) > 0 ? 1 : 0;
 		}
 		after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
 		c->pos = p;
