@@ -46,7 +46,9 @@ enum bus_counter {
 	CTR_RETAINED_DROPPED,	/* values not retained: table or heap full */
 	CTR_HEARTBEATS,		/* HB lines sent */
 	CTR_RECONNECTS,		/* worker reconnections to the producer */
-	CTR__COUNT
+	CTR_REJECTED_ADDRESS,	/* of which: clients.per_address */
+	CTR_PAYLOAD_TOO_LARGE,	/* -ERR payload-too-large (max_payload) */
+	CTR__COUNT		/* at most 24: the block stride is 192 bytes */
 };
 
 /* Where the bus lives and how big it is. */

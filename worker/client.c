@@ -335,13 +335,11 @@ bad_line(struct client *c)
 {
 	struct worker *w = c->w;
 
-	bus_counter_add(w->bus, w->slot, CTR_BAD_LINES, 1);
+	worker_limit(w, CTR_BAD_LINES, 0, "client %u: bad line answered "
+	    "with -ERR (%u in a row)", c->id, c->errors + 1);
 	if (++c->errors >= (uint32_t)w->cfg->clients_max_errors) {
-		bus_counter_add(w->bus, w->slot, CTR_ERRORS_CLOSED, 1);
-		if (log_limit(&w->lim_errors))
-			log_info("client %u: %u bad lines in a row: closing "
-			    "(%lu similar suppressed)", c->id, c->errors,
-			    w->lim_errors.reported);
+		worker_limit(w, CTR_ERRORS_CLOSED, 0, "client %u: %u bad lines "
+		    "in a row (clients.max_errors): closing", c->id, c->errors);
 		client_bye(c, "too-many-errors");
 	}
 }
@@ -349,7 +347,8 @@ bad_line(struct client *c)
 static void
 line_too_long(struct client *c)
 {
-	bus_counter_add(c->w->bus, c->w->slot, CTR_LINES_TOO_LONG, 1);
+	worker_limit(c->w, CTR_LINES_TOO_LONG, 0, "client %u: line longer "
+	    "than its limit (%zu bytes)", c->id, max_line(c));
 	reply_err(c, PERR_LINE_TOO_LONG, NULL, 0);
 	bad_line(c);
 }
@@ -553,7 +552,9 @@ cmd_sub(struct client *c, const struct cmd *cmd)
 
 	if (find_sub(c, cmd->name, cmd->name_len) == NULL &&
 	    c->nsubs >= w->cfg->clients_max_subs) {
-		bus_counter_add(w->bus, w->slot, CTR_TOO_MANY_SUBS, 1);
+		worker_limit(w, CTR_TOO_MANY_SUBS, 0, "client %u: SUB %.*s "
+		    "refused: clients.max_subs (%d) reached", c->id,
+		    (int)cmd->name_len, cmd->name, w->cfg->clients_max_subs);
 		reply_err(c, PERR_TOO_MANY_SUBS, cmd->name, cmd->name_len);
 		return;
 	}
@@ -620,10 +621,16 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 
 	if (!may_publish(c, cmd->name, cmd->name_len)) {
 		c->errors = 0;
-		bus_counter_add(w->bus, w->slot, CTR_FORBIDDEN, 1);
+		worker_limit(w, CTR_FORBIDDEN, 0, "client %u: PUB %.*s refused: "
+		    "not in clients.publish", c->id, (int)cmd->name_len,
+		    cmd->name);
 		reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
 		return;
 	}
+	if (cmd->payload_err == PERR_PAYLOAD_TOO_LARGE)
+		worker_limit(w, CTR_PAYLOAD_TOO_LARGE, 0, "client %u: PUB %.*s "
+		    "refused: payload over max_payload (%d bytes)", c->id,
+		    (int)cmd->name_len, cmd->name, w->cfg->max_payload);
 	if (cmd->payload_err != PERR_NONE) {
 		reply_err(c, cmd->payload_err, cmd->name, cmd->name_len);
 		if (proto_err_is_bad(cmd->payload_err))
@@ -635,7 +642,9 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 	c->errors = 0;
 	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,
 	    cmd->payload_len) == -1) {
-		bus_counter_add(w->bus, w->slot, CTR_BUSY, 1);
+		worker_limit(w, CTR_BUSY, 1, "client %u: PUB %.*s refused: the "
+		    "producer cannot be reached", c->id, (int)cmd->name_len,
+		    cmd->name);
 		reply_err(c, PERR_BUSY, cmd->name, cmd->name_len);
 	}
 }
@@ -644,7 +653,8 @@ static void
 cmd_sync(struct client *c)
 {
 	if (forward_sync(c->w, c) == -1) {
-		bus_counter_add(c->w->bus, c->w->slot, CTR_BUSY, 1);
+		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: the "
+		    "producer cannot be reached", c->id);
 		reply_err(c, PERR_BUSY, "SYNC", 4);
 		return;
 	}
@@ -685,6 +695,8 @@ cmd_stats(struct client *c)
 		{ "forbidden", CTR_FORBIDDEN },
 		{ "too_many_subs", CTR_TOO_MANY_SUBS }, { "busy", CTR_BUSY },
 		{ "idle_closed", CTR_IDLE_CLOSED },
+		{ "rejected_per_address", CTR_REJECTED_ADDRESS },
+		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },

@@ -206,22 +206,17 @@ fanout_slow(struct client *c, uint64_t first_lost)
 {
 	struct worker *w = c->w;
 
-	bus_counter_add(w->bus, w->slot, CTR_SLOW_CONSUMERS, 1);
 	if (w->cfg->clients_slow_policy == SLOW_DISCONNECT) {
-		if (log_limit(&w->lim_slow))
-			log_info("client %u: slow consumer at seq %llu: "
-			    "disconnected (%lu similar suppressed)", c->id,
-			    (unsigned long long)first_lost,
-			    w->lim_slow.reported);
+		worker_limit(w, CTR_SLOW_CONSUMERS, 0, "client %u: slow "
+		    "consumer at seq %llu: disconnected", c->id,
+		    (unsigned long long)first_lost);
 		client_bye(c, "slow-consumer");
 		return;
 	}
 	uint64_t h = snapshot_build(w, c, NULL, 0, first_lost);
-	if (log_limit(&w->lim_slow))
-		log_info("client %u: slow consumer: skipped seq %llu..%llu, "
-		    "sending newest values (%lu similar suppressed)", c->id,
-		    (unsigned long long)first_lost, (unsigned long long)h,
-		    w->lim_slow.reported);
+	worker_limit(w, CTR_SLOW_CONSUMERS, 0, "client %u: slow consumer: "
+	    "skipped seq %llu..%llu, sending newest values", c->id,
+	    (unsigned long long)first_lost, (unsigned long long)h);
 	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)first_lost,
 	    (unsigned long long)h);
 	bus_counter_add(w->bus, w->slot, CTR_GAPS, 1);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,22 @@ clients_cb(evutil_socket_t fd, short what, void *arg)
 	(void)w;
 }
 
+/*
+ * A limit was hit: count it under ctr (STATS shows it) and say so in the
+ * log, at most once a second per limit.
+ */
+void
+worker_limit(struct worker *w, enum bus_counter ctr, int warn,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	bus_counter_add(w->bus, w->slot, ctr, 1);
+	va_start(ap, fmt);
+	log_vlimited(&w->lim[ctr], warn, fmt, ap);
+	va_end(ap);
+}
+
 static void
 reap_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -116,11 +133,9 @@ pause_accepting(struct worker *w)
 		event_del(w->listen_ev[i]);
 	w->accept_paused = 1;
 	evtimer_add(w->accept_resume, &tv);
-	bus_counter_add(w->bus, w->slot, CTR_ACCEPT_PAUSED, 1);
-	if (log_limit(&w->lim_accept))
-		log_warnx("out of file descriptors with %d clients: accepting "
-		    "paused for %d ms (%lu similar suppressed)", w->nclients,
-		    ACCEPT_PAUSE_MS, w->lim_accept.reported);
+	worker_limit(w, CTR_ACCEPT_PAUSED, 1, "out of file descriptors with "
+	    "%d clients: accepting paused for %d ms", w->nclients,
+	    ACCEPT_PAUSE_MS);
 }
 
 static void
@@ -196,7 +211,7 @@ addr_admit(struct worker *w, const struct sockaddr_storage *ss)
 
 /* Turn a connection away: HELLO, BYE server-full, close. */
 static void
-reject_full(struct worker *w, int fd, const char *why)
+reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
 {
 	char line[128];
 	int n = snprintf(line, sizeof(line), "HELLO herald/1 %llu\nBYE "
@@ -204,10 +219,9 @@ reject_full(struct worker *w, int fd, const char *why)
 
 	(void)!write(fd, line, n);
 	close(fd);
-	bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
-	if (log_limit(&w->lim_full))
-		log_warnx("connection refused: %s (%lu similar suppressed)",
-		    why, w->lim_full.reported);
+	if (ctr != CTR_REJECTED_FULL)	/* rejected_full counts them all */
+		bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
+	worker_limit(w, ctr, 1, "connection refused: %s", why);
 }
 
 /* Accept one connection; returns -1 when there is none (or no fds). */
@@ -229,12 +243,13 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 	}
 	if (bus_counter_sum(w->bus, CTR_CLIENTS) >=
 	    (uint64_t)w->cfg->clients_max) {
-		reject_full(w, fd, "clients.max reached");
+		reject_full(w, fd, CTR_REJECTED_FULL, "clients.max reached");
 		return 0;
 	}
 	int slot = addr_admit(w, &ss);
 	if (slot == -2) {
-		reject_full(w, fd, "clients.per_address reached");
+		reject_full(w, fd, CTR_REJECTED_ADDRESS,
+		    "clients.per_address reached");
 		return 0;
 	}
 	net_client_options(fd, w->cfg);
@@ -290,7 +305,9 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->state != CS_OPEN)
 			continue;
 		if (idle > 0 && (uint32_t)(now - c->last_in) >= idle) {
-			bus_counter_add(w->bus, w->slot, CTR_IDLE_CLOSED, 1);
+			worker_limit(w, CTR_IDLE_CLOSED, 0, "client %u: silent "
+			    "for clients.idle_timeout (%d s): closing", c->id,
+			    w->cfg->clients_idle_timeout);
 			client_bye(c, "idle");
 			client_flush(c);
 		} else if (hb > 0 && (uint32_t)(now - c->last_out) >= hb) {

@@ -159,11 +159,13 @@ struct worker {
 	int			 nsyncs, syncs_cap, syncs_head;
 	uint32_t		 next_sync;
 
-	struct log_limiter	 lim_full, lim_slow, lim_accept, lim_errors;
+	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
 };
 
 /* worker.c */
 uint64_t now_ms(void);
+void	worker_limit(struct worker *, enum bus_counter, int warn,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	worker_want(struct client *, int read, int write);
 void	worker_reap_later(struct worker *);
 
