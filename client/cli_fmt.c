@@ -187,6 +187,7 @@ fmt_stat_help(const char *name)
 		{ "idle_closed", "clients closed for idling" },
 		{ "rejected_per_address", "of those refused: per address" },
 		{ "payloads_too_large", "PUBs over max_payload" },
+		{ "conn_errors", "connections lost: reset or timed out" },
 		{ "accept_paused", "times accepting paused (no fds)" },
 		{ "heartbeats", "HB lines sent" },
 		{ "producer_reconnects", "times workers reconnected to the "

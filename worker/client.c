@@ -177,6 +177,18 @@ client_kill(struct client *c)
 	worker_reap_later(w);
 }
 
+/*
+ * The socket failed (reset, timed out by TCP_USER_TIMEOUT or keepalive:
+ * the peer is gone): count it, say so, close.  what names the call.
+ */
+void
+client_lost(struct client *c, const char *what)
+{
+	worker_limit(c->w, CTR_CONN_ERRORS, 0, "client %u: %s: %s: closed",
+	    c->id, what, strerror(errno));
+	client_kill(c);
+}
+
 /* Say BYE with a reason, flush what is queued, then close. */
 void
 client_bye(struct client *c, const char *reason)
@@ -233,7 +245,7 @@ write_out(struct client *c)
 				worker_want(c, c->reading, 1);
 				return 0;
 			}
-			client_kill(c);
+			client_lost(c, "write");
 			return -1;
 		}
 		io->out_off += n;
@@ -640,6 +652,8 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 		return;
 	}
 	c->errors = 0;
+	c->pub_unsynced = 1;
+	c->pub_gen = w->fwd_gen;
 	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,
 	    cmd->payload_len) == -1) {
 		worker_limit(w, CTR_BUSY, 1, "client %u: PUB %.*s refused: the "
@@ -652,6 +666,17 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 static void
 cmd_sync(struct client *c)
 {
+	/* PUBs went to a producer that died: they may not be in the bus,
+	 * and SYNC must not say they are.  The client resends. */
+	if (c->pub_unsynced && c->pub_gen != c->w->fwd_gen) {
+		c->pub_unsynced = 0;
+		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: "
+		    "PUBs before it went to a producer that was lost",
+		    c->id);
+		reply_err(c, PERR_BUSY, "SYNC", 4);
+		return;
+	}
+	c->pub_unsynced = 0;	/* this SYNC answers for them */
 	if (forward_sync(c->w, c) == -1) {
 		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: the "
 		    "producer cannot be reached", c->id);
@@ -697,6 +722,7 @@ cmd_stats(struct client *c)
 		{ "idle_closed", CTR_IDLE_CLOSED },
 		{ "rejected_per_address", CTR_REJECTED_ADDRESS },
 		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
+		{ "conn_errors", CTR_CONN_ERRORS },
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },
@@ -789,8 +815,12 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 	if (!(what & EV_READ) || !c->reading)
 		return;
 	ssize_t n = read(fd, w->rbuf, READ_CHUNK);
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+	if (n == 0) {
 		client_kill(c);
+		return;
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		client_lost(c, "read");
 		return;
 	}
 	if (n < 0)

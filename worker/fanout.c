@@ -117,7 +117,7 @@ deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
 	ssize_t n = writev(c->fd, w->iov, k);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
-			client_kill(c);
+			client_lost(c, "writev");
 			return;
 		}
 		n = 0;
@@ -281,7 +281,7 @@ fanout_walk(struct client *c)
 		ssize_t wr = writev(c->fd, w->iov, k);
 		if (wr == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
-				client_kill(c);
+				client_lost(c, "writev");
 				return -1;
 			}
 			wr = 0;

@@ -61,6 +61,7 @@ struct client {
 	uint32_t	 id;
 	int		 addr_slot;	/* row in the address table, or -1 */
 	uint32_t	 errors;	/* bad lines in a row */
+	uint32_t	 pub_gen;	/* fwd_gen of its last unsynced PUB */
 	uint16_t	 nsubs;
 	uint8_t		 state;		/* enum client_state */
 	uint8_t		 kind;		/* enum listener_kind */
@@ -70,6 +71,7 @@ struct client {
 	unsigned	 reading:1;	/* EPOLLIN is wanted */
 	unsigned	 writing:1;	/* EPOLLOUT is wanted */
 	unsigned	 pub_paused:1;	/* PUBs wait for the producer queue */
+	unsigned	 pub_unsynced:1; /* PUBs forwarded since its last SYNC */
 };
 
 /* Bytes of output queued for the client and not yet written. */
@@ -155,6 +157,7 @@ struct worker {
 	struct bufferevent	*fwd;
 	struct event		*fwd_retry;
 	int			 fwd_full;	/* queue above FWD_QUEUE_MAX */
+	uint32_t		 fwd_gen;	/* connections lost so far */
 	struct sync_wait	*syncs;
 	int			 nsyncs, syncs_cap, syncs_head;
 	uint32_t		 next_sync;
@@ -180,6 +183,7 @@ void	client_replyf(struct client *, const char *fmt, ...)
 void	client_flush(struct client *);
 void	client_bye(struct client *, const char *reason);
 void	client_kill(struct client *);
+void	client_lost(struct client *, const char *what);
 void	client_free(struct client *);
 void	client_event_cb(evutil_socket_t, short, void *);
 void	client_sync_done(struct client *, uint64_t seq, int ok);
