@@ -230,7 +230,8 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -252,7 +253,6 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 		    "clients.per_address reached");
 		return 0;
 	}
-	net_client_options(fd, w->cfg);
 	if (client_new(w, fd, kind, slot) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
@@ -352,6 +352,10 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	config_apply_reload(w->cfg, &next, NULL, NULL);
 	log_set_level(w->cfg->log_level);
+	for (int i = 0; i < w->h->nlisteners; i++)	/* tcp.* settings */
+		if (!w->h->listeners[i].is_unix)
+			net_client_options(w->h->listeners[i].fds[w->id - 1],
+			    w->cfg);
 	config_free(&next);
 	log_debug("configuration reloaded");
 }
@@ -432,6 +436,7 @@ setup_listeners(struct worker *w)
 		for (int k = 0; k < w->cfg->workers; k++)
 			if (k != w->id - 1)
 				close(l->fds[k]);
+		net_client_options(l->fds[w->id - 1], w->cfg);
 		add_listener(w, l->fds[w->id - 1], l->kind);
 	}
 	close(h->fwd_fd);
