@@ -40,9 +40,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
 	worker_want(c, 1, 0);
-	client_replyf(c, "HELLO herald/1 %llu\n",
-	    (unsigned long long)w->head_seq);
-	client_flush(c);
+	client_send_seq(c, "HELLO herald/1", w->head_seq);
 	return c;
 }
 
@@ -129,6 +127,40 @@ client_reply(struct client *c, const char *data, size_t len)
 	}
 	memcpy(c->io->out + c->io->out_len, data, len);
 	c->io->out_len += len;
+}
+
+/*
+ * Send "word seq" now (HELLO, HB).  A caught-up client with nothing
+ * queued owes no earlier bytes, so the line is written at once and needs
+ * no buffer: a hundred thousand heartbeats allocate nothing.
+ */
+void
+client_send_seq(struct client *c, const char *word, uint64_t seq)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%s %llu\n", word,
+	    (unsigned long long)seq);
+
+	if (c->state == CS_OPEN && c->caught_up && c->io == NULL) {
+		ssize_t k = write(c->fd, line, n);
+		if (k > 0) {
+			c->last_out = (uint32_t)now_ms();
+			bus_counter_add(c->w->bus, c->w->slot, CTR_BYTES_OUT,
+			    k);
+		}
+		if (k == n)
+			return;
+		if (k == -1 && errno != EAGAIN && errno != EINTR) {
+			client_lost(c, "write");
+			return;
+		}
+		if (k < 0)
+			k = 0;
+		client_reply(c, line + k, n - k);
+	} else {
+		client_reply(c, line, n);
+	}
+	client_flush(c);
 }
 
 /* Queue a formatted line. */

@@ -312,9 +312,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			client_flush(c);
 		} else if (hb > 0 && (uint32_t)(now - c->last_out) >= hb) {
 			bus_counter_add(w->bus, w->slot, CTR_HEARTBEATS, 1);
-			client_replyf(c, "HB %llu\n",
-			    (unsigned long long)w->head_seq);
-			client_flush(c);
+			client_send_seq(c, "HB", w->head_seq);
 		}
 	}
 }
