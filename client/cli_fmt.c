@@ -188,6 +188,7 @@ fmt_stat_help(const char *name)
 		{ "rejected_per_address", "of those refused: per address" },
 		{ "payloads_too_large", "PUBs over max_payload" },
 		{ "conn_errors", "connections lost: reset or timed out" },
+		{ "worker_lapped", "times a worker was lapped by the ring" },
 		{ "accept_paused", "times accepting paused (no fds)" },
 		{ "heartbeats", "HB lines sent" },
 		{ "producer_reconnects", "times workers reconnected to the "

@@ -1715,7 +1715,15 @@ file_open(const char *path, const struct geom *g, int *created, char *err,
 	if (!*created) {
 		if (hdr_check_file(fd, path, st.st_size, g, err, errlen) == -1)
 			goto fail;
-		return fd;
+		/* A file copied sparse has holes: on a full disk, writing
+		 * into one would SIGBUS.  Reserve them, or refuse. */
+		rc = posix_fallocate(fd, 0, g->total);
+		if (rc == 0 || rc == EOPNOTSUPP || rc == EINVAL)
+			return fd;
+		snprintf(err, errlen, "reserve the blocks of bus file %s "
+		    "(%llu bytes): %s", path, (unsigned long long)g->total,
+		    strerror(rc));
+		goto fail;
 	}
 	if (ftruncate(fd, g->total) == -1) {
 		rc = errno;

@@ -50,6 +50,7 @@ enum bus_counter {
 	CTR_PAYLOAD_TOO_LARGE,	/* -ERR payload-too-large (max_payload) */
 	CTR_CONN_ERRORS,	/* connections lost to a socket error (reset,
 				 * timed out: dead peers) */
+	CTR_WORKER_LAPPED,	/* a worker's own position lapped by the ring */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

@@ -755,6 +755,7 @@ cmd_stats(struct client *c)
 		{ "rejected_per_address", CTR_REJECTED_ADDRESS },
 		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
 		{ "conn_errors", CTR_CONN_ERRORS },
+		{ "worker_lapped", CTR_WORKER_LAPPED },
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },

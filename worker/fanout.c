@@ -144,7 +144,8 @@ worker_lapped(struct worker *w)
 		worker_want(c, c->reading, 1);
 	}
 	bus_tail(w->bus, &tpos, &tseq);
-	log_warnx("lapped by the bus at seq %llu: resuming at seq %llu",
+	worker_limit(w, CTR_WORKER_LAPPED, 1, "lapped by the bus at seq %llu: "
+	    "resuming at seq %llu (bus.size too small for the traffic?)",
 	    (unsigned long long)w->head_seq + 1, (unsigned long long)tseq);
 	w->pos = tpos;
 	w->head_seq = tseq - 1;

@@ -301,6 +301,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	uint32_t idle = w->cfg->clients_idle_timeout * 1000U;
 
 	fanout_advance(w, UINT64_MAX);
+	for (int i = 0; i < CTR__COUNT; i++)
+		log_limit_flush(&w->lim[i]);
 	for (struct client *c = w->clients; c != NULL; c = c->next) {
 		if (c->state != CS_OPEN)
 			continue;
