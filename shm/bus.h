@@ -51,6 +51,7 @@ enum bus_counter {
 	CTR_CONN_ERRORS,	/* connections lost to a socket error (reset,
 				 * timed out: dead peers) */
 	CTR_WORKER_LAPPED,	/* a worker's own position lapped by the ring */
+	CTR_BYE_UNREAD,		/* closed: BYE not read within BYE_GRACE_MS */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

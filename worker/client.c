@@ -229,6 +229,7 @@ client_bye(struct client *c, const char *reason)
 		return;
 	client_replyf(c, "BYE %s\n", reason);
 	c->state = CS_CLOSING;
+	c->last_in = (uint32_t)now_ms();	/* closing: BYE_GRACE_MS from now */
 	worker_want(c, 0, 1);
 }
 
@@ -756,6 +757,7 @@ cmd_stats(struct client *c)
 		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
 		{ "conn_errors", CTR_CONN_ERRORS },
 		{ "worker_lapped", CTR_WORKER_LAPPED },
+		{ "bye_unread", CTR_BYE_UNREAD },
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },

@@ -228,6 +228,23 @@ fanout_slow(struct client *c, uint64_t first_lost)
 	c->replay_end = 0;
 }
 
+/* 1 if a client behind the worker is too far behind: over out_limit
+ * (outside a resume's replay) or lapped by the ring. */
+int
+fanout_too_slow(const struct client *c)
+{
+	struct worker *w = c->w;
+	uint64_t tpos, tseq;
+
+	if (c->caught_up || c->pos >= w->pos)
+		return 0;
+	if (c->pos >= c->replay_end &&
+	    w->pos - c->pos > (uint64_t)w->cfg->clients_out_limit)
+		return 1;
+	bus_tail(w->bus, &tpos, &tseq);
+	return c->pos < tpos;
+}
+
 /*
  * The slow path: write the client's records from its own cursor up to
  * the worker's position.  Returns 1 when it has caught up (or has new

@@ -304,8 +304,22 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < CTR__COUNT; i++)
 		log_limit_flush(&w->lim[i]);
 	for (struct client *c = w->clients; c != NULL; c = c->next) {
+		if (c->state == CS_CLOSING &&
+		    (uint32_t)(now - c->last_in) >= BYE_GRACE_MS) {
+			worker_limit(w, CTR_BYE_UNREAD, 0, "client %u: did not "
+			    "read its BYE within %d ms: closed", c->id,
+			    BYE_GRACE_MS);
+			client_kill(c);
+		}
 		if (c->state != CS_OPEN)
 			continue;
+		/* A stalled client (socket full, never writable) is not
+		 * walked: under the disconnect policy find it here. */
+		if (c->writing && w->cfg->clients_slow_policy ==
+		    SLOW_DISCONNECT && fanout_too_slow(c)) {
+			fanout_slow(c, c->next_seq);
+			continue;
+		}
 		if (idle > 0 && (uint32_t)(now - c->last_in) >= idle) {
 			worker_limit(w, CTR_IDLE_CLOSED, 0, "client %u: silent "
 			    "for clients.idle_timeout (%d s): closing", c->id,

@@ -194,6 +194,7 @@ int	client_matches(const struct client *, const struct bus_rec *);
 void	fanout_advance(struct worker *, uint64_t until_seq);
 int	fanout_walk(struct client *);
 void	fanout_slow(struct client *, uint64_t first_lost);
+int	fanout_too_slow(const struct client *);
 uint64_t snapshot_build(struct worker *, struct client *, const char *pattern,
 	    size_t plen, uint64_t min_seq);
 void	snapshot_emit(struct worker *, struct client *, const char *kind);
