@@ -303,10 +303,13 @@ static void
 print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 {
 	struct lg_slot s;
-	double per_pss = 0, per_rss = 0;
+	double per_pss = 0, per_rss = 0, per_end = 0;
 
 	sum_slots(&s, NULL);
 	if (held_at_conn > 0) {
+		/* memory per connection when the phase ended */
+		per_end = ((double)end->pss_kb - (double)S_start.pss_kb) *
+		    1024 / (double)held_at_conn;
 		per_pss = ((double)S_conn.pss_kb - (double)S_start.pss_kb) *
 		    1024 / (double)held_at_conn;
 		per_rss = ((double)S_conn.rss_kb - (double)S_start.rss_kb) *
@@ -317,7 +320,8 @@ print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 	    "errors=%llu rss_start_kb=%llu rss_conn_kb=%llu rss_end_kb=%llu "
 	    "pss_start_kb=%llu pss_conn_kb=%llu pss_end_kb=%llu "
 	    "rss_per_conn_b=%.0f pss_per_conn_b=%.0f cpu_s=%.2f "
-	    "cpu_total_s=%.2f server_procs=%d lg_cpu_s=%.2f",
+	    "cpu_total_s=%.2f server_procs=%d lg_cpu_s=%.2f "
+	    "pss_end_per_conn_b=%.0f",
 	    O.name, O.scenario, phase, wire_proto_name(O.proto), O.subs, O.slow,
 	    O.topics, O.payload, (unsigned long long)s.connected,
 	    (unsigned long long)s.failed, (unsigned long long)s.closed,
@@ -326,7 +330,7 @@ print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 	    (unsigned long long)end->rss_kb, (unsigned long long)S_start.pss_kb,
 	    (unsigned long long)S_conn.pss_kb, (unsigned long long)end->pss_kb,
 	    per_rss, per_pss, cpu_s, end->cpu_s - S_start.cpu_s, end->nproc,
-	    lg_cpu());
+	    lg_cpu(), per_end);
 }
 
 /*
