@@ -97,7 +97,8 @@ usage(void)
 "  --topics T           subscriber i takes topic i %% T (1)\n"
 "  --payload BYTES      payload size, >= %d (64)\n"
 "  --addrs A            source addresses 127.0.0.1..A (16)\n"
-"  --children K         subscriber processes (as needed, %d subscribers each)\n"
+"  --children K         subscriber processes (default: one per %d\n"
+"                       subscribers, at least one per core)\n"
 "  --inflight N         connects in flight per child (256)\n"
 "  --hold S             hold the subscribers idle S seconds (0)\n"
 "  --rates R1,R2,...    publish at each rate (msg/s), one step each\n"
@@ -209,8 +210,12 @@ static void
 spawn_children(void)
 {
 	int total = O.subs + O.slow, k, i, lo = 0, fds[2];
+	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
 	k = O.children > 0 ? O.children : (total + LG_CHILD_CONNS - 1) / LG_CHILD_CONNS;
+	/* at least one reader per core, so that reading is never one core's */
+	if (O.children == 0 && k < ncpu && total >= 2 * ncpu)
+		k = ncpu;
 	if (k > LG_MAX_CHILDREN || (total + k - 1) / k > LG_CHILD_CONNS) {
 		fprintf(stderr, "loadgen: %d subscribers need more than %d "
 		    "children\n", total, LG_MAX_CHILDREN);
