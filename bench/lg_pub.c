@@ -4,7 +4,10 @@
  * payload starts with the time the message was due (CLOCK_MONOTONIC ns), not
  * the time it was written, so that a server that pushes back on the
  * publisher is charged for the delay (no coordinated omission).  Messages
- * already due are written together, in one write().
+ * already due are written together, in one write().  A server that
+ * cannot take the messages as fast holds the publisher back (TCP); after
+ * the step's duration plus PUB_GRACE_NS the publisher gives up, and only
+ * the messages it wrote in full count as published.
  */
 #include <sys/socket.h>
 
@@ -19,7 +22,9 @@
 
 #include "loadgen.h"
 
-#define PUB_BUF		(1024 * 1024)	/* bytes written per write() at most */
+#define PUB_BUF		(256 * 1024)	/* bytes written per write() at most */
+#define PUB_MAX_BATCH	8192		/* messages in one write() at most */
+#define PUB_GRACE_NS	10000000000ull	/* a step may overrun its duration by this */
 
 struct pub {
 	const struct lg_opts *o;
@@ -27,6 +32,8 @@ struct pub {
 	int		 fd;
 	char		*out;		/* PUB_BUF */
 	size_t		 olen, ooff;	/* bytes in out, bytes of them written */
+	size_t		 ends[PUB_MAX_BATCH]; /* where each message in out ends */
+	int		 nends;
 	char		 in[65536];	/* replies, read and dropped */
 	size_t		 inlen;
 };
@@ -120,7 +127,18 @@ pub_flush(struct pub *p, int all)
 			break;
 	}
 	if (p->ooff == p->olen)
-		p->olen = p->ooff = 0;
+		p->olen = p->ooff = p->nends = 0;
+}
+
+/* Messages in out not yet written in full. */
+static uint64_t
+pub_unwritten(const struct pub *p)
+{
+	int j = p->nends;
+
+	while (j > 0 && p->ends[j - 1] > p->ooff)
+		j--;
+	return (uint64_t)(p->nends - j);
 }
 
 /* Connect and say hello as the protocol wants; the socket ends non-blocking. */
@@ -191,7 +209,11 @@ pub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, double rate,
 		}
 		if (due <= now && now - due > ctl->pub_late_max_ns)
 			ctl->pub_late_max_ns = now - due;
-		while (i < total && due <= now && p.olen + room < PUB_BUF) {
+		if (duration > 0 && now > t0 + (uint64_t)(duration * 1e9) +
+		    PUB_GRACE_NS)
+			break;			/* held back too long: give up */
+		while (i < total && due <= now && p.olen + room < PUB_BUF &&
+		    p.nends < PUB_MAX_BATCH) {
 			int t = (int)(i % (uint64_t)o->topics);
 			const char *tn = t < 1024 ? topics[t] : topic;
 
@@ -200,15 +222,20 @@ pub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, double rate,
 			wire_payload(payload, (size_t)o->payload, due);
 			p.olen += wire_publish(o->proto, p.out + p.olen,
 			    PUB_BUF - p.olen, tn, payload, (size_t)o->payload);
+			p.ends[p.nends++] = p.olen;
 			i++;
 			due = t0 + (uint64_t)((double)i * 1e9 / rate);
 		}
 		pub_flush(&p, 0);
 		pub_drain(&p);
-		ctl->published = i - (p.olen > 0);	/* about: what left us */
+		ctl->published = i - pub_unwritten(&p);
 	}
-	pub_flush(&p, 1);
-	ctl->published = i;
+	if (duration > 0 && now_ns() > t0 + (uint64_t)(duration * 1e9) +
+	    PUB_GRACE_NS)
+		pub_flush(&p, 0);	/* one last try, then count what went */
+	else
+		pub_flush(&p, 1);
+	ctl->published = i - pub_unwritten(&p);
 	ctl->pub_done = 1;
 	while (ctl->pub_stop < 2) {
 		usleep(10000);
