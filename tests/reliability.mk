@@ -1,3 +1,5 @@
 # Reliability tests (included by the top Makefile.am): dead peers, limits,
 # slow consumers.
-RELIABILITY_TESTS =
+RELIABILITY_TESTS = \
+	tests/integration/test_deadpeer.py
+EXTRA_DIST += $(RELIABILITY_TESTS)
