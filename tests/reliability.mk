@@ -2,5 +2,6 @@
 # slow consumers.
 RELIABILITY_TESTS = \
 	tests/integration/test_deadpeer.py \
-	tests/integration/test_limits.py
+	tests/integration/test_limits.py \
+	tests/integration/test_slowconsumer.py
 EXTRA_DIST += $(RELIABILITY_TESTS)
