@@ -22,6 +22,7 @@
 #define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
 #define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */
 #define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and deliveries noted */
+#define CLIENT_EVENTS_MAX	256	/* client events served per loop turn */
 #define CLIENT_WRITE_MAX	(256 * 1024) /* bytes written to one client
 					 * per turn, so one cannot hog */
 #define REPLY_HIGH_WATER	(1024 * 1024) /* replies queued: stop reading */

@@ -210,3 +210,27 @@ log_limit(struct log_limiter *l)
 	l->suppressed = 0;
 	return 1;
 }
+
+void
+log_limited(struct log_limiter *l, int warn, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vlimited(l, warn, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_vlimited(struct log_limiter *l, int warn, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (!log_limit(l))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (warn)
+		log_warnx("%s (%lu similar suppressed)", msg, l->reported);
+	else
+		log_info("%s (%lu similar suppressed)", msg, l->reported);
+}

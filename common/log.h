@@ -50,4 +50,10 @@ struct log_limiter {
 };
 int	log_limit(struct log_limiter *);
 
+/* Log a line through a limiter, with "(N similar suppressed)" after it;
+ * warn chooses a warning rather than an informational line. */
+void	log_limited(struct log_limiter *, int warn, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	log_vlimited(struct log_limiter *, int warn, const char *, va_list);
+
 #endif /* HERALD_LOG_H */

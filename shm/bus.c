@@ -422,7 +422,8 @@ geom_compute(const struct bus_config *cfg, struct geom *g, char *err,
 	/* Always room for every slot: a file then does not depend on how
 	 * many workers the configuration asks for. */
 	g->counter_slots = BUS_COUNTER_SLOTS_MAX;
-	g->counter_stride = round_up(CTR__COUNT * sizeof(uint64_t), 64);
+	/* Room for counters to come: adding one keeps files compatible. */
+	g->counter_stride = BUS_COUNTERS_PER_SLOT * sizeof(uint64_t);
 	g->total = g->counters_off +
 	    (uint64_t)g->counter_slots * g->counter_stride;
 	return 0;
