@@ -334,20 +334,21 @@ class DeadPeer(ht.HeraldTestCase):
         self.assertIsNone(freed, 'a silent dead peer was freed with neither '
                           'keepalive nor heartbeats, %.2f s after the cut' %
                           (freed or 0))
+        self.assertEqual(srv.stats()['conn_errors'], '0')
 
-    # daemon bug: a client closed because its peer timed out (or any read
-    # or write error) is freed silently: client_kill() logs nothing
-    # (/work/notes/bugs-rel.md #1)
-    @unittest.expectedFailure
-    def test_dead_peer_is_logged(self):
-        """The daemon logs that it dropped a dead peer."""
+    def test_dead_peer_is_logged_and_counted(self):
+        """The daemon logs that it dropped a dead peer, and STATS
+        conn_errors counts it (bugs-rel.md #1, fixed in main)."""
         srv = self.start({'clients.heartbeat': 0})
+        e0 = int(srv.stats()['conn_errors'])
         freed, new_log = self.scenario(srv, True, USER_TIMEOUT_MS / 1000.0,
-                                       'stream, logged?')
+                                       'stream, logged and counted')
         self.assertIsNotNone(freed)
         hits = [ln for ln in new_log if DEAD_LOG_RE.search(ln)]
-        self.assertTrue(hits, 'no log line about the dead peer after the '
-                        'cut; new lines: %r' % new_log[-5:])
+        self.assertEqual(len(hits), 1, 'one log line about the dead peer '
+                         'after the cut; new lines: %r' % new_log[-5:])
+        self.assertEqual(int(srv.stats()['conn_errors']) - e0, 1,
+                         'STAT conn_errors')
 
 
 if __name__ == '__main__':

@@ -131,9 +131,11 @@ class ConnectionLimits(LimitTestCase):
         st = held[0]
         r0 = stat(st, 'rejected_full')
         off = len(srv.log())
+        a0 = stat(st, 'rejected_per_address')
         elapsed = self.storm(srv, 500, 2.6)
         self.assertEqual(stat(st, 'rejected_full') - r0, 500,
                          'STAT rejected_full')
+        self.assertEqual(stat(st, 'rejected_per_address'), a0)
         self.assertEqual(stat(st, 'clients'), 4)
         for c in held:
             self.assertEqual(c.cmd('PING'), ['PONG'])
@@ -153,9 +155,12 @@ class ConnectionLimits(LimitTestCase):
         st = held[0]
         r0 = stat(st, 'rejected_full')
         off = len(srv.log())
+        a0 = stat(st, 'rejected_per_address')
         elapsed = self.storm(srv, 300, 2.4)
         self.assertEqual(stat(st, 'rejected_full') - r0, 300,
-                         'STAT rejected_full')
+                         'STAT rejected_full (counts every refusal)')
+        self.assertEqual(stat(st, 'rejected_per_address') - a0, 300,
+                         'STAT rejected_per_address')
         other = self.hold(srv, 2, source='127.0.0.2')
         self.assertEqual(stat(other[0], 'clients'), 5)
         self.assertEqual(stat(st, 'rejected_full') - r0, 300)
@@ -306,9 +311,6 @@ class MaxSubs(LimitTestCase):
         for k in range(4):
             d.sub('other/%d' % k)
 
-    # daemon bug: -ERR too-many-subs is counted but never logged
-    # (/work/notes/bugs-rel.md #3)
-    @unittest.expectedFailure
     def test_max_subs_logged(self):
         srv = self.server({'clients.max_subs': 1, 'workers': 1})
         c = self.conn(srv.port)
@@ -524,9 +526,6 @@ class RetainedFull(LimitTestCase):
         self.assertEqual(ht.parse_msg(st.cmd('GET rb/again')[0])[3],
                          's' * 3000)
 
-    # daemon bug: a value dropped from a full retained table is counted
-    # (retained_dropped) but never logged (/work/notes/bugs-rel.md #4)
-    @unittest.expectedFailure
     def test_retained_drop_logged(self):
         srv = self.server({'bus.retained_max': 16})
         i = self.conn(srv.ingest_port)
