@@ -15,7 +15,9 @@ any other socket; the link is cut by taking the namespace's end down: from
 then on the server's packets vanish and no FIN or RST ever comes back.
 
 Needs root (network namespaces) and iproute2; skipped with a message
-otherwise.  Names are unique per process (the pid) and removed always."""
+otherwise.  Names are unique per process (the pid) and removed always.
+StalledNotDead (no namespace) checks the other side: a live client that
+merely stops reading is a slow consumer, not a dead peer."""
 
 import ctypes
 import os
@@ -349,6 +351,42 @@ class DeadPeer(ht.HeraldTestCase):
                          'after the cut; new lines: %r' % new_log[-5:])
         self.assertEqual(int(srv.stats()['conn_errors']) - e0, 1,
                          'STAT conn_errors')
+
+
+class StalledNotDead(ht.HeraldTestCase):
+    """No namespace needed: a live client that stops reading is a slow
+    consumer, not a dead peer."""
+
+    # daemon bug: TCP_USER_TIMEOUT also bounds zero-window probing (Linux
+    # >= 5.11), so a live client that reads nothing for tcp.user_timeout
+    # is reset as a dead peer instead of being conflated
+    # (/work/notes/bugs-rel.md #7)
+    @unittest.expectedFailure
+    def test_stalled_client_is_not_dropped_as_dead(self):
+        """Under conflate, a subscriber that stops reading for twice
+        tcp.user_timeout (its window stays zero; it ACKs every probe)
+        keeps its connection and gets GAP and the newest value once it
+        reads again (PROTOCOL.md Guarantee 3)."""
+        srv = self.server({'tcp.user_timeout': USER_TIMEOUT_MS,
+                           'clients.out_limit': '64K', 'tcp.sndbuf': '16K',
+                           'clients.heartbeat': 0})
+        s = self.conn(srv.port, rcvbuf=4096, timeout=10)
+        s.sub('zw/#')
+        i = self.conn(srv.ingest_port)
+        for k in range(300):
+            i.pub('zw/t', '%04d %s' % (k, 'x' * 1000))
+        h = i.sync()
+        time.sleep(2 * USER_TIMEOUT_MS / 1000.0)
+        st = srv.stats()
+        lines, eof = s.read_all(quiet=1.0, timeout=10)
+        print('\n  stalled %.1f s with tcp.user_timeout %d ms: conn_errors '
+              '%s, %d lines, eof %s, reset %s' %
+              (2 * USER_TIMEOUT_MS / 1000.0, USER_TIMEOUT_MS,
+               st['conn_errors'], len(lines), eof, s.reset))
+        self.assertEqual(st['conn_errors'], '0', 'dropped as a dead peer')
+        self.assertFalse(eof, 'closed (reset: %s)' % s.reset)
+        self.assertTrue(any(ht.parse_gap(ln) for ln in lines))
+        self.assertEqual(ht.parse_msg(lines[-1])[2], h)
 
 
 if __name__ == '__main__':

@@ -29,11 +29,12 @@ NORMAL = 1000
 STALLED = 10
 TOPIC = 'busy/t'
 PAYLOAD = 1024          # bytes
-RATE = int(os.environ.get('HERALD_SLOW_RATE', 250))   # messages a second
-SECONDS = 6.0           # of publishing
+RATE = int(os.environ.get('HERALD_SLOW_RATE', 100))   # messages a second
+SECONDS = 7.0           # of publishing
 # Room for the normal clients: this one Python process reads 1,000 of them
-# on a shared machine and may stall for a second; a stalled client is
-# still 1.5 MB behind by the end.
+# on a shared machine and may stall for seconds (out_limit + kernel
+# buffers = about 4 s of the stream); a stalled client is 700 KB behind by
+# the end, far past out_limit.
 OUT_LIMIT = 256 * 1024
 SETTINGS = {
     'clients.out_limit': '256K',
