@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,6 +18,17 @@
 #include "worker.h"
 
 static int	 cur_rec;	/* record being matched (fast path) */
+
+/* Write iov to a client's socket.  sendmsg rather than writev: a socket
+ * needs none of the file layer writev goes through (a few per cent of a
+ * busy worker's time), and MSG_NOSIGNAL spares a closed peer's SIGPIPE. */
+static ssize_t
+send_iov(struct client *c, struct iovec *iov, int n)
+{
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
+
+	return sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
 
 /* Index callback: note that record cur_rec goes to this client. */
 static void
@@ -114,7 +126,7 @@ deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
 		k++;
 	}
 	c->batch_first = 0;
-	ssize_t n = writev(c->fd, w->iov, k);
+	ssize_t n = send_iov(c, w->iov, k);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
 			client_lost(c, "writev");
@@ -296,7 +308,7 @@ fanout_walk(struct client *c)
 			c->next_seq = last_seq + 1;
 			continue;
 		}
-		ssize_t wr = writev(c->fd, w->iov, k);
+		ssize_t wr = send_iov(c, w->iov, k);
 		if (wr == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
 				client_lost(c, "writev");
