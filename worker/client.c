@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "protocol.h"
@@ -295,6 +296,22 @@ write_out(struct client *c)
 	return 1;
 }
 
+/*
+ * The BYE is written: close.  Input the client sent meanwhile is read
+ * and dropped first, and our side shut down: closing a socket with unread
+ * input sends a reset, which may destroy the BYE before the client reads
+ * it (a client still sending when it gets BYE too-many-errors).
+ */
+static void
+close_after_bye(struct client *c)
+{
+	for (int i = 0; i < 16; i++)
+		if (read(c->fd, c->w->rbuf, READ_CHUNK) <= 0)
+			break;
+	shutdown(c->fd, SHUT_WR);
+	client_kill(c);
+}
+
 /* 1 if the client may run commands now (see client_input). */
 static int
 may_execute(const struct client *c)
@@ -323,7 +340,7 @@ client_flush(struct client *c)
 		if (r <= 0)
 			return;
 		if (c->state == CS_CLOSING) {
-			client_kill(c);
+			close_after_bye(c);
 			return;
 		}
 		if (!c->caught_up) {
@@ -522,9 +539,20 @@ conn_position(const struct client *c)
 static void
 cmd_sub_snapshot(struct client *c, const char *p, size_t len)
 {
-	uint64_t h = snapshot_build(c->w, c, p, len, 0);
+	struct worker *w = c->w;
+	uint64_t h = snapshot_build(w, c, p, len, 0);
 
-	snapshot_emit(c->w, c, "VAL");
+	/*
+	 * The snapshot may have moved the worker far ahead (to the newest
+	 * value's seq).  A client with no other subscription is owed none
+	 * of the records it skipped: start it there, or its walk over them
+	 * would look like lag and conflate it for nothing.
+	 */
+	if (c->subs == NULL && !c->caught_up) {
+		c->pos = w->pos;
+		c->next_seq = w->head_seq + 1;
+	}
+	snapshot_emit(w, c, "VAL");
 	if (add_sub(c, p, len, h + 1) == -1) {
 		client_kill(c);
 		return;

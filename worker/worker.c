@@ -293,6 +293,7 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
+	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	/* Times are kept in 32 bits of milliseconds (49 days), which wrap
 	 * harmlessly: both limits are below that, and differences are
 	 * taken modulo 2^32. */
@@ -499,6 +500,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 		fatalx("event_base_new failed");
 	/* A restarted worker's clients are gone with its predecessor. */
 	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	memset(&ADDR_COUNT(&h->addrs, id, 0), 0, ADDR_SLOTS * sizeof(int32_t));
 	alloc_buffers(w);
 	index_init(&w->idx);
