@@ -1,3 +1,5 @@
 # Fault tests (included by the top Makefile.am): killed and stopped
 # children, a full disk, hostile clients.
-FAULT_TESTS =
+FAULT_TESTS = \
+	tests/integration/test_faults.py
+EXTRA_DIST += $(FAULT_TESTS)
