@@ -200,8 +200,11 @@ class Subscriber(threading.Thread):
     latency), GAP and VAL.  With resume, a closed connection is replaced by
     a new one that sends `SUB <pattern> <last seq>`."""
 
-    def __init__(self, srv, conn, h, resume=False, pattern=PATTERN):
+    def __init__(self, srv, conn, h, resume=False, pattern=PATTERN,
+                 ping_every=None):
         super().__init__(daemon=True)
+        self.ping_every = ping_every
+        self.next_ping = time.monotonic() + (ping_every or 0)
         self.srv, self.conn, self.resume = srv, conn, resume
         self.pattern = pattern
         self.start_h = h
@@ -257,13 +260,16 @@ class Subscriber(threading.Thread):
             self.gaps.append(g)
             self.last = max(self.last, g[1])
             return
-        if ln.startswith('HB '):
+        if ln.startswith('HB ') or ln.startswith('PONG'):
             return
         raise AssertionError('unexpected line %r' % ln)
 
     def run(self):
         try:
             while True:
+                if self.ping_every and time.monotonic() > self.next_ping:
+                    self.conn.sendline('PING')
+                    self.next_ping = time.monotonic() + self.ping_every
                 try:
                     ln = self.conn.recv_line(0.3)
                 except AssertionError:          # nothing for 0.3 s
