@@ -507,6 +507,11 @@ class KillUnderLoad(ht.HeraldTestCase):
 # --------------------------------------------------------------------------
 class StopWorker(ht.HeraldTestCase):
 
+    @staticmethod
+    def _readable(conn):
+        import select
+        return bool(select.select([conn.sock], [], [], 0)[0])
+
     def run_stop(self, overrides, rate, stop_s):
         """SIGSTOP worker 1 for stop_s seconds while a publisher on worker 2
         publishes `rate` PUBs/s; returns (srv, subs by role, publisher,
@@ -528,25 +533,35 @@ class StopWorker(ht.HeraldTestCase):
         os.kill(victim, signal.SIGSTOP)
         t_stop = time.time()
         try:
-            time.sleep(stop_s)
-            # while it is stopped, a new client is still served (by worker
-            # 2, or it waits in worker 1's backlog: try a few)
-            t0 = time.monotonic()
-            served = None
+            time.sleep(stop_s - 1)
+            # new clients meanwhile: SO_REUSEPORT hands some to worker 1's
+            # own listening socket, where they wait in its backlog
+            newc = []
             for _ in range(10):
-                try:
-                    n = ht.Conn(srv.port, timeout=0.5)
-                    served = n.cmd('PING x', timeout=0.5)
-                    n.close()
+                n = ht.Conn(srv.port, hello=False)
+                self.addCleanup(n.close)
+                newc.append(n)
+            time.sleep(0.5)
+            waiting = [n for n in newc if b'\n' not in n.buf and
+                       not self._readable(n)]
+            served = None
+            for n in newc:
+                if n not in waiting:
+                    n.expect(r'^HELLO ')
+                    served = n.cmd('PING x', timeout=2)
                     break
-                except (OSError, AssertionError):
-                    continue
-            say('a new client during the stop: %r after %.0f ms', served,
-                (time.monotonic() - t0) * 1e3)
-            self.assertEqual(served, ['PONG x'])
+            say('10 new clients while worker 1 was stopped: %d got HELLO '
+                'within 0.5 s, %d wait in its backlog', 10 - len(waiting),
+                len(waiting))
+            self.assertEqual(served, ['PONG x'], 'no new client was served '
+                             'by worker 2')
+            time.sleep(0.5)
         finally:
             os.kill(victim, signal.SIGCONT)
         t_cont = time.time()
+        for n in waiting:           # served once worker 1 runs again
+            n.expect(r'^HELLO herald/1 \d+$', timeout=5)
+            self.assertEqual(n.cmd('PING y'), ['PONG y'])
         time.sleep(1.0)
         pub.finish(self)
         final = ht.Conn(srv.ingest_port)

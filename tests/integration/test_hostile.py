@@ -15,6 +15,7 @@ import struct
 import sys
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
@@ -356,6 +357,20 @@ class Slowloris(Watched):
         self.finish_watch(srv, 'the slowloris')
 
 
+    @unittest.expectedFailure
+    def test_idle_close_logged(self):
+        """daemon bug (/work/notes/bugs-faults.md #3): a client closed for
+        clients.idle_timeout gets BYE idle and is counted, but nothing is
+        logged, while DESIGN.md says hitting a bound gives a log line (as
+        too-many-errors and clients.max do)."""
+        srv = self.server({'clients.idle_timeout': 1})
+        c = self.conn(srv.port)
+        self.assertEqual(c.line(timeout=4), 'BYE idle')
+        time.sleep(0.3)
+        say('log after BYE idle: %r', srv.log_tail(2))
+        self.assertRegex(srv.log(), r'idle')
+
+
 # --------------------------------------------------------------------------
 SOURCES = ['127.0.0.%d' % k for k in range(2, 6)]
 
@@ -439,7 +454,9 @@ class ResetStorm(Watched):
             t0 = time.monotonic()
             socks = open_many(srv.port, 10000)
             t1 = time.monotonic()
-            n = self.wait_clients(srv, base + 10000, 30)
+            # round 2 resets at once, before the workers accept them all
+            n = self.wait_clients(srv, base + 10000, 30) if rnd != 1 else \
+                int(srv.stats()['clients'])
             t2 = time.monotonic()
             peak = {r: fd_count(p) for r, p in wp.items()}
             reset_all(socks)
@@ -452,8 +469,9 @@ class ResetStorm(Watched):
                 'after %.1f s more (worker fds %r), reset in %.2f s, '
                 'clients back to %d in %.1f s', rnd + 1, t1 - t0, n,
                 t2 - t1, peak, t3 - t2, back, t4 - t3)
-            self.assertEqual(n, base + 10000, 'not every connection was '
-                             'accepted')
+            if rnd != 1:
+                self.assertEqual(n, base + 10000, 'not every connection '
+                                 'was accepted')
             self.assertEqual(back, base, 'STATS clients after the resets')
         time.sleep(0.5)
         fds1 = settled_fds(wp)
