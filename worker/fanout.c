@@ -26,10 +26,11 @@ collect(void *arg, struct sub *s)
 	struct client *c = s->client;
 	const struct bus_rec *r = &w->recs[cur_rec];
 
-	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq ||
-	    c->stamp == r->seq)
+	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq)
 		return;
-	c->stamp = r->seq;		/* once, even if two patterns match */
+	/* Once, even if two of its patterns match. */
+	if (c->batch_first != 0 && w->dl[c->batch_last].rec == cur_rec)
+		return;
 	int d = w->ndl++;
 	w->dl[d].rec = cur_rec;
 	w->dl[d].next = -1;
@@ -116,13 +117,13 @@ deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
 	ssize_t n = writev(c->fd, w->iov, k);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
-			client_kill(c);
+			client_lost(c, "writev");
 			return;
 		}
 		n = 0;
 	}
 	if (n > 0)
-		c->last_out = now_ms();
+		c->last_out = (uint32_t)now_ms();
 	after_write(c, w->recs, idx, k, n, end_pos, nrecs);
 	(void)total;
 }
@@ -143,7 +144,8 @@ worker_lapped(struct worker *w)
 		worker_want(c, c->reading, 1);
 	}
 	bus_tail(w->bus, &tpos, &tseq);
-	log_warnx("lapped by the bus at seq %llu: resuming at seq %llu",
+	worker_limit(w, CTR_WORKER_LAPPED, 1, "lapped by the bus at seq %llu: "
+	    "resuming at seq %llu (bus.size too small for the traffic?)",
 	    (unsigned long long)w->head_seq + 1, (unsigned long long)tseq);
 	w->pos = tpos;
 	w->head_seq = tseq - 1;
@@ -205,22 +207,17 @@ fanout_slow(struct client *c, uint64_t first_lost)
 {
 	struct worker *w = c->w;
 
-	bus_counter_add(w->bus, w->slot, CTR_SLOW_CONSUMERS, 1);
 	if (w->cfg->clients_slow_policy == SLOW_DISCONNECT) {
-		if (log_limit(&w->lim_slow))
-			log_info("client %u: slow consumer at seq %llu: "
-			    "disconnected (%lu similar suppressed)", c->id,
-			    (unsigned long long)first_lost,
-			    w->lim_slow.reported);
+		worker_limit(w, CTR_SLOW_CONSUMERS, 0, "client %u: slow "
+		    "consumer at seq %llu: disconnected", c->id,
+		    (unsigned long long)first_lost);
 		client_bye(c, "slow-consumer");
 		return;
 	}
 	uint64_t h = snapshot_build(w, c, NULL, 0, first_lost);
-	if (log_limit(&w->lim_slow))
-		log_info("client %u: slow consumer: skipped seq %llu..%llu, "
-		    "sending newest values (%lu similar suppressed)", c->id,
-		    (unsigned long long)first_lost, (unsigned long long)h,
-		    w->lim_slow.reported);
+	worker_limit(w, CTR_SLOW_CONSUMERS, 0, "client %u: slow consumer: "
+	    "skipped seq %llu..%llu, sending newest values", c->id,
+	    (unsigned long long)first_lost, (unsigned long long)h);
 	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)first_lost,
 	    (unsigned long long)h);
 	bus_counter_add(w->bus, w->slot, CTR_GAPS, 1);
@@ -229,6 +226,23 @@ fanout_slow(struct client *c, uint64_t first_lost)
 	c->next_seq = h + 1;
 	c->sent_seq = h;
 	c->replay_end = 0;
+}
+
+/* 1 if a client behind the worker is too far behind: over out_limit
+ * (outside a resume's replay) or lapped by the ring. */
+int
+fanout_too_slow(const struct client *c)
+{
+	struct worker *w = c->w;
+	uint64_t tpos, tseq;
+
+	if (c->caught_up || c->pos >= w->pos)
+		return 0;
+	if (c->pos >= c->replay_end &&
+	    w->pos - c->pos > (uint64_t)w->cfg->clients_out_limit)
+		return 1;
+	bus_tail(w->bus, &tpos, &tseq);
+	return c->pos < tpos;
 }
 
 /*
@@ -285,13 +299,13 @@ fanout_walk(struct client *c)
 		ssize_t wr = writev(c->fd, w->iov, k);
 		if (wr == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
-				client_kill(c);
+				client_lost(c, "writev");
 				return -1;
 			}
 			wr = 0;
 		}
 		if (wr > 0)
-			c->last_out = now_ms();
+			c->last_out = (uint32_t)now_ms();
 		size_t want = 0;
 		for (int i = 0; i < k; i++)
 			want += w->iov[i].iov_len;
@@ -299,7 +313,7 @@ fanout_walk(struct client *c)
 			after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
 			/* after_write queued a cut record, or set the cursor
 			 * to the first record not written */
-			return c->out_len > 0 ? 1 : 0;
+			return client_pending(c) > 0 ? 1 : 0;
 		}
 		after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
 		c->pos = p;

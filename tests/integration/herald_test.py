@@ -435,7 +435,16 @@ class Server:
 
     def pids(self):
         """{role: pid}: 'master', 'producer', 'worker 1', ... from the
-        process titles."""
+        process titles.  A child just forked has no title yet: wait a
+        moment for it ('other' lists what still has none)."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            roles = self._roles()
+            if 'other' not in roles or time.monotonic() > deadline:
+                return roles
+            time.sleep(0.02)
+
+    def _roles(self):
         roles = {}
         cl = proc_cmdline(self.pid)
         if cl is not None and pid_alive(self.pid):
