@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
@@ -516,14 +515,13 @@ class KillUnderLoad(ht.HeraldTestCase):
                          (victim, old))
         self.assertRegex(log, r'started %s, pid %d' % (victim, new))
 
-    @unittest.expectedFailure
     def test_sync_after_lost_pubs(self):
-        """daemon bug: PUBs the killed producer had not read yet (its socket
-        buffer, the worker's queue) are lost without an -ERR, and a SYNC
-        sent after the worker reconnected answers +OK, although PROTOCOL.md
-        says +OK SYNC means every PUB sent before it is in the bus.  The
-        producer is frozen first so that the PUBs are surely in flight.
-        See /work/notes/bugs-faults.md #1."""
+        """PUBs the killed producer had not read yet (its socket buffer,
+        the worker's queue) may be lost, but then a SYNC sent after the
+        worker reconnected must not answer +OK: PROTOCOL.md says +OK SYNC
+        means every PUB sent before it is in the bus.  The producer is
+        frozen first so that the PUBs are surely in flight.  (Was a daemon
+        bug: /work/notes/bugs-faults.md #1.)"""
         srv = self.srv
         sub = self.by['worker 2'][0]
         sub.sub('lost/#')
@@ -825,10 +823,9 @@ class DiskFull(ht.HeraldTestCase):
         self.assertGreaterEqual(c.hello_seq, s)
         self.assertRegex(c.cmd('GET d/499')[0], r'^VAL d/499 %d ' % s)
 
-    @unittest.expectedFailure
     def test_sparse_bus_file_on_full_disk(self):
-        """daemon bug (/work/notes/bugs-faults.md #2): the master dies of
-        SIGBUS at start.  A bus file whose blocks are not all allocated (copied with
+        """(Was a daemon bug, /work/notes/bugs-faults.md #2: the master
+        died of SIGBUS at start.)  A bus file whose blocks are not all allocated (copied with
         cp --sparse=always, restored from a backup) on a disk that is then
         full: heraldd must not die of SIGBUS when the ring reaches a hole;
         it either allocates at start (and refuses if it cannot) or keeps

@@ -15,7 +15,6 @@ import struct
 import sys
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
@@ -366,12 +365,10 @@ class Slowloris(Watched):
         self.finish_watch(srv, 'the slowloris')
 
 
-    @unittest.expectedFailure
     def test_idle_close_logged(self):
-        """daemon bug (/work/notes/bugs-faults.md #3): a client closed for
-        clients.idle_timeout gets BYE idle and is counted, but nothing is
-        logged, while DESIGN.md says hitting a bound gives a log line (as
-        too-many-errors and clients.max do)."""
+        """A client closed for clients.idle_timeout gets BYE idle, is
+        counted and logged: DESIGN.md says hitting a bound gives a log line.
+        (Was a daemon bug: /work/notes/bugs-faults.md #3.)"""
         srv = self.server({'clients.idle_timeout': 1})
         c = self.conn(srv.port)
         self.assertEqual(c.line(timeout=4), 'BYE idle')
