@@ -29,6 +29,8 @@
 #define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
 #define BYE_GRACE_MS		5000	/* a client told BYE that does not
 					 * read it is closed after this */
+#define WORKER_STALL_SEC	5	/* a worker whose loop has not turned
+					 * for this long is reported */
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */
 #define RESTART_DELAY_MAX_MS	10000	/* back-off ceiling */
 #define RESTART_STABLE_SEC	10	/* a child up this long was healthy */

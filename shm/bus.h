@@ -52,6 +52,8 @@ enum bus_counter {
 				 * timed out: dead peers) */
 	CTR_WORKER_LAPPED,	/* a worker's own position lapped by the ring */
 	CTR_BYE_UNREAD,		/* closed: BYE not read within BYE_GRACE_MS */
+	CTR_LOOP_TIME,		/* gauge (a worker's block): monotonic second
+				 * of its last tick; the master watches it */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */
