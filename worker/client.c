@@ -246,6 +246,8 @@ client_free(struct client *c)
 		index_remove(&w->idx, s);
 	}
 	forward_forget(w, c);
+	if (c->in_replay || c->in_sweep)
+		fanout_replay_forget(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -344,6 +346,10 @@ client_flush(struct client *c)
 			return;
 		}
 		if (!c->caught_up) {
+			/* a resume: the next sweep writes it (with others) */
+			if (c->pos < c->replay_end && !c->walk_alone &&
+			    fanout_replay_later(c) == 0)
+				return;
 			r = fanout_walk(c);
 			if (r <= 0)	/* socket full, or killed */
 				return;

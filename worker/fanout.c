@@ -17,7 +17,19 @@
 #include "topic.h"
 #include "worker.h"
 
-static int	 cur_rec;	/* record being matched (fast path) */
+static const struct bus_rec *cur_recs;	/* the batch being matched */
+static int	 cur_rec;	/* the record of it being matched */
+static int	 cur_replay;	/* matching for the replay sweep */
+
+static uint64_t
+hash_topic(const char *t, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+	return h;
+}
 
 /* Write iov to a client's socket.  sendmsg rather than writev: a socket
  * needs none of the file layer writev goes through (a few per cent of a
@@ -36,9 +48,13 @@ collect(void *arg, struct sub *s)
 {
 	struct worker *w = arg;
 	struct client *c = s->client;
-	const struct bus_rec *r = &w->recs[cur_rec];
+	const struct bus_rec *r = &cur_recs[cur_rec];
 
-	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq)
+	if (c->state != CS_OPEN || s->start_seq > r->seq)
+		return;
+	/* the fast path serves the caught-up, a sweep those in it that
+	 * have reached this record */
+	if (cur_replay ? !c->in_sweep || c->pos > r->pos : !c->caught_up)
 		return;
 	/* Once, even if two of its patterns match. */
 	if (c->batch_first != 0 && w->dl[c->batch_last].rec == cur_rec)
@@ -111,17 +127,18 @@ dl_reserve(struct worker *w)
 	return 0;
 }
 
-/* Write a caught-up client's records of this batch in one writev. */
+/* Write a client's records of this batch (recs) in one writev. */
 static void
-deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
+deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
+    int nrecs, uint64_t end_pos)
 {
 	int idx[FANOUT_BATCH_RECS], k = 0;
 	size_t total = 0;
 
 	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
 		idx[k] = w->dl[d].rec;
-		w->iov[k].iov_base = (void *)w->recs[idx[k]].line;
-		w->iov[k].iov_len = w->recs[idx[k]].line_len;
+		w->iov[k].iov_base = (void *)recs[idx[k]].line;
+		w->iov[k].iov_len = recs[idx[k]].line_len;
 		total += w->iov[k].iov_len;
 		k++;
 	}
@@ -136,7 +153,7 @@ deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
 	}
 	if (n > 0)
 		c->last_out = (uint32_t)now_ms();
-	after_write(c, w->recs, idx, k, n, end_pos, nrecs);
+	after_write(c, recs, idx, k, n, end_pos, nrecs);
 	(void)total;
 }
 
@@ -189,6 +206,8 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		}
 		w->ndl = 0;
 		w->touched = NULL;
+		cur_recs = w->recs;
+		cur_replay = 0;
 		for (cur_rec = 0; cur_rec < n; cur_rec++) {
 			/* One record may go to every client: room for that,
 			 * and a bound on the batch's deliveries. */
@@ -205,7 +224,7 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		}
 		for (struct client *c = w->touched, *next; c != NULL; c = next) {
 			next = c->batch_next;
-			deliver(w, c, n, p);
+			deliver(w, c, w->recs, n, p);
 		}
 		w->pos = p;
 		if (n > 0)
@@ -338,20 +357,227 @@ fanout_walk(struct client *c)
 	}
 	c->caught_up = 1;
 	c->replay_end = 0;
+	c->walk_alone = 0;
 	return 1;
 }
 
-/* --- snapshots ------------------------------------------------------------ */
+/* --- the replay sweep ------------------------------------------------------ */
 
-static uint64_t
-hash_topic(const char *t, size_t len)
+/*
+ * Clients that resume (SUB ... since) replay from the bus.  Walking the
+ * ring once per client costs each one the whole backlog: when thousands
+ * reconnect at once, every walk makes the next one longer.  Instead the
+ * resumes of one loop turn are served by one sweep: the ring is read once
+ * from the lowest of their positions, each record matched once against
+ * the index, and every client gets its records of a batch in one write,
+ * as on the fast path.  A client the sweep cannot finish (its socket
+ * fills, the ring laps it) walks alone afterwards.
+ */
+int
+fanout_replay_later(struct client *c)
 {
-	uint64_t h = 1469598103934665603ULL;
+	struct worker *w = c->w;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
-	return h;
+	if (c->in_replay)
+		return 0;
+	if (w->nreplay == w->replay_cap) {
+		int cap = w->replay_cap ? w->replay_cap * 2 : 256;
+		struct client **r = realloc(w->replay, cap * sizeof(*r));
+		if (r == NULL)
+			return -1;
+		w->replay = r;
+		w->replay_cap = cap;
+	}
+	w->replay[w->nreplay++] = c;
+	c->in_replay = 1;
+	if (!event_pending(w->replay_ev, EV_TIMEOUT, NULL)) {
+		struct timeval tv = { 0, REPLAY_SWEEP_DELAY_MS * 1000 };
+		evtimer_add(w->replay_ev, &tv);
+	}
+	return 0;
 }
+
+/* A client leaves the replay list (it is being freed). */
+void
+fanout_replay_forget(struct client *c)
+{
+	struct worker *w = c->w;
+
+	for (int i = 0; i < w->nreplay; i++)
+		if (w->replay[i] == c)
+			w->replay[i] = w->replay[--w->nreplay];
+	c->in_replay = c->in_sweep = 0;
+}
+
+/*
+ * The topics a sweep's clients take, when all their patterns are exact:
+ * a record on none of them is skipped without touching the index.  In a
+ * reconnect storm the backlog is long and a sweep's clients take few of
+ * its topics.
+ */
+static uint64_t	*sweep_topics;	/* hashes, open addressing; 0 = empty */
+static size_t	 sweep_nslots;	/* 0: no filter (a wildcard pattern) */
+
+static void
+sweep_filter(struct client **list, int n)
+{
+	size_t subs = 0;
+
+	sweep_nslots = 0;
+	for (int i = 0; i < n; i++)
+		for (const struct sub *s = list[i]->subs; s != NULL;
+		    s = s->cnext) {
+			if (!s->is_exact)
+				return;
+			subs++;
+		}
+	size_t slots = 64;
+	while (slots < subs * 2)
+		slots *= 2;
+	uint64_t *t = calloc(slots, sizeof(*t));
+	if (t == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		for (const struct sub *s = list[i]->subs; s != NULL;
+		    s = s->cnext) {
+			uint64_t h = hash_topic(s->pattern, s->len) | 1;
+			size_t j = h & (slots - 1);
+			while (t[j] != 0 && t[j] != h)
+				j = (j + 1) & (slots - 1);
+			t[j] = h;
+		}
+	free(sweep_topics);
+	sweep_topics = t;
+	sweep_nslots = slots;
+}
+
+/* 0 if no client of the sweep can take this topic. */
+static int
+sweep_wants(const char *topic, size_t len)
+{
+	if (sweep_nslots == 0)
+		return 1;
+	uint64_t h = hash_topic(topic, len) | 1;
+	for (size_t j = h & (sweep_nslots - 1); sweep_topics[j] != 0;
+	    j = (j + 1) & (sweep_nslots - 1))
+		if (sweep_topics[j] == h)
+			return 1;
+	return 0;
+}
+
+/* One batch of the sweep: records [.., *p) matched and written. */
+static int
+sweep_batch(struct worker *w, uint64_t *p)
+{
+	uint64_t start = *p;
+	int n = bus_read(w->bus, p, w->slow_buf, w->scratch_len, w->slow_recs,
+	    FANOUT_BATCH_RECS);
+
+	if (n <= 0)
+		return n;	/* lapped: they walk alone */
+	for (int i = 0; i < n; i++)
+		if (w->slow_recs[i].pos >= w->pos) {
+			*p = w->slow_recs[i].pos;
+			n = i;
+			break;
+		}
+	if (n == 0) {
+		*p = start;
+		return 0;
+	}
+	w->ndl = 0;
+	w->touched = NULL;
+	cur_recs = w->slow_recs;
+	cur_replay = 1;
+	for (cur_rec = 0; cur_rec < n; cur_rec++) {
+		const struct bus_rec *r = &w->slow_recs[cur_rec];
+		if (!sweep_wants(r->topic, r->topic_len))
+			continue;
+		if (dl_reserve(w) == -1)
+			return BUS_LAPPED;
+		index_match(&w->idx, r->topic, r->topic_len, collect, w);
+	}
+	for (struct client *c = w->touched, *next; c != NULL; c = next) {
+		next = c->batch_next;
+		deliver(w, c, w->slow_recs, n, *p);
+	}
+	return n;
+}
+
+static void
+replay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t from = UINT64_MAX, p;
+	/* Taken whole: flushing a client may run a SUB that starts a list
+	 * for the next sweep. */
+	struct client **list = w->replay;
+	int cnt = w->nreplay, n = 0;
+
+	w->replay = NULL;
+	w->nreplay = w->replay_cap = 0;
+	/* Those still waiting to replay, and nothing else pending. */
+	for (int i = 0; i < cnt; i++) {
+		struct client *c = list[i];
+		c->in_replay = 0;
+		if (c->state != CS_OPEN || c->caught_up || c->writing ||
+		    client_pending(c) > 0 || c->pos >= w->pos) {
+			if (c->state == CS_OPEN) {
+				c->walk_alone = 1;
+				client_flush(c);
+			}
+			continue;
+		}
+		c->in_sweep = 1;
+		list[n++] = c;
+		if (c->pos < from)
+			from = c->pos;
+	}
+	sweep_filter(list, n);
+	for (p = from; n > 0 && p < w->pos; ) {
+		uint64_t last = p;
+		int k = sweep_batch(w, &p);
+		if (k <= 0)
+			break;
+		uint64_t seq = w->slow_recs[k - 1].seq;
+		for (int i = 0; i < n; i++) {
+			struct client *c = list[i];
+			if (!c->in_sweep)
+				continue;
+			if (c->state != CS_OPEN || c->writing)
+				c->in_sweep = 0;	/* cut: it walks alone */
+			else if (c->pos >= last && c->pos < p) {
+				c->pos = p;
+				c->next_seq = seq + 1;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct client *c = list[i];
+		if (c->in_sweep && c->pos >= w->pos) {
+			c->caught_up = 1;
+			c->replay_end = 0;
+			c->walk_alone = 0;
+		} else {
+			c->walk_alone = 1;
+		}
+		c->in_sweep = 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (list[i]->state == CS_OPEN)
+			client_flush(list[i]);
+	free(list);
+}
+
+void
+fanout_replay_init(struct worker *w)
+{
+	w->replay_ev = evtimer_new(w->base, replay_cb, w);
+	if (w->replay_ev == NULL)
+		fatalx("event_new failed");
+}
+
+/* --- snapshots ------------------------------------------------------------ */
 
 static void
 snap_reset(struct snapshot *s)

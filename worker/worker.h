@@ -72,6 +72,9 @@ struct client {
 	unsigned	 writing:1;	/* EPOLLOUT is wanted */
 	unsigned	 pub_paused:1;	/* PUBs wait for the producer queue */
 	unsigned	 pub_unsynced:1; /* PUBs forwarded since its last SYNC */
+	unsigned	 in_replay:1;	/* waits for the replay sweep */
+	unsigned	 in_sweep:1;	/* served by the sweep running now */
+	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
 };
 
 /* Bytes of output queued for the client and not yet written. */
@@ -147,6 +150,9 @@ struct worker {
 	struct event		*accept_resume;
 	struct event		*wake_ev;
 	struct event		*tick_ev;
+	struct event		*replay_ev;	/* the replay sweep */
+	struct client		**replay;	/* clients waiting for it */
+	int			 nreplay, replay_cap;
 	int			 epfd;		/* the clients' epoll set */
 	struct event		*epoll_ev;	/* libevent watches epfd */
 	struct event		*ctl_ev;
@@ -195,6 +201,9 @@ void	fanout_advance(struct worker *, uint64_t until_seq);
 int	fanout_walk(struct client *);
 void	fanout_slow(struct client *, uint64_t first_lost);
 int	fanout_too_slow(const struct client *);
+int	fanout_replay_later(struct client *);
+void	fanout_replay_forget(struct client *);
+void	fanout_replay_init(struct worker *);
 uint64_t snapshot_build(struct worker *, struct client *, const char *pattern,
 	    size_t plen, uint64_t min_seq);
 void	snapshot_emit(struct worker *, struct client *, const char *kind);

@@ -314,8 +314,11 @@ class ConnectionLimits(ht.HeraldTestCase):
         a[1].cmd('QUIT')
         self.accepted(srv.port)
         st = self.conn(srv.port, source='127.0.0.3').stats()
-        self.assertEqual(int(st['rejected_per_address']), 2, st)
-        self.assertGreaterEqual(int(st['rejected_full']), 2, st)
+        # (accepted() retries while a freed slot is being noticed: a
+        # retry may be refused too)
+        self.assertGreaterEqual(int(st['rejected_per_address']), 2, st)
+        self.assertEqual(int(st['rejected_full']),
+                         int(st['rejected_per_address']), st)
         self.assertIn('clients.per_address reached', srv.log())
 
     def test_limit_log_is_rate_limited(self):
