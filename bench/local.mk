@@ -7,4 +7,5 @@ bench_loadgen_CFLAGS = $(AM_CFLAGS) -O2
 bench_loadgen_LDADD = -lm
 
 # Files to ship that are not sources of a program (scripts, READMEs).
-BENCH_DIST = bench/README.md bench/compare bench/tune bench/install-peers
+BENCH_DIST = bench/README.md bench/compare bench/tune bench/install-peers \
+	bench/soak bench/README-soak.md
