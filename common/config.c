@@ -115,6 +115,8 @@ static const struct setting settings[] = {
 	  86400000, 1, "ms unacknowledged data may wait (TCP_USER_TIMEOUT)" },
 	{ "tcp.sndbuf", T_SIZE, O(tcp_sndbuf), "0", 0, 64 * MI, 1,
 	  "send buffer of client sockets (0 = the kernel's autotuning)" },
+	{ "tcp.congestion", T_STR, O(tcp_congestion), "cubic", 0, 0, 1,
+	  "congestion control of client sockets (\"\" = the system's)" },
 	{ "status.interval", T_INT, O(status_interval), "1", 0, 3600, 1,
 	  "seconds between the built-in status figures (0 = off)" },
 	{ "status.prefix", T_STR, O(status_prefix), "", 0, 0, 1,

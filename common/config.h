@@ -54,6 +54,7 @@ struct herald_config {
 	int		 tcp_keepcnt;
 	int		 tcp_user_timeout;
 	int64_t		 tcp_sndbuf;
+	char		*tcp_congestion;
 	int		 status_interval;
 	char		*status_prefix;
 };

@@ -179,7 +179,7 @@ fail:
  * them to every socket accepted from it, which saves a reconnect storm
  * six system calls per connection.  Set again on reload.
  */
-void
+int
 net_client_options(int fd, const struct herald_config *cfg)
 {
 	int on = 1, ka = cfg->tcp_keepalive;
@@ -200,6 +200,10 @@ net_client_options(int fd, const struct herald_config *cfg)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &cfg->tcp_user_timeout,
 	    sizeof(int));
+	if (cfg->tcp_congestion != NULL && cfg->tcp_congestion[0] != '\0')
+		return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION,
+		    cfg->tcp_congestion, strlen(cfg->tcp_congestion));
+	return 0;
 }
 
 /* The port a socket is bound to, or 0. */

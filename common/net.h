@@ -41,8 +41,10 @@ int	net_listen_unix(const struct net_addr *a, int mode, char *err,
 	    size_t errlen);
 
 /* On a TCP listener, for the sockets accepted from it: TCP_NODELAY,
- * keepalive, SO_SNDBUF and TCP_USER_TIMEOUT per config. */
-void	net_client_options(int fd, const struct herald_config *cfg);
+ * keepalive, SO_SNDBUF, TCP_USER_TIMEOUT and the congestion control per
+ * config.  Returns -1 (errno set) if the congestion control was refused
+ * (unknown, or not permitted to this user). */
+int	net_client_options(int fd, const struct herald_config *cfg);
 
 /* The port a socket is bound to (for logs), or 0. */
 int	net_bound_port(int fd);

@@ -172,10 +172,16 @@ bind_tcp(struct listener *l, const struct net_addr *a, int nworkers)
 		fatalx("cannot listen on %s: %s", l->name, err);
 	snprintf(each.port, sizeof(each.port), "%d", net_bound_port(probe));
 	close(probe);
-	for (int i = 0; i < nworkers; i++)
+	for (int i = 0; i < nworkers; i++) {
 		if ((l->fds[i] = net_listen_tcp(&each, 1, err,
 		    sizeof(err))) == -1)
 			fatalx("cannot listen on %s: %s", l->name, err);
+		/* Here, still privileged: a congestion control outside
+		 * net.ipv4.tcp_allowed_congestion_control needs it. */
+		if (net_client_options(l->fds[i], &H.cfg) == -1 && i == 0)
+			log_warn("tcp.congestion \"%s\" on %s",
+			    H.cfg.tcp_congestion, l->name);
+	}
 	log_info("listening on %s (%s, port %d, %d sockets)", l->name,
 	    l->kind == LISTEN_CLIENT ? "clients" : "ingest",
 	    net_bound_port(l->fds[0]), nworkers);

@@ -368,9 +368,11 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	config_apply_reload(w->cfg, &next, NULL, NULL);
 	log_set_level(w->cfg->log_level);
 	for (int i = 0; i < w->h->nlisteners; i++)	/* tcp.* settings */
-		if (!w->h->listeners[i].is_unix)
-			net_client_options(w->h->listeners[i].fds[w->id - 1],
-			    w->cfg);
+		if (!w->h->listeners[i].is_unix &&
+		    net_client_options(w->h->listeners[i].fds[w->id - 1],
+		    w->cfg) == -1 && i == 0 && w->id == 1)
+			log_warn("reload: tcp.congestion \"%s\"",
+			    w->cfg->tcp_congestion);
 	config_free(&next);
 	log_debug("configuration reloaded");
 }
@@ -451,7 +453,6 @@ setup_listeners(struct worker *w)
 		for (int k = 0; k < w->cfg->workers; k++)
 			if (k != w->id - 1)
 				close(l->fds[k]);
-		net_client_options(l->fds[w->id - 1], w->cfg);
 		add_listener(w, l->fds[w->id - 1], l->kind);
 	}
 	close(h->fwd_fd);

@@ -472,5 +472,34 @@ class CommandLine(ht.HeraldTestCase):
         self.assertIn('max_subs', out + err)
 
 
+class SocketOptions(ht.HeraldTestCase):
+    """tcp.* settings reach the accepted sockets (set on the listeners,
+    which they inherit)."""
+
+    def server_side(self, srv, c):
+        port = c.sock.getsockname()[1]
+        out = subprocess.check_output(
+            ['ss', '-tnio', 'state', 'established',
+             '( sport = :%d and dport = :%d )' % (srv.port, port)]).decode()
+        return out
+
+    def test_congestion_and_keepalive(self):
+        srv = self.server({'tcp.keepidle': 7})
+        c = self.conn(srv.port)
+        out = self.server_side(srv, c)
+        self.assertIn('cubic', out.split(), out)
+        # keepidle 7 s: ss prints the time left (as "6.99ms" on some
+        # versions, meaning seconds)
+        m = re.search(r'timer:\(keepalive,([0-9.]+)', out)
+        self.assertTrue(m, out)
+        self.assertTrue(5 < float(m.group(1)) <= 7, out)
+
+    def test_congestion_refused_is_logged(self):
+        srv = self.server({'tcp.congestion': 'nosuch'})
+        c = self.conn(srv.port)
+        self.assertEqual(c.cmd('PING'), ['PONG'])
+        self.assertIn('tcp.congestion "nosuch"', srv.log())
+
+
 if __name__ == '__main__':
     ht.main()
