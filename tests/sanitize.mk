@@ -1,3 +1,24 @@
 # Sanitizer, valgrind and short libFuzzer runs (included by the top
-# Makefile.am).
-SANITIZE_TESTS =
+# Makefile.am).  Each skips (77) inside the sanitized copy that asan-suite
+# builds and tests, and they take turns (a lock in tests/sanitize/) so
+# they do not compete with each other for the two cores.
+#
+#   asan-suite            the whole project again with ASan+UBSan (gcc),
+#                         then its unit and integration suites
+#   fuzz-short            each libFuzzer target for a few seconds (clang)
+#   valgrind-daemon.py    heraldd under memcheck through a short scenario
+SANITIZE_TESTS = \
+	tests/sanitize/fuzz-short
+# Not in make check until what they found is fixed (/work/notes/bugs-san.md:
+# the herald-watch leak; the environ copy under valgrind).
+SANITIZE_PENDING = \
+	tests/sanitize/asan-suite \
+	tests/sanitize/valgrind-daemon.py
+EXTRA_DIST += $(SANITIZE_TESTS) $(SANITIZE_PENDING) tests/sanitize/.gitignore
+
+# The scratch trees they leave after a failure.
+clean-local: clean-sanitize
+clean-sanitize:
+	-rm -rf tests/sanitize/build-asan tests/sanitize/build-asan.dist.log \
+	    tests/sanitize/fuzz tests/sanitize/valgrind tests/sanitize/.lock
+.PHONY: clean-sanitize
