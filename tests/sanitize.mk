@@ -1,7 +1,8 @@
 # Sanitizer, valgrind and short libFuzzer runs (included by the top
 # Makefile.am).  Each skips (77) inside the sanitized copy that asan-suite
-# builds and tests, and they take turns (a lock in tests/sanitize/) so
-# they do not compete with each other for the two cores.
+# builds and tests.  They load the machine, so under make -j they take
+# turns (a lock in tests/sanitize/) and wait for the integration tests to
+# finish (wait_turn.py) rather than disturb their timing.
 #
 #   asan-suite            the whole project again with ASan+UBSan (gcc),
 #                         then its unit and integration suites
@@ -9,12 +10,12 @@
 #   valgrind-daemon.py    heraldd under memcheck through a short scenario
 SANITIZE_TESTS = \
 	tests/sanitize/fuzz-short
-# Not in make check until what they found is fixed (/work/notes/bugs-san.md:
-# the herald-watch leak; the environ copy under valgrind).
+# Not in make check until what they found is fixed (/work/notes/bugs-san.md).
 SANITIZE_PENDING = \
-	tests/sanitize/asan-suite \
-	tests/sanitize/valgrind-daemon.py
-EXTRA_DIST += $(SANITIZE_TESTS) $(SANITIZE_PENDING) tests/sanitize/.gitignore
+	tests/sanitize/valgrind-daemon.py \
+	tests/sanitize/asan-suite
+EXTRA_DIST += $(SANITIZE_TESTS) $(SANITIZE_PENDING) \
+	tests/sanitize/wait_turn.py tests/sanitize/.gitignore
 
 # The scratch trees they leave after a failure.
 clean-local: clean-sanitize

@@ -26,6 +26,8 @@ import unittest
 sys.path.insert(0, os.environ.get('HERALD_TESTS') or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), '..', 'integration'))
 import herald_test as ht  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wait_turn import wait_turn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILDDIR = os.environ.get('HERALD_BUILDDIR') or os.path.join(HERE, '..', '..')
@@ -71,6 +73,7 @@ class Valgrind(ht.HeraldTestCase):
         lock = open(os.path.join(top, '.lock'), 'w')
         self.addCleanup(lock.close)
         fcntl.flock(lock, fcntl.LOCK_EX)
+        wait_turn()
         shutil.rmtree(os.path.join(top, 'valgrind'), ignore_errors=True)
         self.vgdir = os.path.join(top, 'valgrind')
         os.makedirs(self.vgdir)
