@@ -185,6 +185,11 @@ fmt_stat_help(const char *name)
 		{ "too_many_subs", "SUBs over clients.max_subs" },
 		{ "busy", "commands answered busy" },
 		{ "idle_closed", "clients closed for idling" },
+		{ "rejected_per_address", "of those refused: per address" },
+		{ "payloads_too_large", "PUBs over max_payload" },
+		{ "conn_errors", "connections lost: reset or timed out" },
+		{ "worker_lapped", "times a worker was lapped by the ring" },
+		{ "bye_unread", "clients closed: BYE not read in 5 s" },
 		{ "accept_paused", "times accepting paused (no fds)" },
 		{ "heartbeats", "HB lines sent" },
 		{ "producer_reconnects", "times workers reconnected to the "

@@ -219,21 +219,25 @@ parse_size(const char *s, int64_t *v)
 	n = strtoll(s, &end, 10);
 	if (errno != 0 || end == s || n < 0)
 		return -1;
+	long long mult = 1;
 	switch (toupper((unsigned char)*end)) {
 	case '\0':
 		break;
 	case 'K':
-		n *= KI, end++;
+		mult = KI, end++;
 		break;
 	case 'M':
-		n *= MI, end++;
+		mult = MI, end++;
 		break;
 	case 'G':
-		n *= GI, end++;
+		mult = GI, end++;
 		break;
 	default:
 		return -1;
 	}
+	if (n > LLONG_MAX / mult)	/* too big for any setting anyway */
+		return -1;
+	n *= mult;
 	if (*end == 'B' || *end == 'b')
 		end++;
 	if (*end != '\0')

@@ -22,10 +22,16 @@
 #define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
 #define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */
 #define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and deliveries noted */
+#define CLIENT_EVENTS_MAX	256	/* client events served per loop turn */
 #define CLIENT_WRITE_MAX	(256 * 1024) /* bytes written to one client
 					 * per turn, so one cannot hog */
 #define REPLY_HIGH_WATER	(1024 * 1024) /* replies queued: stop reading */
 #define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
+#define REPLAY_SWEEP_DELAY_MS	5	/* resumes gathered for one sweep */
+#define BYE_GRACE_MS		5000	/* a client told BYE that does not
+					 * read it is closed after this */
+#define WORKER_STALL_SEC	5	/* a worker whose loop has not turned
+					 * for this long is reported */
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */
 #define RESTART_DELAY_MAX_MS	10000	/* back-off ceiling */
 #define RESTART_STABLE_SEC	10	/* a child up this long was healthy */

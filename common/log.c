@@ -210,3 +210,46 @@ log_limit(struct log_limiter *l)
 	l->suppressed = 0;
 	return 1;
 }
+
+void
+log_limited(struct log_limiter *l, int warn, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vlimited(l, warn, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_vlimited(struct log_limiter *l, int warn, const char *fmt, va_list ap)
+{
+	if (!log_limit(l))
+		return;
+	vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+	l->warn = warn;
+	if (warn)
+		log_warnx("%s (%lu similar suppressed)", l->msg, l->reported);
+	else
+		log_info("%s (%lu similar suppressed)", l->msg, l->reported);
+}
+
+void
+log_limit_flush(struct log_limiter *l)
+{
+	struct timespec ts;
+
+	if (l->suppressed == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec == l->last)
+		return;		/* the second is not over */
+	if (l->warn)
+		log_warnx("since: %s (%lu similar suppressed)", l->msg,
+		    l->suppressed);
+	else
+		log_info("since: %s (%lu similar suppressed)", l->msg,
+		    l->suppressed);
+	l->suppressed = 0;
+	l->last = ts.tv_sec;
+}

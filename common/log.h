@@ -47,7 +47,19 @@ struct log_limiter {
 	long		last;		/* second of the last line logged */
 	unsigned long	suppressed;	/* lines held back since then */
 	unsigned long	reported;	/* held back before this line */
+	int		warn;		/* of the last line: warning? */
+	char		msg[160];	/* the last line logged (log_vlimited) */
 };
 int	log_limit(struct log_limiter *);
+
+/* Log a line through a limiter, with "(N similar suppressed)" after it;
+ * warn chooses a warning rather than an informational line. */
+void	log_limited(struct log_limiter *, int warn, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	log_vlimited(struct log_limiter *, int warn, const char *, va_list);
+
+/* Once the second is over, tell how many lines a limiter held back, so
+ * that a burst followed by quiet is accounted for (call it once a second). */
+void	log_limit_flush(struct log_limiter *);
 
 #endif /* HERALD_LOG_H */

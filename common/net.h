@@ -40,7 +40,8 @@ int	net_listen_tcp(const struct net_addr *a, int reuseport, char *err,
 int	net_listen_unix(const struct net_addr *a, int mode, char *err,
 	    size_t errlen);
 
-/* Non-blocking; TCP_NODELAY, keepalive and TCP_USER_TIMEOUT per config. */
+/* On a TCP listener, for the sockets accepted from it: TCP_NODELAY,
+ * keepalive, SO_SNDBUF and TCP_USER_TIMEOUT per config. */
 void	net_client_options(int fd, const struct herald_config *cfg);
 
 /* The port a socket is bound to (for logs), or 0. */

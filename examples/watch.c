@@ -247,6 +247,16 @@ usage(void)
 	exit(2);
 }
 
+static void
+watch_free(struct watch *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->rows[i].topic);
+		free(w->rows[i].value);
+	}
+	free(w->rows);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -285,6 +295,7 @@ main(int argc, char **argv)
 		rc = command(c, &w, argv[optind], argv[optind + 1],
 		    argv[optind + 2], wait_ms);
 		herald_close(c);
+		watch_free(&w);
 		return rc;
 	}
 	const char *dflt[] = { "status/#" };
@@ -293,10 +304,12 @@ main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		if (herald_sub(c, patterns[i], on_value, &w) != HERALD_OK) {
 			fprintf(stderr, "herald-watch: %s\n", herald_errmsg(c));
+			herald_close(c);
 			return 2;
 		}
 	}
 	rc = watch(c, &w, n, once, count);
 	herald_close(c);
+	watch_free(&w);
 	return rc;
 }

@@ -42,6 +42,7 @@ struct child {
 	struct timespec	 started;
 	int		 delay_ms;	/* back-off for the next respawn */
 	struct event	*respawn;	/* timer that restarts it */
+	long		 stalled;	/* seconds its loop had stood, or 0 */
 };
 
 static struct herald	 H;
@@ -55,7 +56,9 @@ static int		 pidfile_fd = -1;
 /* For proc_title: the argv area we may overwrite, and environ's copy. */
 static char		*title_start;
 static size_t		 title_len;
-static char		**title_environ;
+/* volatile: only written, the compiler would drop it, and the copy would
+ * look lost once libc's exit-time cleanup clears environ (valgrind). */
+static char		**volatile title_environ;
 
 static void	spawn(struct child *);
 
@@ -447,11 +450,50 @@ spawn(struct child *c)
 	}
 	c->pid = pid;
 	c->ctl_fd = sv[0];
+	c->stalled = 0;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
 	log_info("started %s, pid %d", child_name(c, name, sizeof(name)),
 	    (int)pid);
 	if (c->id > 0)
 		bus_counter_add(H.bus, SLOT_MASTER, CTR_WORKERS, 1);
+}
+
+/*
+ * Once a second: a worker whose loop has not turned for WORKER_STALL_SEC
+ * (SIGSTOPped, or stuck) serves nobody, not even the new connections its
+ * listening socket is dealt.  Say so (it is not killed: a stop may be an
+ * operator's), and say when it runs again.
+ */
+static void
+watch_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timespec now;
+	char name[32];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (int i = 1; i < nchildren; i++) {
+		struct child *c = &children[i];
+		if (c->pid == 0 || now.tv_sec - c->started.tv_sec <
+		    WORKER_STALL_SEC)
+			continue;
+		long t = (long)bus_counter_get(H.bus, SLOT_WORKER(c->id),
+		    CTR_LOOP_TIME);
+		long idle = now.tv_sec - t;
+		if (idle >= WORKER_STALL_SEC) {
+			/* when it is found, then once a minute */
+			if (c->stalled == 0 || idle / 60 != c->stalled / 60)
+				log_warnx("%s (pid %d) has not run its loop for "
+				    "%ld s: stopped or stuck; its clients wait",
+				    child_name(c, name, sizeof(name)),
+				    (int)c->pid, idle);
+			c->stalled = idle;
+		} else if (c->stalled > 0) {
+			log_info("%s (pid %d) runs again after %ld s or more",
+			    child_name(c, name, sizeof(name)), (int)c->pid,
+			    c->stalled);
+			c->stalled = 0;
+		}
+	}
 }
 
 static void
@@ -676,6 +718,8 @@ main_loop(void)
 	}
 	for (int i = 0; i < nchildren; i++)
 		spawn(&children[i]);
+	struct timeval sec = { 1, 0 };
+	event_add(event_new(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
 	event_base_dispatch(base);
 }
 

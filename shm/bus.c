@@ -422,7 +422,8 @@ geom_compute(const struct bus_config *cfg, struct geom *g, char *err,
 	/* Always room for every slot: a file then does not depend on how
 	 * many workers the configuration asks for. */
 	g->counter_slots = BUS_COUNTER_SLOTS_MAX;
-	g->counter_stride = round_up(CTR__COUNT * sizeof(uint64_t), 64);
+	/* Room for counters to come: adding one keeps files compatible. */
+	g->counter_stride = BUS_COUNTERS_PER_SLOT * sizeof(uint64_t);
 	g->total = g->counters_off +
 	    (uint64_t)g->counter_slots * g->counter_stride;
 	return 0;
@@ -1714,7 +1715,15 @@ file_open(const char *path, const struct geom *g, int *created, char *err,
 	if (!*created) {
 		if (hdr_check_file(fd, path, st.st_size, g, err, errlen) == -1)
 			goto fail;
-		return fd;
+		/* A file copied sparse has holes: on a full disk, writing
+		 * into one would SIGBUS.  Reserve them, or refuse. */
+		rc = posix_fallocate(fd, 0, g->total);
+		if (rc == 0 || rc == EOPNOTSUPP || rc == EINVAL)
+			return fd;
+		snprintf(err, errlen, "reserve the blocks of bus file %s "
+		    "(%llu bytes): %s", path, (unsigned long long)g->total,
+		    strerror(rc));
+		goto fail;
 	}
 	if (ftruncate(fd, g->total) == -1) {
 		rc = errno;

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define BUS_MAGIC		0x5355424c44524548ULL	/* "HERLDBUS" */
-#define BUS_VERSION		1
+#define BUS_VERSION		2
 #define BUS_RING_MIN		(64 * 1024)		/* smallest ring */
 #define BUS_RETAINED_MIN	16			/* fewest topics */
 #define BUS_COUNTER_SLOTS_MAX	130	/* master + producer + 128 workers */
@@ -46,8 +46,18 @@ enum bus_counter {
 	CTR_RETAINED_DROPPED,	/* values not retained: table or heap full */
 	CTR_HEARTBEATS,		/* HB lines sent */
 	CTR_RECONNECTS,		/* worker reconnections to the producer */
+	CTR_REJECTED_ADDRESS,	/* of which: clients.per_address */
+	CTR_PAYLOAD_TOO_LARGE,	/* -ERR payload-too-large (max_payload) */
+	CTR_CONN_ERRORS,	/* connections lost to a socket error (reset,
+				 * timed out: dead peers) */
+	CTR_WORKER_LAPPED,	/* a worker's own position lapped by the ring */
+	CTR_BYE_UNREAD,		/* closed: BYE not read within BYE_GRACE_MS */
+	CTR_LOOP_TIME,		/* gauge (a worker's block): monotonic second
+				 * of its last tick; the master watches it */
 	CTR__COUNT
 };
+#define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */
+_Static_assert(CTR__COUNT <= BUS_COUNTERS_PER_SLOT, "counter block full");
 
 /* Where the bus lives and how big it is. */
 struct bus_config {

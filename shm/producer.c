@@ -46,19 +46,39 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 		wake_workers();
 }
 
+/* Lines about messages that can repeat fast, at most one a second each. */
+static struct log_limiter lim_bad, lim_big, lim_kept;
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_limit_flush(&lim_bad);
+	log_limit_flush(&lim_big);
+	log_limit_flush(&lim_kept);
+}
+
 /* Append one message; the wake follows when this turn of the loop ends. */
 static void
 publish(const char *topic, size_t tlen, const char *payload, size_t plen)
 {
+	uint64_t dropped = bus_retained_dropped(H->bus);
+
 	if (!topic_valid(topic, tlen) || plen == 0) {
-		log_warnx("dropped a malformed message from a worker");
+		log_limited(&lim_bad, 1, "dropped a malformed message from a "
+		    "worker");
 		return;
 	}
 	if (bus_append(H->bus, topic, tlen, payload, plen) == 0) {
-		log_warnx("message on %.*s too large for the ring (%zu bytes)",
-		    (int)tlen, topic, plen);
+		log_limited(&lim_big, 1, "message on %.*s too large for the "
+		    "ring (%zu bytes)", (int)tlen, topic, plen);
 		return;
 	}
+	if (bus_retained_dropped(H->bus) != dropped)
+		log_limited(&lim_kept, 1, "retained table full (bus.retained_max "
+		    "%d, bus.retained_bytes %llu): %.*s delivered but its value "
+		    "not kept for GET and snapshots", H->cfg.bus_retained_max,
+		    (unsigned long long)H->cfg.bus_retained_bytes, (int)tlen,
+		    topic);
 	bus_counter_add(H->bus, SLOT_PRODUCER, CTR_MSGS_IN, 1);
 	if (!dirty) {
 		dirty = 1;
@@ -244,6 +264,8 @@ producer_main(struct herald *h, int ctl_fd)
 	child_signals(base, sigs, 3, signal_cb, NULL);
 	status_ev = event_new(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();
+	struct timeval sec = { 1, 0 };
+	event_add(event_new(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
 	log_debug("producer ready at seq %llu",
 	    (unsigned long long)bus_head_seq(h->bus));
 	event_base_dispatch(base);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "protocol.h"
@@ -31,7 +32,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	c->kind = kind;
 	c->addr_slot = addr_slot;
 	c->caught_up = 1;
-	c->last_in = c->last_out = now_ms();
+	c->last_in = c->last_out = (uint32_t)now_ms();
 	c->next = w->clients;
 	if (w->clients != NULL)
 		w->clients->prev = c;
@@ -39,38 +40,62 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	w->nclients++;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
-	event_assign(&c->ev, w->base, fd, EV_READ | EV_PERSIST,
-	    client_event_cb, c);
 	worker_want(c, 1, 0);
-	client_replyf(c, "HELLO herald/1 %llu\n",
-	    (unsigned long long)w->head_seq);
-	client_flush(c);
+	client_send_seq(c, "HELLO herald/1", w->head_seq);
 	return c;
+}
+
+/* The client's buffers, created on first use; NULL if memory runs out. */
+static struct client_io *
+io_get(struct client *c)
+{
+	if (c->io == NULL)
+		c->io = calloc(1, sizeof(*c->io));
+	return c->io;
+}
+
+/* Give the buffers back once nothing is pending: idle clients hold none. */
+static void
+io_release(struct client *c)
+{
+	struct client_io *io = c->io;
+
+	if (io == NULL || io->out_len > io->out_off || io->in_len > 0)
+		return;
+	free(io->out);
+	free(io->in);
+	free(io);
+	c->io = NULL;
 }
 
 /* Make room for n more bytes of output; returns -1 if memory runs out. */
 static int
 out_reserve(struct client *c, size_t n)
 {
-	if (c->out_off > 0 && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len + n <= c->out_cap)
+	struct client_io *io = io_get(c);
+
+	if (io == NULL)
+		return -1;
+	if (io->out_off > 0 && io->out_off == io->out_len)
+		io->out_off = io->out_len = 0;
+	if (io->out_len + n <= io->out_cap)
 		return 0;
-	if (c->out_off > 0) {		/* slide the unsent part down */
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
-		c->out_off = 0;
-		if (c->out_len + n <= c->out_cap)
+	if (io->out_off > 0) {		/* slide the unsent part down */
+		memmove(io->out, io->out + io->out_off,
+		    io->out_len - io->out_off);
+		io->out_len -= io->out_off;
+		io->out_off = 0;
+		if (io->out_len + n <= io->out_cap)
 			return 0;
 	}
-	size_t cap = c->out_cap ? c->out_cap : 256;
-	while (cap < c->out_len + n)
+	size_t cap = io->out_cap ? io->out_cap : 256;
+	while (cap < io->out_len + n)
 		cap *= 2;
-	char *p = realloc(c->out, cap);
+	char *p = realloc(io->out, cap);
 	if (p == NULL)
 		return -1;
-	c->out = p;
-	c->out_cap = cap;
+	io->out = p;
+	io->out_cap = cap;
 	return 0;
 }
 
@@ -101,8 +126,42 @@ client_reply(struct client *c, const char *data, size_t len)
 		client_kill(c);
 		return;
 	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
+	memcpy(c->io->out + c->io->out_len, data, len);
+	c->io->out_len += len;
+}
+
+/*
+ * Send "word seq" now (HELLO, HB).  A caught-up client with nothing
+ * queued owes no earlier bytes, so the line is written at once and needs
+ * no buffer: a hundred thousand heartbeats allocate nothing.
+ */
+void
+client_send_seq(struct client *c, const char *word, uint64_t seq)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%s %llu\n", word,
+	    (unsigned long long)seq);
+
+	if (c->state == CS_OPEN && c->caught_up && c->io == NULL) {
+		ssize_t k = write(c->fd, line, n);
+		if (k > 0) {
+			c->last_out = (uint32_t)now_ms();
+			bus_counter_add(c->w->bus, c->w->slot, CTR_BYTES_OUT,
+			    k);
+		}
+		if (k == n)
+			return;
+		if (k == -1 && errno != EAGAIN && errno != EINTR) {
+			client_lost(c, "write");
+			return;
+		}
+		if (k < 0)
+			k = 0;
+		client_reply(c, line + k, n - k);
+	} else {
+		client_reply(c, line, n);
+	}
+	client_flush(c);
 }
 
 /* Queue a formatted line. */
@@ -140,8 +199,7 @@ client_kill(struct client *c)
 	if (c->state == CS_DEAD)
 		return;
 	c->state = CS_DEAD;
-	event_del(&c->ev);
-	close(c->fd);
+	close(c->fd);		/* which also takes it out of w->epfd */
 	c->fd = -1;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, -1);
 	if (c->addr_slot >= 0)
@@ -152,6 +210,18 @@ client_kill(struct client *c)
 	worker_reap_later(w);
 }
 
+/*
+ * The socket failed (reset, timed out by TCP_USER_TIMEOUT or keepalive:
+ * the peer is gone): count it, say so, close.  what names the call.
+ */
+void
+client_lost(struct client *c, const char *what)
+{
+	worker_limit(c->w, CTR_CONN_ERRORS, 0, "client %u: %s: %s: closed",
+	    c->id, what, strerror(errno));
+	client_kill(c);
+}
+
 /* Say BYE with a reason, flush what is queued, then close. */
 void
 client_bye(struct client *c, const char *reason)
@@ -160,6 +230,7 @@ client_bye(struct client *c, const char *reason)
 		return;
 	client_replyf(c, "BYE %s\n", reason);
 	c->state = CS_CLOSING;
+	c->last_in = (uint32_t)now_ms();	/* closing: BYE_GRACE_MS from now */
 	worker_want(c, 0, 1);
 }
 
@@ -175,6 +246,8 @@ client_free(struct client *c)
 		index_remove(&w->idx, s);
 	}
 	forward_forget(w, c);
+	if (c->in_replay || c->in_sweep)
+		fanout_replay_forget(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -182,8 +255,11 @@ client_free(struct client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	w->nclients--;
-	free(c->out);
-	free(c->in);
+	if (c->io != NULL) {
+		free(c->io->out);
+		free(c->io->in);
+		free(c->io);
+	}
 	free(c);
 }
 
@@ -195,28 +271,47 @@ static int
 write_out(struct client *c)
 {
 	struct worker *w = c->w;
+	struct client_io *io = c->io;
 
-	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off,
-		    c->out_len - c->out_off);
+	while (io != NULL && io->out_off < io->out_len) {
+		ssize_t n = write(c->fd, io->out + io->out_off,
+		    io->out_len - io->out_off);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR) {
 				worker_want(c, c->reading, 1);
 				return 0;
 			}
-			client_kill(c);
+			client_lost(c, "write");
 			return -1;
 		}
-		c->out_off += n;
-		c->last_out = now_ms();
+		io->out_off += n;
+		c->last_out = (uint32_t)now_ms();
 		bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, n);
 	}
 	/* Replies are rare: an idle client holds no buffer at all. */
-	c->out_off = c->out_len = 0;
-	free(c->out);
-	c->out = NULL;
-	c->out_cap = 0;
+	if (io != NULL) {
+		io->out_off = io->out_len = io->out_cap = 0;
+		free(io->out);
+		io->out = NULL;
+		io_release(c);
+	}
 	return 1;
+}
+
+/*
+ * The BYE is written: close.  Input the client sent meanwhile is read
+ * and dropped first, and our side shut down: closing a socket with unread
+ * input sends a reset, which may destroy the BYE before the client reads
+ * it (a client still sending when it gets BYE too-many-errors).
+ */
+static void
+close_after_bye(struct client *c)
+{
+	for (int i = 0; i < 16; i++)
+		if (read(c->fd, c->w->rbuf, READ_CHUNK) <= 0)
+			break;
+	shutdown(c->fd, SHUT_WR);
+	client_kill(c);
 }
 
 /* 1 if the client may run commands now (see client_input). */
@@ -225,7 +320,7 @@ may_execute(const struct client *c)
 {
 	if (c->state != CS_OPEN || c->waiting_sync)
 		return 0;
-	if (c->out_len - c->out_off > REPLY_HIGH_WATER)
+	if (client_pending(c) > REPLY_HIGH_WATER)
 		return 0;
 	/* Behind in the bus (not in a replay): catch up first, so that a
 	 * snapshot or GAP never jumps over messages still owed. */
@@ -247,20 +342,24 @@ client_flush(struct client *c)
 		if (r <= 0)
 			return;
 		if (c->state == CS_CLOSING) {
-			client_kill(c);
+			close_after_bye(c);
 			return;
 		}
 		if (!c->caught_up) {
+			/* a resume: the next sweep writes it (with others) */
+			if (c->pos < c->replay_end && !c->walk_alone &&
+			    fanout_replay_later(c) == 0)
+				return;
 			r = fanout_walk(c);
 			if (r <= 0)	/* socket full, or killed */
 				return;
-			if (c->out_len > 0)
+			if (client_pending(c) > 0)
 				continue;	/* GAP/VALs or a cut record */
 		}
 		worker_want(c, c->reading, 0);
-		if (c->in_len > 0 && may_execute(c)) {
+		if (c->io != NULL && c->io->in_len > 0 && may_execute(c)) {
 			client_resume_input(c);
-			if (c->out_len > 0 || !c->caught_up)
+			if (client_pending(c) > 0 || !c->caught_up)
 				continue;
 		}
 		if (c->state == CS_OPEN && !c->reading && !c->pub_paused &&
@@ -277,16 +376,18 @@ client_flush(struct client *c)
 static void
 save_input(struct client *c, const char *p, size_t len)
 {
+	struct client_io *io = io_get(c);
 	char *buf = malloc(len);
 
-	if (buf == NULL) {
+	if (io == NULL || buf == NULL) {
+		free(buf);
 		client_kill(c);
 		return;
 	}
 	memcpy(buf, p, len);
-	free(c->in);
-	c->in = buf;
-	c->in_len = len;
+	free(io->in);
+	io->in = buf;
+	io->in_len = len;
 }
 
 static size_t
@@ -302,13 +403,11 @@ bad_line(struct client *c)
 {
 	struct worker *w = c->w;
 
-	bus_counter_add(w->bus, w->slot, CTR_BAD_LINES, 1);
+	worker_limit(w, CTR_BAD_LINES, 0, "client %u: bad line answered "
+	    "with -ERR (%u in a row)", c->id, c->errors + 1);
 	if (++c->errors >= (uint32_t)w->cfg->clients_max_errors) {
-		bus_counter_add(w->bus, w->slot, CTR_ERRORS_CLOSED, 1);
-		if (log_limit(&w->lim_errors))
-			log_info("client %u: %u bad lines in a row: closing "
-			    "(%lu similar suppressed)", c->id, c->errors,
-			    w->lim_errors.reported);
+		worker_limit(w, CTR_ERRORS_CLOSED, 0, "client %u: %u bad lines "
+		    "in a row (clients.max_errors): closing", c->id, c->errors);
 		client_bye(c, "too-many-errors");
 	}
 }
@@ -316,7 +415,8 @@ bad_line(struct client *c)
 static void
 line_too_long(struct client *c)
 {
-	bus_counter_add(c->w->bus, c->w->slot, CTR_LINES_TOO_LONG, 1);
+	worker_limit(c->w, CTR_LINES_TOO_LONG, 0, "client %u: line longer "
+	    "than its limit (%zu bytes)", c->id, max_line(c));
 	reply_err(c, PERR_LINE_TOO_LONG, NULL, 0);
 	bad_line(c);
 }
@@ -341,7 +441,7 @@ client_input(struct client *c, const char *data, size_t len)
 {
 	const char *p = data, *end = data + len;
 
-	c->last_in = now_ms();
+	c->last_in = (uint32_t)now_ms();
 	while (p < end && c->state == CS_OPEN) {
 		const char *lf = memchr(p, '\n', end - p);
 		if (c->discarding) {
@@ -388,11 +488,12 @@ client_input(struct client *c, const char *data, size_t len)
 void
 client_resume_input(struct client *c)
 {
-	char *buf = c->in;
-	size_t len = c->in_len;
+	char *buf = c->io->in;
+	size_t len = c->io->in_len;
 
-	c->in = NULL;
-	c->in_len = 0;
+	c->io->in = NULL;
+	c->io->in_len = 0;
+	io_release(c);
 	client_input(c, buf, len);
 	free(buf);
 }
@@ -444,9 +545,20 @@ conn_position(const struct client *c)
 static void
 cmd_sub_snapshot(struct client *c, const char *p, size_t len)
 {
-	uint64_t h = snapshot_build(c->w, c, p, len, 0);
+	struct worker *w = c->w;
+	uint64_t h = snapshot_build(w, c, p, len, 0);
 
-	snapshot_emit(c->w, c, "VAL");
+	/*
+	 * The snapshot may have moved the worker far ahead (to the newest
+	 * value's seq).  A client with no other subscription is owed none
+	 * of the records it skipped: start it there, or its walk over them
+	 * would look like lag and conflate it for nothing.
+	 */
+	if (c->subs == NULL && !c->caught_up) {
+		c->pos = w->pos;
+		c->next_seq = w->head_seq + 1;
+	}
+	snapshot_emit(w, c, "VAL");
 	if (add_sub(c, p, len, h + 1) == -1) {
 		client_kill(c);
 		return;
@@ -519,7 +631,9 @@ cmd_sub(struct client *c, const struct cmd *cmd)
 
 	if (find_sub(c, cmd->name, cmd->name_len) == NULL &&
 	    c->nsubs >= w->cfg->clients_max_subs) {
-		bus_counter_add(w->bus, w->slot, CTR_TOO_MANY_SUBS, 1);
+		worker_limit(w, CTR_TOO_MANY_SUBS, 0, "client %u: SUB %.*s "
+		    "refused: clients.max_subs (%d) reached", c->id,
+		    (int)cmd->name_len, cmd->name, w->cfg->clients_max_subs);
 		reply_err(c, PERR_TOO_MANY_SUBS, cmd->name, cmd->name_len);
 		return;
 	}
@@ -586,10 +700,16 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 
 	if (!may_publish(c, cmd->name, cmd->name_len)) {
 		c->errors = 0;
-		bus_counter_add(w->bus, w->slot, CTR_FORBIDDEN, 1);
+		worker_limit(w, CTR_FORBIDDEN, 0, "client %u: PUB %.*s refused: "
+		    "not in clients.publish", c->id, (int)cmd->name_len,
+		    cmd->name);
 		reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
 		return;
 	}
+	if (cmd->payload_err == PERR_PAYLOAD_TOO_LARGE)
+		worker_limit(w, CTR_PAYLOAD_TOO_LARGE, 0, "client %u: PUB %.*s "
+		    "refused: payload over max_payload (%d bytes)", c->id,
+		    (int)cmd->name_len, cmd->name, w->cfg->max_payload);
 	if (cmd->payload_err != PERR_NONE) {
 		reply_err(c, cmd->payload_err, cmd->name, cmd->name_len);
 		if (proto_err_is_bad(cmd->payload_err))
@@ -599,9 +719,13 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 		return;
 	}
 	c->errors = 0;
+	c->pub_unsynced = 1;
+	c->pub_gen = w->fwd_gen;
 	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,
 	    cmd->payload_len) == -1) {
-		bus_counter_add(w->bus, w->slot, CTR_BUSY, 1);
+		worker_limit(w, CTR_BUSY, 1, "client %u: PUB %.*s refused: the "
+		    "producer cannot be reached", c->id, (int)cmd->name_len,
+		    cmd->name);
 		reply_err(c, PERR_BUSY, cmd->name, cmd->name_len);
 	}
 }
@@ -609,8 +733,20 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 static void
 cmd_sync(struct client *c)
 {
+	/* PUBs went to a producer that died: they may not be in the bus,
+	 * and SYNC must not say they are.  The client resends. */
+	if (c->pub_unsynced && c->pub_gen != c->w->fwd_gen) {
+		c->pub_unsynced = 0;
+		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: "
+		    "PUBs before it went to a producer that was lost",
+		    c->id);
+		reply_err(c, PERR_BUSY, "SYNC", 4);
+		return;
+	}
+	c->pub_unsynced = 0;	/* this SYNC answers for them */
 	if (forward_sync(c->w, c) == -1) {
-		bus_counter_add(c->w->bus, c->w->slot, CTR_BUSY, 1);
+		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: the "
+		    "producer cannot be reached", c->id);
 		reply_err(c, PERR_BUSY, "SYNC", 4);
 		return;
 	}
@@ -651,6 +787,11 @@ cmd_stats(struct client *c)
 		{ "forbidden", CTR_FORBIDDEN },
 		{ "too_many_subs", CTR_TOO_MANY_SUBS }, { "busy", CTR_BUSY },
 		{ "idle_closed", CTR_IDLE_CLOSED },
+		{ "rejected_per_address", CTR_REJECTED_ADDRESS },
+		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
+		{ "conn_errors", CTR_CONN_ERRORS },
+		{ "worker_lapped", CTR_WORKER_LAPPED },
+		{ "bye_unread", CTR_BYE_UNREAD },
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },
@@ -743,25 +884,31 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 	if (!(what & EV_READ) || !c->reading)
 		return;
 	ssize_t n = read(fd, w->rbuf, READ_CHUNK);
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+	if (n == 0) {
 		client_kill(c);
+		return;
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		client_lost(c, "read");
 		return;
 	}
 	if (n < 0)
 		return;
-	if (c->in_len > 0) {
+	if (c->io != NULL && c->io->in_len > 0) {
 		/* Join the kept part and the new bytes, then run them. */
-		char *buf = malloc(c->in_len + n);
+		struct client_io *io = c->io;
+		char *buf = malloc(io->in_len + n);
 		if (buf == NULL) {
 			client_kill(c);
 			return;
 		}
-		memcpy(buf, c->in, c->in_len);
-		memcpy(buf + c->in_len, w->rbuf, n);
-		size_t len = c->in_len + n;
-		free(c->in);
-		c->in = NULL;
-		c->in_len = 0;
+		memcpy(buf, io->in, io->in_len);
+		memcpy(buf + io->in_len, w->rbuf, n);
+		size_t len = io->in_len + n;
+		free(io->in);
+		io->in = NULL;
+		io->in_len = 0;
+		io_release(c);
 		client_input(c, buf, len);
 		free(buf);
 	} else {

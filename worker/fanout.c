@@ -10,13 +10,37 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "topic.h"
 #include "worker.h"
 
-static int	 cur_rec;	/* record being matched (fast path) */
+static const struct bus_rec *cur_recs;	/* the batch being matched */
+static int	 cur_rec;	/* the record of it being matched */
+static int	 cur_replay;	/* matching for the replay sweep */
+
+static uint64_t
+hash_topic(const char *t, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* Write iov to a client's socket.  sendmsg rather than writev: a socket
+ * needs none of the file layer writev goes through (a few per cent of a
+ * busy worker's time), and MSG_NOSIGNAL spares a closed peer's SIGPIPE. */
+static ssize_t
+send_iov(struct client *c, struct iovec *iov, int n)
+{
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
+
+	return sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
 
 /* Index callback: note that record cur_rec goes to this client. */
 static void
@@ -24,12 +48,17 @@ collect(void *arg, struct sub *s)
 {
 	struct worker *w = arg;
 	struct client *c = s->client;
-	const struct bus_rec *r = &w->recs[cur_rec];
+	const struct bus_rec *r = &cur_recs[cur_rec];
 
-	if (!c->caught_up || c->state != CS_OPEN || s->start_seq > r->seq ||
-	    c->stamp == r->seq)
+	if (c->state != CS_OPEN || s->start_seq > r->seq)
 		return;
-	c->stamp = r->seq;		/* once, even if two patterns match */
+	/* the fast path serves the caught-up, a sweep those in it that
+	 * have reached this record */
+	if (cur_replay ? !c->in_sweep || c->pos > r->pos : !c->caught_up)
+		return;
+	/* Once, even if two of its patterns match. */
+	if (c->batch_first != 0 && w->dl[c->batch_last].rec == cur_rec)
+		return;
 	int d = w->ndl++;
 	w->dl[d].rec = cur_rec;
 	w->dl[d].next = -1;
@@ -98,32 +127,33 @@ dl_reserve(struct worker *w)
 	return 0;
 }
 
-/* Write a caught-up client's records of this batch in one writev. */
+/* Write a client's records of this batch (recs) in one writev. */
 static void
-deliver(struct worker *w, struct client *c, int nrecs, uint64_t end_pos)
+deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
+    int nrecs, uint64_t end_pos)
 {
 	int idx[FANOUT_BATCH_RECS], k = 0;
 	size_t total = 0;
 
 	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
 		idx[k] = w->dl[d].rec;
-		w->iov[k].iov_base = (void *)w->recs[idx[k]].line;
-		w->iov[k].iov_len = w->recs[idx[k]].line_len;
+		w->iov[k].iov_base = (void *)recs[idx[k]].line;
+		w->iov[k].iov_len = recs[idx[k]].line_len;
 		total += w->iov[k].iov_len;
 		k++;
 	}
 	c->batch_first = 0;
-	ssize_t n = writev(c->fd, w->iov, k);
+	ssize_t n = send_iov(c, w->iov, k);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
-			client_kill(c);
+			client_lost(c, "writev");
 			return;
 		}
 		n = 0;
 	}
 	if (n > 0)
-		c->last_out = now_ms();
-	after_write(c, w->recs, idx, k, n, end_pos, nrecs);
+		c->last_out = (uint32_t)now_ms();
+	after_write(c, recs, idx, k, n, end_pos, nrecs);
 	(void)total;
 }
 
@@ -143,7 +173,8 @@ worker_lapped(struct worker *w)
 		worker_want(c, c->reading, 1);
 	}
 	bus_tail(w->bus, &tpos, &tseq);
-	log_warnx("lapped by the bus at seq %llu: resuming at seq %llu",
+	worker_limit(w, CTR_WORKER_LAPPED, 1, "lapped by the bus at seq %llu: "
+	    "resuming at seq %llu (bus.size too small for the traffic?)",
 	    (unsigned long long)w->head_seq + 1, (unsigned long long)tseq);
 	w->pos = tpos;
 	w->head_seq = tseq - 1;
@@ -175,6 +206,8 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		}
 		w->ndl = 0;
 		w->touched = NULL;
+		cur_recs = w->recs;
+		cur_replay = 0;
 		for (cur_rec = 0; cur_rec < n; cur_rec++) {
 			/* One record may go to every client: room for that,
 			 * and a bound on the batch's deliveries. */
@@ -191,7 +224,7 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		}
 		for (struct client *c = w->touched, *next; c != NULL; c = next) {
 			next = c->batch_next;
-			deliver(w, c, n, p);
+			deliver(w, c, w->recs, n, p);
 		}
 		w->pos = p;
 		if (n > 0)
@@ -205,22 +238,17 @@ fanout_slow(struct client *c, uint64_t first_lost)
 {
 	struct worker *w = c->w;
 
-	bus_counter_add(w->bus, w->slot, CTR_SLOW_CONSUMERS, 1);
 	if (w->cfg->clients_slow_policy == SLOW_DISCONNECT) {
-		if (log_limit(&w->lim_slow))
-			log_info("client %u: slow consumer at seq %llu: "
-			    "disconnected (%lu similar suppressed)", c->id,
-			    (unsigned long long)first_lost,
-			    w->lim_slow.reported);
+		worker_limit(w, CTR_SLOW_CONSUMERS, 0, "client %u: slow "
+		    "consumer at seq %llu: disconnected", c->id,
+		    (unsigned long long)first_lost);
 		client_bye(c, "slow-consumer");
 		return;
 	}
 	uint64_t h = snapshot_build(w, c, NULL, 0, first_lost);
-	if (log_limit(&w->lim_slow))
-		log_info("client %u: slow consumer: skipped seq %llu..%llu, "
-		    "sending newest values (%lu similar suppressed)", c->id,
-		    (unsigned long long)first_lost, (unsigned long long)h,
-		    w->lim_slow.reported);
+	worker_limit(w, CTR_SLOW_CONSUMERS, 0, "client %u: slow consumer: "
+	    "skipped seq %llu..%llu, sending newest values", c->id,
+	    (unsigned long long)first_lost, (unsigned long long)h);
 	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)first_lost,
 	    (unsigned long long)h);
 	bus_counter_add(w->bus, w->slot, CTR_GAPS, 1);
@@ -229,6 +257,23 @@ fanout_slow(struct client *c, uint64_t first_lost)
 	c->next_seq = h + 1;
 	c->sent_seq = h;
 	c->replay_end = 0;
+}
+
+/* 1 if a client behind the worker is too far behind: over out_limit
+ * (outside a resume's replay) or lapped by the ring. */
+int
+fanout_too_slow(const struct client *c)
+{
+	struct worker *w = c->w;
+	uint64_t tpos, tseq;
+
+	if (c->caught_up || c->pos >= w->pos)
+		return 0;
+	if (c->pos >= c->replay_end &&
+	    w->pos - c->pos > (uint64_t)w->cfg->clients_out_limit)
+		return 1;
+	bus_tail(w->bus, &tpos, &tseq);
+	return c->pos < tpos;
 }
 
 /*
@@ -282,16 +327,16 @@ fanout_walk(struct client *c)
 			c->next_seq = last_seq + 1;
 			continue;
 		}
-		ssize_t wr = writev(c->fd, w->iov, k);
+		ssize_t wr = send_iov(c, w->iov, k);
 		if (wr == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
-				client_kill(c);
+				client_lost(c, "writev");
 				return -1;
 			}
 			wr = 0;
 		}
 		if (wr > 0)
-			c->last_out = now_ms();
+			c->last_out = (uint32_t)now_ms();
 		size_t want = 0;
 		for (int i = 0; i < k; i++)
 			want += w->iov[i].iov_len;
@@ -299,7 +344,7 @@ fanout_walk(struct client *c)
 			after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
 			/* after_write queued a cut record, or set the cursor
 			 * to the first record not written */
-			return c->out_len > 0 ? 1 : 0;
+			return client_pending(c) > 0 ? 1 : 0;
 		}
 		after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
 		c->pos = p;
@@ -312,20 +357,227 @@ fanout_walk(struct client *c)
 	}
 	c->caught_up = 1;
 	c->replay_end = 0;
+	c->walk_alone = 0;
 	return 1;
 }
 
-/* --- snapshots ------------------------------------------------------------ */
+/* --- the replay sweep ------------------------------------------------------ */
 
-static uint64_t
-hash_topic(const char *t, size_t len)
+/*
+ * Clients that resume (SUB ... since) replay from the bus.  Walking the
+ * ring once per client costs each one the whole backlog: when thousands
+ * reconnect at once, every walk makes the next one longer.  Instead the
+ * resumes of one loop turn are served by one sweep: the ring is read once
+ * from the lowest of their positions, each record matched once against
+ * the index, and every client gets its records of a batch in one write,
+ * as on the fast path.  A client the sweep cannot finish (its socket
+ * fills, the ring laps it) walks alone afterwards.
+ */
+int
+fanout_replay_later(struct client *c)
 {
-	uint64_t h = 1469598103934665603ULL;
+	struct worker *w = c->w;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
-	return h;
+	if (c->in_replay)
+		return 0;
+	if (w->nreplay == w->replay_cap) {
+		int cap = w->replay_cap ? w->replay_cap * 2 : 256;
+		struct client **r = realloc(w->replay, cap * sizeof(*r));
+		if (r == NULL)
+			return -1;
+		w->replay = r;
+		w->replay_cap = cap;
+	}
+	w->replay[w->nreplay++] = c;
+	c->in_replay = 1;
+	if (!event_pending(w->replay_ev, EV_TIMEOUT, NULL)) {
+		struct timeval tv = { 0, REPLAY_SWEEP_DELAY_MS * 1000 };
+		evtimer_add(w->replay_ev, &tv);
+	}
+	return 0;
 }
+
+/* A client leaves the replay list (it is being freed). */
+void
+fanout_replay_forget(struct client *c)
+{
+	struct worker *w = c->w;
+
+	for (int i = 0; i < w->nreplay; i++)
+		if (w->replay[i] == c)
+			w->replay[i] = w->replay[--w->nreplay];
+	c->in_replay = c->in_sweep = 0;
+}
+
+/*
+ * The topics a sweep's clients take, when all their patterns are exact:
+ * a record on none of them is skipped without touching the index.  In a
+ * reconnect storm the backlog is long and a sweep's clients take few of
+ * its topics.
+ */
+static uint64_t	*sweep_topics;	/* hashes, open addressing; 0 = empty */
+static size_t	 sweep_nslots;	/* 0: no filter (a wildcard pattern) */
+
+static void
+sweep_filter(struct client **list, int n)
+{
+	size_t subs = 0;
+
+	sweep_nslots = 0;
+	for (int i = 0; i < n; i++)
+		for (const struct sub *s = list[i]->subs; s != NULL;
+		    s = s->cnext) {
+			if (!s->is_exact)
+				return;
+			subs++;
+		}
+	size_t slots = 64;
+	while (slots < subs * 2)
+		slots *= 2;
+	uint64_t *t = calloc(slots, sizeof(*t));
+	if (t == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		for (const struct sub *s = list[i]->subs; s != NULL;
+		    s = s->cnext) {
+			uint64_t h = hash_topic(s->pattern, s->len) | 1;
+			size_t j = h & (slots - 1);
+			while (t[j] != 0 && t[j] != h)
+				j = (j + 1) & (slots - 1);
+			t[j] = h;
+		}
+	free(sweep_topics);
+	sweep_topics = t;
+	sweep_nslots = slots;
+}
+
+/* 0 if no client of the sweep can take this topic. */
+static int
+sweep_wants(const char *topic, size_t len)
+{
+	if (sweep_nslots == 0)
+		return 1;
+	uint64_t h = hash_topic(topic, len) | 1;
+	for (size_t j = h & (sweep_nslots - 1); sweep_topics[j] != 0;
+	    j = (j + 1) & (sweep_nslots - 1))
+		if (sweep_topics[j] == h)
+			return 1;
+	return 0;
+}
+
+/* One batch of the sweep: records [.., *p) matched and written. */
+static int
+sweep_batch(struct worker *w, uint64_t *p)
+{
+	uint64_t start = *p;
+	int n = bus_read(w->bus, p, w->slow_buf, w->scratch_len, w->slow_recs,
+	    FANOUT_BATCH_RECS);
+
+	if (n <= 0)
+		return n;	/* lapped: they walk alone */
+	for (int i = 0; i < n; i++)
+		if (w->slow_recs[i].pos >= w->pos) {
+			*p = w->slow_recs[i].pos;
+			n = i;
+			break;
+		}
+	if (n == 0) {
+		*p = start;
+		return 0;
+	}
+	w->ndl = 0;
+	w->touched = NULL;
+	cur_recs = w->slow_recs;
+	cur_replay = 1;
+	for (cur_rec = 0; cur_rec < n; cur_rec++) {
+		const struct bus_rec *r = &w->slow_recs[cur_rec];
+		if (!sweep_wants(r->topic, r->topic_len))
+			continue;
+		if (dl_reserve(w) == -1)
+			return BUS_LAPPED;
+		index_match(&w->idx, r->topic, r->topic_len, collect, w);
+	}
+	for (struct client *c = w->touched, *next; c != NULL; c = next) {
+		next = c->batch_next;
+		deliver(w, c, w->slow_recs, n, *p);
+	}
+	return n;
+}
+
+static void
+replay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t from = UINT64_MAX, p;
+	/* Taken whole: flushing a client may run a SUB that starts a list
+	 * for the next sweep. */
+	struct client **list = w->replay;
+	int cnt = w->nreplay, n = 0;
+
+	w->replay = NULL;
+	w->nreplay = w->replay_cap = 0;
+	/* Those still waiting to replay, and nothing else pending. */
+	for (int i = 0; i < cnt; i++) {
+		struct client *c = list[i];
+		c->in_replay = 0;
+		if (c->state != CS_OPEN || c->caught_up || c->writing ||
+		    client_pending(c) > 0 || c->pos >= w->pos) {
+			if (c->state == CS_OPEN) {
+				c->walk_alone = 1;
+				client_flush(c);
+			}
+			continue;
+		}
+		c->in_sweep = 1;
+		list[n++] = c;
+		if (c->pos < from)
+			from = c->pos;
+	}
+	sweep_filter(list, n);
+	for (p = from; n > 0 && p < w->pos; ) {
+		uint64_t last = p;
+		int k = sweep_batch(w, &p);
+		if (k <= 0)
+			break;
+		uint64_t seq = w->slow_recs[k - 1].seq;
+		for (int i = 0; i < n; i++) {
+			struct client *c = list[i];
+			if (!c->in_sweep)
+				continue;
+			if (c->state != CS_OPEN || c->writing)
+				c->in_sweep = 0;	/* cut: it walks alone */
+			else if (c->pos >= last && c->pos < p) {
+				c->pos = p;
+				c->next_seq = seq + 1;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct client *c = list[i];
+		if (c->in_sweep && c->pos >= w->pos) {
+			c->caught_up = 1;
+			c->replay_end = 0;
+			c->walk_alone = 0;
+		} else {
+			c->walk_alone = 1;
+		}
+		c->in_sweep = 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (list[i]->state == CS_OPEN)
+			client_flush(list[i]);
+	free(list);
+}
+
+void
+fanout_replay_init(struct worker *w)
+{
+	w->replay_ev = evtimer_new(w->base, replay_cb, w);
+	if (w->replay_ev == NULL)
+		fatalx("event_new failed");
+}
+
+/* --- snapshots ------------------------------------------------------------ */
 
 static void
 snap_reset(struct snapshot *s)

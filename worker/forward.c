@@ -82,6 +82,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		log_warnx("lost the connection to the producer: reconnecting");
 	bufferevent_free(bev);
 	w->fwd = NULL;
+	w->fwd_gen++;		/* PUBs sent on it may be lost: see cmd_sync */
 	fail_syncs(w);
 	write_cb(NULL, w);	/* held publishers now get -ERR busy */
 	bus_counter_add(w->bus, w->slot, CTR_RECONNECTS, 1);

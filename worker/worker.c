@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,20 +34,74 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Set which events a client waits for (read, write). */
+/*
+ * Set which events a client waits for (read, write).  Clients sit in the
+ * worker's own epoll set rather than each in a libevent event: an event
+ * and libevent's map entry cost some 170 bytes per socket, two thirds of
+ * what a whole idle client may cost.  A client waiting for nothing is
+ * out of the set, so a hung-up socket cannot wake the loop in vain.
+ */
 void
 worker_want(struct client *c, int read, int write)
 {
+	struct epoll_event ev = { 0 };
+	int op;
+
 	if (c->state == CS_DEAD || (c->reading == read && c->writing == write))
 		return;
-	event_del(&c->ev);
+	if (!c->reading && !c->writing)
+		op = EPOLL_CTL_ADD;
+	else if (!read && !write)
+		op = EPOLL_CTL_DEL;
+	else
+		op = EPOLL_CTL_MOD;
 	c->reading = read;
 	c->writing = write;
-	if (!read && !write)
-		return;
-	event_assign(&c->ev, c->w->base, c->fd, EV_PERSIST |
-	    (read ? EV_READ : 0) | (write ? EV_WRITE : 0), client_event_cb, c);
-	event_add(&c->ev, NULL);
+	ev.events = (read ? EPOLLIN : 0) | (write ? EPOLLOUT : 0);
+	ev.data.ptr = c;
+	if (epoll_ctl(c->w->epfd, op, c->fd, &ev) == -1) {
+		log_warn("client %u: epoll_ctl", c->id);
+		client_kill(c);
+	}
+}
+
+/* Some clients are ready: serve a bounded number, then let the loop turn
+ * (epfd stays readable while more are ready). */
+static void
+clients_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event ev[CLIENT_EVENTS_MAX];
+	int n = epoll_wait(fd, ev, CLIENT_EVENTS_MAX, 0);
+
+	for (int i = 0; i < n; i++) {
+		struct client *c = ev[i].data.ptr;
+		short on = 0;
+		if (c->state == CS_DEAD)	/* killed by an earlier one */
+			continue;
+		if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			on |= EV_READ;
+		if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			on |= EV_WRITE;
+		client_event_cb(c->fd, on, c);
+	}
+	(void)w;
+}
+
+/*
+ * A limit was hit: count it under ctr (STATS shows it) and say so in the
+ * log, at most once a second per limit.
+ */
+void
+worker_limit(struct worker *w, enum bus_counter ctr, int warn,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	bus_counter_add(w->bus, w->slot, ctr, 1);
+	va_start(ap, fmt);
+	log_vlimited(&w->lim[ctr], warn, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -77,11 +133,9 @@ pause_accepting(struct worker *w)
 		event_del(w->listen_ev[i]);
 	w->accept_paused = 1;
 	evtimer_add(w->accept_resume, &tv);
-	bus_counter_add(w->bus, w->slot, CTR_ACCEPT_PAUSED, 1);
-	if (log_limit(&w->lim_accept))
-		log_warnx("out of file descriptors with %d clients: accepting "
-		    "paused for %d ms (%lu similar suppressed)", w->nclients,
-		    ACCEPT_PAUSE_MS, w->lim_accept.reported);
+	worker_limit(w, CTR_ACCEPT_PAUSED, 1, "out of file descriptors with "
+	    "%d clients: accepting paused for %d ms", w->nclients,
+	    ACCEPT_PAUSE_MS);
 }
 
 static void
@@ -157,7 +211,7 @@ addr_admit(struct worker *w, const struct sockaddr_storage *ss)
 
 /* Turn a connection away: HELLO, BYE server-full, close. */
 static void
-reject_full(struct worker *w, int fd, const char *why)
+reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
 {
 	char line[128];
 	int n = snprintf(line, sizeof(line), "HELLO herald/1 %llu\nBYE "
@@ -165,10 +219,9 @@ reject_full(struct worker *w, int fd, const char *why)
 
 	(void)!write(fd, line, n);
 	close(fd);
-	bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
-	if (log_limit(&w->lim_full))
-		log_warnx("connection refused: %s (%lu similar suppressed)",
-		    why, w->lim_full.reported);
+	if (ctr != CTR_REJECTED_FULL)	/* rejected_full counts them all */
+		bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
+	worker_limit(w, ctr, 1, "connection refused: %s", why);
 }
 
 /* Accept one connection; returns -1 when there is none (or no fds). */
@@ -177,7 +230,8 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -190,15 +244,15 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 	}
 	if (bus_counter_sum(w->bus, CTR_CLIENTS) >=
 	    (uint64_t)w->cfg->clients_max) {
-		reject_full(w, fd, "clients.max reached");
+		reject_full(w, fd, CTR_REJECTED_FULL, "clients.max reached");
 		return 0;
 	}
 	int slot = addr_admit(w, &ss);
 	if (slot == -2) {
-		reject_full(w, fd, "clients.per_address reached");
+		reject_full(w, fd, CTR_REJECTED_ADDRESS,
+		    "clients.per_address reached");
 		return 0;
 	}
-	net_client_options(fd, w->cfg);
 	if (client_new(w, fd, kind, slot) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
@@ -239,23 +293,43 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	uint64_t now = now_ms();
-	uint64_t hb = w->cfg->clients_heartbeat * 1000ULL;
-	uint64_t idle = w->cfg->clients_idle_timeout * 1000ULL;
+	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
+	/* Times are kept in 32 bits of milliseconds (49 days), which wrap
+	 * harmlessly: both limits are below that, and differences are
+	 * taken modulo 2^32. */
+	uint32_t now = (uint32_t)now_ms();
+	uint32_t hb = w->cfg->clients_heartbeat * 1000U;
+	uint32_t idle = w->cfg->clients_idle_timeout * 1000U;
 
 	fanout_advance(w, UINT64_MAX);
+	for (int i = 0; i < CTR__COUNT; i++)
+		log_limit_flush(&w->lim[i]);
 	for (struct client *c = w->clients; c != NULL; c = c->next) {
+		if (c->state == CS_CLOSING &&
+		    (uint32_t)(now - c->last_in) >= BYE_GRACE_MS) {
+			worker_limit(w, CTR_BYE_UNREAD, 0, "client %u: did not "
+			    "read its BYE within %d ms: closed", c->id,
+			    BYE_GRACE_MS);
+			client_kill(c);
+		}
 		if (c->state != CS_OPEN)
 			continue;
-		if (idle > 0 && now - c->last_in >= idle) {
-			bus_counter_add(w->bus, w->slot, CTR_IDLE_CLOSED, 1);
+		/* A stalled client (socket full, never writable) is not
+		 * walked: under the disconnect policy find it here. */
+		if (c->writing && w->cfg->clients_slow_policy ==
+		    SLOW_DISCONNECT && fanout_too_slow(c)) {
+			fanout_slow(c, c->next_seq);
+			continue;
+		}
+		if (idle > 0 && (uint32_t)(now - c->last_in) >= idle) {
+			worker_limit(w, CTR_IDLE_CLOSED, 0, "client %u: silent "
+			    "for clients.idle_timeout (%d s): closing", c->id,
+			    w->cfg->clients_idle_timeout);
 			client_bye(c, "idle");
 			client_flush(c);
-		} else if (hb > 0 && now - c->last_out >= hb) {
+		} else if (hb > 0 && (uint32_t)(now - c->last_out) >= hb) {
 			bus_counter_add(w->bus, w->slot, CTR_HEARTBEATS, 1);
-			client_replyf(c, "HB %llu\n",
-			    (unsigned long long)w->head_seq);
-			client_flush(c);
+			client_send_seq(c, "HB", w->head_seq);
 		}
 	}
 }
@@ -293,6 +367,10 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	config_apply_reload(w->cfg, &next, NULL, NULL);
 	log_set_level(w->cfg->log_level);
+	for (int i = 0; i < w->h->nlisteners; i++)	/* tcp.* settings */
+		if (!w->h->listeners[i].is_unix)
+			net_client_options(w->h->listeners[i].fds[w->id - 1],
+			    w->cfg);
 	config_free(&next);
 	log_debug("configuration reloaded");
 }
@@ -373,6 +451,7 @@ setup_listeners(struct worker *w)
 		for (int k = 0; k < w->cfg->workers; k++)
 			if (k != w->id - 1)
 				close(l->fds[k]);
+		net_client_options(l->fds[w->id - 1], w->cfg);
 		add_listener(w, l->fds[w->id - 1], l->kind);
 	}
 	close(h->fwd_fd);
@@ -421,12 +500,14 @@ worker_main(struct herald *h, int id, int ctl_fd)
 		fatalx("event_base_new failed");
 	/* A restarted worker's clients are gone with its predecessor. */
 	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	memset(&ADDR_COUNT(&h->addrs, id, 0), 0, ADDR_SLOTS * sizeof(int32_t));
 	alloc_buffers(w);
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+	fanout_replay_init(w);
 	w->accept_resume = evtimer_new(w->base, resume_accepting, w);
 	w->wake_ev = event_new(w->base, h->wake_fds[id - 1],
 	    EV_READ | EV_PERSIST, wake_cb, w);
@@ -434,6 +515,11 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	struct timeval sec = { 1, 0 };
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
 	event_add(w->tick_ev, &sec);
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	w->epoll_ev = event_new(w->base, w->epfd, EV_READ | EV_PERSIST,
+	    clients_cb, w);
+	event_add(w->epoll_ev, NULL);
 	w->ctl_ev = event_new(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, w);
 	event_add(w->ctl_ev, NULL);
 	child_signals(w->base, sigs, 3, signal_cb, w);

@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <event2/event_struct.h>
 
 #include "bus.h"
 #include "herald.h"
@@ -29,42 +28,61 @@ enum client_state {
  * A client holds a cursor into the bus, not a queue.  While caught_up it
  * has seen every record up to the worker's position (w->pos) and takes
  * part in the batched fast path; otherwise pos/next_seq say where its own
- * walk through the bus resumes.  out holds replies and at most one record
- * whose write was cut short.
+ * walk through the bus resumes.
+ *
+ * Every byte here is paid a hundred thousand times over: an idle client
+ * is this struct and its subscriptions, nothing else (no libevent event:
+ * clients sit in the worker's own epoll set; no buffers: io exists only
+ * while replies wait to be written or an unfinished line waits for its
+ * end).
  */
+struct client_io {
+	char		*out;		/* replies, at most one cut record */
+	uint32_t	 out_len, out_off, out_cap;
+	uint32_t	 in_len;
+	char		*in;		/* unfinished input */
+};
+
 struct client {
 	struct worker	*w;
-	int		 fd;
-	uint32_t	 id;
-	uint8_t		 state;		/* enum client_state */
-	uint8_t		 kind;		/* enum listener_kind */
-	uint8_t		 caught_up;
-	uint8_t		 discarding;	/* dropping a too-long line */
-	uint8_t		 waiting_sync;	/* a SYNC is with the producer */
-	uint8_t		 reading;	/* EV_READ is enabled */
-	uint8_t		 writing;	/* EV_WRITE is enabled */
-	uint8_t		 pub_paused;	/* PUBs wait for the producer queue */
-	uint16_t	 nsubs;
-	uint32_t	 errors;	/* bad lines in a row */
-	int		 addr_slot;	/* row in the address table, or -1 */
 	struct sub	*subs;
+	struct client_io *io;		/* NULL when nothing is pending */
+	struct client	*next, *prev;	/* all clients of the worker */
+	struct client	*dead_next;	/* reaper list */
+	struct client	*batch_next;	/* clients touched this batch */
 	uint64_t	 pos;		/* next record to examine, if !caught_up */
 	uint64_t	 next_seq;	/* its seq */
 	uint64_t	 replay_end;	/* resume: walk freely up to here */
 	uint64_t	 sent_seq;	/* highest seq sent as MSG or in a GAP */
-	uint64_t	 stamp;		/* last record matched (dedupe) */
-	char		*out;		/* queued output */
-	uint32_t	 out_len, out_off, out_cap;
-	char		*in;		/* unfinished input */
-	uint32_t	 in_len;
-	uint64_t	 last_in, last_out; /* monotonic ms */
-	struct client	*next, *prev;	/* all clients of the worker */
-	struct client	*dead_next;	/* reaper list */
+	uint32_t	 last_in, last_out; /* now_ms() mod 2^32: see tick_cb */
 	int		 batch_first;	/* fast path: deliveries this batch */
 	int		 batch_last;
-	struct client	*batch_next;	/* clients touched this batch */
-	struct event	 ev;
+	int		 fd;
+	uint32_t	 id;
+	int		 addr_slot;	/* row in the address table, or -1 */
+	uint32_t	 errors;	/* bad lines in a row */
+	uint32_t	 pub_gen;	/* fwd_gen of its last unsynced PUB */
+	uint16_t	 nsubs;
+	uint8_t		 state;		/* enum client_state */
+	uint8_t		 kind;		/* enum listener_kind */
+	unsigned	 caught_up:1;
+	unsigned	 discarding:1;	/* dropping a too-long line */
+	unsigned	 waiting_sync:1; /* a SYNC is with the producer */
+	unsigned	 reading:1;	/* EPOLLIN is wanted */
+	unsigned	 writing:1;	/* EPOLLOUT is wanted */
+	unsigned	 pub_paused:1;	/* PUBs wait for the producer queue */
+	unsigned	 pub_unsynced:1; /* PUBs forwarded since its last SYNC */
+	unsigned	 in_replay:1;	/* waits for the replay sweep */
+	unsigned	 in_sweep:1;	/* served by the sweep running now */
+	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
 };
+
+/* Bytes of output queued for the client and not yet written. */
+static inline uint32_t
+client_pending(const struct client *c)
+{
+	return c->io != NULL ? c->io->out_len - c->io->out_off : 0;
+}
 
 /* One delivery in a fast-path batch: record index, next for the client. */
 struct delivery {
@@ -132,6 +150,11 @@ struct worker {
 	struct event		*accept_resume;
 	struct event		*wake_ev;
 	struct event		*tick_ev;
+	struct event		*replay_ev;	/* the replay sweep */
+	struct client		**replay;	/* clients waiting for it */
+	int			 nreplay, replay_cap;
+	int			 epfd;		/* the clients' epoll set */
+	struct event		*epoll_ev;	/* libevent watches epfd */
 	struct event		*ctl_ev;
 	struct event		*stop_timer;
 	int			 ctl_fd;
@@ -140,15 +163,18 @@ struct worker {
 	struct bufferevent	*fwd;
 	struct event		*fwd_retry;
 	int			 fwd_full;	/* queue above FWD_QUEUE_MAX */
+	uint32_t		 fwd_gen;	/* connections lost so far */
 	struct sync_wait	*syncs;
 	int			 nsyncs, syncs_cap, syncs_head;
 	uint32_t		 next_sync;
 
-	struct log_limiter	 lim_full, lim_slow, lim_accept, lim_errors;
+	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
 };
 
 /* worker.c */
 uint64_t now_ms(void);
+void	worker_limit(struct worker *, enum bus_counter, int warn,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	worker_want(struct client *, int read, int write);
 void	worker_reap_later(struct worker *);
 
@@ -161,8 +187,10 @@ void	client_reply(struct client *, const char *data, size_t len);
 void	client_replyf(struct client *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	client_flush(struct client *);
+void	client_send_seq(struct client *, const char *word, uint64_t seq);
 void	client_bye(struct client *, const char *reason);
 void	client_kill(struct client *);
+void	client_lost(struct client *, const char *what);
 void	client_free(struct client *);
 void	client_event_cb(evutil_socket_t, short, void *);
 void	client_sync_done(struct client *, uint64_t seq, int ok);
@@ -172,6 +200,10 @@ int	client_matches(const struct client *, const struct bus_rec *);
 void	fanout_advance(struct worker *, uint64_t until_seq);
 int	fanout_walk(struct client *);
 void	fanout_slow(struct client *, uint64_t first_lost);
+int	fanout_too_slow(const struct client *);
+int	fanout_replay_later(struct client *);
+void	fanout_replay_forget(struct client *);
+void	fanout_replay_init(struct worker *);
 uint64_t snapshot_build(struct worker *, struct client *, const char *pattern,
 	    size_t plen, uint64_t min_seq);
 void	snapshot_emit(struct worker *, struct client *, const char *kind);

@@ -435,7 +435,16 @@ class Server:
 
     def pids(self):
         """{role: pid}: 'master', 'producer', 'worker 1', ... from the
-        process titles."""
+        process titles.  A child just forked has no title yet: wait a
+        moment for it ('other' lists what still has none)."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            roles = self._roles()
+            if 'other' not in roles or time.monotonic() > deadline:
+                return roles
+            time.sleep(0.02)
+
+    def _roles(self):
         roles = {}
         cl = proc_cmdline(self.pid)
         if cl is not None and pid_alive(self.pid):
@@ -513,7 +522,8 @@ class Conn:
     def __init__(self, port, host='127.0.0.1', timeout=TIMEOUT, hello=True,
                  rcvbuf=None, source=None):
         self.timeout = timeout
-        self.buf = b''
+        self.buf = b''     # received; lines before self.off are taken
+        self.off = 0
         self.eof = False
         self.reset = False
         unix = isinstance(port, str)    # a unix socket's path
@@ -582,7 +592,11 @@ class Conn:
         if not data:
             self.eof = True
             return False
-        self.buf += data
+        # drop what was taken here, not per line: taking n buffered lines
+        # one by one must cost O(n), or a reader behind a fast stream
+        # falls further behind with every line
+        self.buf = self.buf[self.off:] + data
+        self.off = 0
         return True
 
     def recv_line(self, timeout=None):
@@ -592,14 +606,14 @@ class Conn:
             timeout = self.timeout
         deadline = time.monotonic() + timeout
         while True:
-            i = self.buf.find(b'\n')
+            i = self.buf.find(b'\n', self.off)
             if i >= 0:
-                line = self.buf[:i]
-                self.buf = self.buf[i + 1:]
+                line = self.buf[self.off:i]
+                self.off = i + 1
                 return line.decode('latin-1')
             if self.eof:
-                if self.buf:
-                    rest, self.buf = self.buf, b''
+                if len(self.buf) > self.off:
+                    rest, self.buf, self.off = self.buf[self.off:], b'', 0
                     raise AssertionError('connection closed after a partial '
                                          'line %r' % rest[:200])
                 return None
@@ -607,11 +621,11 @@ class Conn:
                 if not self._fill(deadline):
                     continue
             except socket.timeout:
+                part = self.buf[self.off:]
                 raise AssertionError('no line within %.1f s (%d bytes '
                                      'buffered without LF: %r%s)'
-                                     % (timeout, len(self.buf),
-                                        self.buf[:120],
-                                        '...' if len(self.buf) > 120
+                                     % (timeout, len(part), part[:120],
+                                        '...' if len(part) > 120
                                         else '')) from None
 
     def line(self, timeout=None):
@@ -685,14 +699,15 @@ class Conn:
         """Nothing arrives within `within` seconds (EOF counts as nothing
         arriving only if no data)."""
         deadline = time.monotonic() + within
-        while b'\n' not in self.buf and not self.eof:
+        while self.buf.find(b'\n', self.off) < 0 and not self.eof:
             try:
                 if not self._fill(deadline):
                     break
             except socket.timeout:
                 break
-        if self.buf:
-            raise AssertionError('expected no line, got %r' % self.buf[:300])
+        if len(self.buf) > self.off:
+            raise AssertionError('expected no line, got %r' %
+                                 self.buf[self.off:self.off + 300])
 
     def expect_eof(self, timeout=None):
         """The server closes: no more lines, then EOF."""

@@ -4,6 +4,7 @@ both listeners, and the connection limits clients.max and
 clients.per_address (PROTOCOL.md: Framing, Errors; DESIGN.md: limits)."""
 
 import os
+import re
 import socket
 import sys
 import time
@@ -312,6 +313,45 @@ class ConnectionLimits(ht.HeraldTestCase):
                              '127.0.0.2; per_address 2)' % (k + 1))
         a[1].cmd('QUIT')
         self.accepted(srv.port)
+        st = self.conn(srv.port, source='127.0.0.3').stats()
+        # (accepted() retries while a freed slot is being noticed: a
+        # retry may be refused too)
+        self.assertGreaterEqual(int(st['rejected_per_address']), 2, st)
+        self.assertEqual(int(st['rejected_full']),
+                         int(st['rejected_per_address']), st)
+        self.assertIn('clients.per_address reached', srv.log())
+
+    def test_limit_log_is_rate_limited(self):
+        """500 PUBs over max_payload: each counted and answered, a
+        handful of log lines that say how many were held back."""
+        srv = self.server({'max_payload': 64, 'clients.publish': '#'})
+        c = self.conn(srv.port)
+        c.send(('PUB a/b %s\n' % ('x' * 65)).encode() * 500)
+        for _ in range(500):
+            self.assertEqual(c.line(), '-ERR payload-too-large a/b')
+        self.assertEqual(c.cmd('PING'), ['PONG'])
+        st = srv.stats()
+        self.assertEqual(int(st['payloads_too_large']), 500, st)
+        lines = [ln for ln in srv.log().splitlines()
+                 if 'over max_payload' in ln]
+        self.assertGreaterEqual(len(lines), 1)
+        self.assertLessEqual(len(lines), 5, lines)
+        # within two seconds the log accounts for every one: the lines
+        # logged plus the counts they say were held back (a burst's count
+        # is told once its second is over)
+        deadline = time.monotonic() + 3
+        while True:
+            lines = [ln for ln in srv.log().splitlines()
+                     if 'over max_payload' in ln]
+            held = [int(x) for x in re.findall(
+                r'\((\d+) similar suppressed\)', '\n'.join(lines))]
+            # a "since:" line only tells what its second held back
+            events = sum(held) + sum(1 for ln in lines if 'since:' not in ln)
+            if events >= 500 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(events, 500, lines)
+        self.assertLessEqual(len(lines), 6, lines)
 
 
 if __name__ == '__main__':

@@ -186,6 +186,30 @@ class Processes(ht.HeraldTestCase):
         self.assertEqual(self.conn(srv.port).cmd('PING'), ['PONG'])
 
 
+    def test_stopped_worker_is_reported(self):
+        """A worker whose loop stands still (SIGSTOP) is reported by the
+        master within a few seconds, is not killed, and is reported
+        running again after SIGCONT."""
+        srv = self.server()
+        pid = srv.pids()['worker 1']
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 10
+            while 'has not run its loop' not in srv.log() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.2)
+            self.assertRegex(srv.log(), r'worker 1 \(pid %d\) has not run '
+                             r'its loop for [5-9] s' % pid)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        while 'runs again' not in srv.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertRegex(srv.log(), r'worker 1 \(pid %d\) runs again' % pid)
+        self.assertEqual(srv.pids()['worker 1'], pid, 'restarted')
+        self.assertEqual(srv.log().count('has not run its loop'), 1)
+
+
 class Signals(ht.HeraldTestCase):
 
     CONF = 'clients = {\n  max_subs = %d;\n  max_errors = %d;\n};\n'

@@ -170,6 +170,68 @@ class Resume(ht.HeraldTestCase):
         self.assertEqual(c.line(), 'MSG rs/eq/b %d b1' % s2)
 
 
+class Storm(ht.HeraldTestCase):
+
+    def test_many_resume_at_once(self):
+        """300 subscribers (exact topics and wildcards) drop at once, the
+        bus moves on, and they all resume at once with SUB ... since:
+        each gets exactly the messages it missed, in order, no GAP (the
+        resumes of a loop turn share one sweep of the ring)."""
+        srv = self.server({'clients.per_address': 10000})
+        pub = self.conn(srv.ingest_port)
+        ntop = 20
+        pats = ['st/%d' % (k % ntop) if k % 3 else 'st/+' for k in
+                range(300)]
+
+        def wants(pat, topic):
+            return pat == 'st/+' or pat == topic
+
+        conns = []
+        for pat in pats:
+            c = self.conn(srv.port)
+            c.sub(pat)
+            conns.append(c)
+        for k in range(200):
+            pub.pub('st/%d' % (k % ntop), 'a%d' % k)
+        h1 = pub.sync()
+        seen = []
+        for pat, c in zip(pats, conns):
+            want = sum(1 for k in range(200)
+                       if wants(pat, 'st/%d' % (k % ntop)))
+            last = 0
+            for _ in range(want):
+                m = ht.parse_msg(c.line())
+                self.assertEqual(m[0], 'MSG')
+                last = m[2]
+            seen.append(last)
+            c.close()
+        msgs = {}
+        for k in range(500):
+            t = 'st/%d' % (k % ntop)
+            pub.pub(t, 'b%d' % k)
+        h2 = pub.sync()
+        # the bus from h1 on, as every client must get it
+        for k in range(500):
+            msgs[h1 + 1 + k] = ('st/%d' % (k % ntop), 'b%d' % k)
+        again = []
+        for pat, since in zip(pats, seen):
+            c = self.conn(srv.port, timeout=20)
+            c.send(('SUB %s %d\n' % (pat, since)).encode())
+            again.append(c)
+        for pat, since, c in zip(pats, seen, again):
+            self.assertEqual(c.line(), '+OK SUB %s %d' % (pat, h2))
+            want = [(s, t, v) for s, (t, v) in sorted(msgs.items())
+                    if s > since and wants(pat, t)]
+            got = []
+            for _ in range(len(want)):
+                m = ht.parse_msg(c.line())
+                self.assertIsNotNone(m, 'a GAP or other line')
+                got.append((m[2], m[1], m[3]))
+            self.assertEqual(got, want, pat)
+        for c in again[:5]:
+            c.assert_no_line(0.1)
+
+
 class GapBranch(ht.HeraldTestCase):
 
     def test_lapped_history(self):

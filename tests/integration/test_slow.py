@@ -43,9 +43,12 @@ class Reader(threading.Thread):
 
 class Slow(ht.HeraldTestCase):
 
-    def flood(self, srv, n=3000, size=1024):
+    def flood(self, srv, n=3000, size=1024, reader=None):
         """Publish n PUBs of `size` bytes over NTOPICS topics, then
-        busy/end; returns the SYNC seq."""
+        busy/end; returns the SYNC seq.  With a reader (the fast client),
+        stay at most 500 messages ahead of it: on a loaded machine a
+        Python thread sharing the GIL with this loop can fall megabytes
+        behind, and the fast client must be fast by construction."""
         i = self.conn(srv.ingest_port, timeout=30)
         chunk = []
         for k in range(n):
@@ -54,6 +57,10 @@ class Slow(ht.HeraldTestCase):
             if len(chunk) == 100:
                 i.send(''.join(chunk))
                 chunk = []
+                deadline = time.monotonic() + 10
+                while reader is not None and len(reader.lines) < k - 500 \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.002)
             if k % 2000 == 1999:
                 i.sync()        # keeps the producer's queue short (busy)
         chunk.append('PUB busy/end end\n')
@@ -159,7 +166,7 @@ class Slow(ht.HeraldTestCase):
         # 6 MB: more than the kernel's socket buffers hold (the server's
         # send buffer grows to tcp_wmem's maximum, 4 MB here)
         n = 6000
-        self.flood(srv, n)
+        self.flood(srv, n, reader=reader)
         recs = self.check_fast(reader, n)
         h0 = recs[0][0] - 1
         # now the stalled client reads
@@ -191,7 +198,7 @@ class Slow(ht.HeraldTestCase):
         # 5.6 MB match: more than the kernel's socket buffers hold (the
         # server's send buffer grows to tcp_wmem's maximum, 4 MB here)
         n = 7000
-        self.flood(srv, n)
+        self.flood(srv, n, reader=reader)
         recs = self.check_fast(reader, n)
         lines, eof = slow.read_all(quiet=1.0, timeout=30)
         self.assertFalse(eof)
@@ -227,7 +234,7 @@ class Slow(ht.HeraldTestCase):
         st0 = srv.stats()
         fast, slow, reader = self.setup_clients(srv)
         n = 6000
-        self.flood(srv, n)
+        self.flood(srv, n, reader=reader)
         self.check_fast(reader, n)
         lines, eof = slow.read_all(quiet=3.0, timeout=30)
         self.assertFalse(slow.reset, 'slow client: connection reset after '

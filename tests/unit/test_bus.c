@@ -27,7 +27,7 @@
 #define RING		(64 * KI)
 
 /*
- * The file format of version 1, as shm/bus.c lays it out; the corruption
+ * The file format of version 2, as shm/bus.c lays it out; the corruption
  * tests poke at it.  If bus.c changes it, BUS_VERSION must change too.
  */
 struct f_hdr {
@@ -1010,9 +1010,9 @@ START_TEST(test_refused_files)
 	c.retained_bytes = 64 * KI;
 
 	/* Another version. */
-	h->version = 2;
-	open_fails(&c, "has version 2", "uses version 1");
-	h->version = 1;
+	h->version = BUS_VERSION + 1;
+	open_fails(&c, "has version 3", "uses version 2");
+	h->version = BUS_VERSION;
 	/* Damaged geometry. */
 	h->index_entries ^= 4;
 	open_fails(&c, "damaged header", NULL);

@@ -151,6 +151,15 @@ START_TEST(validation)
 	    "\"1M\"; };", NULL, 0), 0);
 	ck_assert(strstr(errors, "too large for bus.size") != NULL);
 	config_free(&c);
+	/* a size whose multiple overflows is refused, never wrapped (UBSan
+	 * found "8888888888G") */
+	ck_assert_int_gt(load_text(&c, "bus: { size = \"8888888888G\"; };",
+	    NULL, 0), 0);
+	ck_assert(strstr(errors, "bus.size") != NULL);
+	config_free(&c);
+	ck_assert_int_gt(load_text(&c, "clients: { out_limit = "
+	    "\"9223372036854775807K\"; };", NULL, 0), 0);
+	config_free(&c);
 }
 END_TEST
 

@@ -1,0 +1,421 @@
+/*
+ * A subscriber child: one epoll loop holding subscribers lo..hi-1 (at most
+ * LG_CHILD_CONNS), each on its own connection, each subscribed to one topic.
+ * It times every delivery against the send time at the start of its
+ * payload and counts into its slot of the shared mapping.  It exits when
+ * the parent says so or when the pipe from the parent closes.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loadgen.h"
+
+#define EPOLL_BATCH	1024
+#define PARENT_KEY	UINT64_MAX	/* epoll key of the pipe from the parent */
+
+/* A subscriber's connection, one state at a time. */
+enum sc_state {
+	SC_IDLE,	/* queued for connect() */
+	SC_CONNECTING,	/* connect() in progress, waiting for EPOLLOUT */
+	SC_SUBSCRIBING,	/* subscription sent, waiting for its confirmation */
+	SC_READY,	/* subscribed: deliveries are counted */
+	SC_DEAD		/* closed by the server, or given up */
+};
+
+struct sconn {
+	int		 fd;
+	uint32_t	 idx;		/* global subscriber number */
+	uint8_t		 state;		/* enum sc_state */
+	uint8_t		 slow;		/* stops reading once subscribed */
+	uint8_t		 retries;	/* failed connect attempts */
+	uint8_t		 resume;	/* resubscribing after PH_DROP */
+	uint32_t	 plen;		/* bytes of an unfinished frame in pend */
+	char		*pend;
+	uint64_t	 last_seq;	/* herald: newest seq seen, for resume */
+};
+
+struct sub_child {
+	const struct lg_opts *o;
+	struct lg_ctl	*ctl;
+	struct lg_slot	*slot;
+	int		 ep;
+	struct sconn	*c;
+	int		 n;		/* subscribers held by this child */
+	uint32_t	*queue;		/* subscribers waiting for connect() */
+	int		 qhead, qlen;
+	int		 inflight;	/* connecting or subscribing */
+	char		*rbuf;		/* LG_READ_BUF */
+	uint64_t	 now;		/* time of the latest read */
+	uint64_t	 step;		/* ctl->step at the latest read */
+	uint64_t	 step_start;	/* ctl->step_start_ns at the latest read */
+};
+
+static void
+note_error(struct sub_child *sc, const char *s, size_t n)
+{
+	if (n >= sizeof(sc->slot->last_error))
+		n = sizeof(sc->slot->last_error) - 1;
+	memcpy(sc->slot->last_error, s, n);
+	sc->slot->last_error[n] = '\0';
+}
+
+/* Queue subscriber i for connect(). */
+static void
+enqueue(struct sub_child *sc, int i)
+{
+	sc->c[i].state = SC_IDLE;
+	sc->queue[(sc->qhead + sc->qlen++) % sc->n] = (uint32_t)i;
+}
+
+/*
+ * Close subscriber i's connection.  A connection that had not yet been
+ * confirmed is retried (up to LG_MAX_RETRIES); a ready one is dead when the
+ * server closed it.
+ */
+static void
+conn_close(struct sub_child *sc, int i, int by_server)
+{
+	struct sconn *c = &sc->c[i];
+
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+		if (c->state != SC_CONNECTING)
+			sc->slot->connected--;
+	}
+	free(c->pend);
+	c->pend = NULL;
+	c->plen = 0;
+	if (c->state == SC_CONNECTING || c->state == SC_SUBSCRIBING) {
+		sc->inflight--;
+		if (++c->retries < LG_MAX_RETRIES && sc->ctl->phase != PH_EXIT)
+			enqueue(sc, i);
+		else {
+			c->state = SC_DEAD;
+			sc->slot->failed++;
+		}
+		return;
+	}
+	if (c->state == SC_READY && by_server)
+		sc->slot->closed++;
+	c->state = SC_DEAD;
+}
+
+/* Start a non-blocking connect() for subscriber i from its source address. */
+static void
+conn_start(struct sub_child *sc, int i)
+{
+	struct sconn *c = &sc->c[i];
+	struct sockaddr_in src, dst;
+	struct epoll_event ev;
+	int fd, on = 1;
+
+	if (sc->slot->first_conn_ns == 0)
+		sc->slot->first_conn_ns = now_ns();
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(0x7f000001u + c->idx % (uint32_t)sc->o->naddrs);
+	memset(&dst, 0, sizeof(dst));
+	dst.sin_family = AF_INET;
+	dst.sin_port = htons((uint16_t)sc->o->port);
+	inet_pton(AF_INET, sc->o->host, &dst.sin_addr);
+	c->state = SC_CONNECTING;
+	sc->inflight++;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		note_error(sc, "socket failed", 13);
+		goto fail;
+	}
+	c->fd = fd;
+	/* let connect() pick the port, so that ports are per destination */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1 ||
+	    (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) == -1 &&
+	    errno != EINPROGRESS)) {
+		snprintf(sc->slot->last_error, sizeof(sc->slot->last_error),
+		    "connect: %s", strerror(errno));
+		goto fail;
+	}
+	ev.events = EPOLLOUT;
+	ev.data.u64 = (uint64_t)i;
+	if (epoll_ctl(sc->ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+		goto fail;
+	return;
+fail:
+	conn_close(sc, i, 0);
+}
+
+/* connect() finished for subscriber i: send the handshake and the SUB. */
+static void
+conn_connected(struct sub_child *sc, int i)
+{
+	struct sconn *c = &sc->c[i];
+	struct epoll_event ev;
+	char out[1024], topic[64];
+	socklen_t len = sizeof(int);
+	int err = 0, t;
+	size_t n;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
+		snprintf(sc->slot->last_error, sizeof(sc->slot->last_error),
+		    "connect: %s", strerror(err ? err : errno));
+		conn_close(sc, i, 0);
+		return;
+	}
+	sc->slot->connected++;
+	c->state = SC_SUBSCRIBING;
+	/* the slow subscribers share topic 0 with the first normal ones */
+	t = c->idx < (uint32_t)sc->o->subs ? (int)(c->idx % (uint32_t)sc->o->topics) : 0;
+	wire_topic(sc->o->proto, topic, sizeof(topic), t);
+	n = wire_connect(sc->o->proto, out, sizeof(out), c->idx);
+	n += wire_subscribe(sc->o->proto, out + n, sizeof(out) - n, topic,
+	    c->idx, c->resume && sc->o->proto == PROTO_HERALD, c->last_seq);
+	if (write(c->fd, out, n) != (ssize_t)n) {
+		note_error(sc, "short write of the subscription", 31);
+		conn_close(sc, i, 0);
+		return;
+	}
+	ev.events = EPOLLIN;
+	ev.data.u64 = (uint64_t)i;
+	epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Count one delivery whose payload is p. */
+static void
+on_delivery(struct sub_child *sc, const char *p, size_t plen)
+{
+	struct lg_slot *s = sc->slot;
+	uint64_t ts, lat;
+
+	if (wire_payload_ts(p, plen, &ts) == -1) {
+		s->stale++;		/* not ours (a peer's own traffic) */
+		return;
+	}
+	if (ts < sc->step_start) {
+		s->stale++;
+		return;
+	}
+	lat = sc->now > ts ? sc->now - ts : 0;
+	s->recv++;
+	hist_add(&s->hist, lat);
+	if (s->max_step != sc->step) {
+		s->max_step = sc->step;
+		s->max_ns = 0;
+	}
+	if (lat > s->max_ns)
+		s->max_ns = lat;
+}
+
+/* Act on one decoded frame of subscriber i; -1 closes the connection. */
+static int
+on_frame(struct sub_child *sc, int i, const struct wire_ev *ev)
+{
+	struct sconn *c = &sc->c[i];
+	char pong[8];
+	size_t n;
+
+	switch (ev->type) {
+	case EV_MSG:
+		on_delivery(sc, ev->payload, ev->plen);
+		if (ev->seq > c->last_seq)
+			c->last_seq = ev->seq;
+		break;
+	case EV_SUBACK:
+		if (ev->seq > c->last_seq)
+			c->last_seq = ev->seq;
+		if (c->state != SC_SUBSCRIBING)
+			break;
+		c->state = SC_READY;
+		sc->inflight--;
+		sc->slot->ready++;
+		if (c->resume)
+			sc->slot->resynced++;
+		sc->slot->last_ready_ns = sc->now;
+		if (c->slow)		/* it never reads again */
+			epoll_ctl(sc->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		return c->slow ? 1 : 0;
+	case EV_VAL:
+		sc->slot->vals++;
+		break;
+	case EV_GAP:
+		sc->slot->gaps++;
+		sc->slot->gap_seqs += ev->seq2 - ev->seq + 1;
+		if (ev->seq2 > c->last_seq)
+			c->last_seq = ev->seq2;
+		break;
+	case EV_PING:
+		n = wire_pong(sc->o->proto, pong, sizeof(pong));
+		if (write(c->fd, pong, n) != (ssize_t)n)
+			return -1;
+		break;
+	case EV_ERR:
+		sc->slot->errors++;
+		note_error(sc, ev->text, ev->tlen);
+		break;
+	case EV_BYE:
+		note_error(sc, ev->text, ev->tlen);
+		break;
+	case EV_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* Keep the unfinished frame buf[0..len) of subscriber c for the next read. */
+static void
+keep_partial(struct sconn *c, const char *buf, size_t len)
+{
+	if (len == 0) {
+		free(c->pend);
+		c->pend = NULL;
+		c->plen = 0;
+		return;
+	}
+	if (c->pend == NULL || c->plen < len) {
+		char *p = realloc(c->pend, len);
+
+		if (p == NULL)
+			abort();
+		c->pend = p;
+	}
+	memmove(c->pend, buf, len);
+	c->plen = (uint32_t)len;
+}
+
+/* Read what subscriber i's connection has and act on every whole frame. */
+static void
+conn_read(struct sub_child *sc, int i)
+{
+	struct sconn *c = &sc->c[i];
+	struct wire_ev ev;
+	size_t have = c->plen, off = 0;
+	ssize_t r;
+	long k;
+
+	if (have > 0)
+		memcpy(sc->rbuf, c->pend, have);
+	r = read(c->fd, sc->rbuf + have, LG_READ_BUF - have);
+	if (r <= 0) {
+		if (r == -1 && errno == EAGAIN)
+			return;
+		conn_close(sc, i, 1);
+		return;
+	}
+	sc->now = now_ns();
+	sc->step = sc->ctl->step;
+	sc->step_start = sc->ctl->step_start_ns;
+	have += (size_t)r;
+	while (off < have) {
+		memset(&ev, 0, sizeof(ev));
+		k = wire_parse(sc->o->proto, sc->rbuf + off, have - off, &ev);
+		if (k == 0)
+			break;
+		if (k < 0) {
+			sc->slot->errors++;
+			note_error(sc, "protocol error", 14);
+			conn_close(sc, i, 1);
+			return;
+		}
+		off += (size_t)k;
+		switch (on_frame(sc, i, &ev)) {
+		case -1:
+			conn_close(sc, i, 1);
+			return;
+		case 1:			/* a slow subscriber: drop the rest */
+			keep_partial(c, NULL, 0);
+			return;
+		}
+	}
+	keep_partial(c, sc->rbuf + off, have - off);
+}
+
+/* PH_DROP: close every connection at once, then resubscribe them all. */
+static void
+drop_all(struct sub_child *sc)
+{
+	int i;
+
+	for (i = 0; i < sc->n; i++) {
+		struct sconn *c = &sc->c[i];
+
+		if (c->fd >= 0) {
+			close(c->fd);
+			c->fd = -1;
+			if (c->state != SC_CONNECTING)
+				sc->slot->connected--;
+		}
+		free(c->pend);
+		c->pend = NULL;
+		c->plen = 0;
+		c->retries = 0;
+		c->resume = 1;
+	}
+	sc->inflight = 0;
+	sc->qhead = sc->qlen = 0;
+	for (i = 0; i < sc->n; i++)
+		enqueue(sc, i);
+}
+
+/* The child's life: connect, then serve events until PH_EXIT. */
+void
+sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
+    int lo, int hi, int parent_fd)
+{
+	struct epoll_event evs[EPOLL_BATCH], pev;
+	struct sub_child sc;
+	int i, k, dropped = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.o = o;
+	sc.ctl = ctl;
+	sc.slot = &ctl->slot[child];
+	sc.n = hi - lo;
+	sc.c = calloc((size_t)sc.n + 1, sizeof(*sc.c));
+	sc.queue = calloc((size_t)sc.n + 1, sizeof(*sc.queue));
+	sc.rbuf = malloc(LG_READ_BUF);
+	if ((sc.ep = epoll_create1(EPOLL_CLOEXEC)) == -1 || sc.c == NULL ||
+	    sc.queue == NULL || sc.rbuf == NULL)
+		_exit(2);
+	pev.events = EPOLLIN;
+	pev.data.u64 = PARENT_KEY;
+	epoll_ctl(sc.ep, EPOLL_CTL_ADD, parent_fd, &pev);
+	for (i = 0; i < sc.n; i++) {
+		sc.c[i].fd = -1;
+		sc.c[i].idx = (uint32_t)(lo + i);
+		sc.c[i].slow = lo + i >= o->subs;
+		enqueue(&sc, i);
+	}
+	sc.slot->alive = 1;
+	while (ctl->phase != PH_EXIT) {
+		if (ctl->phase == PH_DROP && !dropped) {
+			dropped = 1;
+			drop_all(&sc);
+		}
+		while (sc.qlen > 0 && sc.inflight < o->inflight) {
+			i = (int)sc.queue[sc.qhead];
+			sc.qhead = (sc.qhead + 1) % sc.n;
+			sc.qlen--;
+			conn_start(&sc, i);
+		}
+		k = epoll_wait(sc.ep, evs, EPOLL_BATCH, 20);
+		for (i = 0; i < k; i++) {
+			uint64_t key = evs[i].data.u64;
+
+			if (key == PARENT_KEY)
+				_exit(0);	/* the parent is gone */
+			if (sc.c[key].state == SC_CONNECTING)
+				conn_connected(&sc, (int)key);
+			else if (sc.c[key].fd >= 0)
+				conn_read(&sc, (int)key);
+		}
+	}
+	_exit(0);
+}
