@@ -10,11 +10,9 @@
 #   valgrind-daemon.py    heraldd under memcheck through a short scenario
 SANITIZE_TESTS = \
 	tests/sanitize/valgrind-daemon.py \
-	tests/sanitize/fuzz-short
-# Not in make check until what it found is fixed (/work/notes/bugs-san.md:
-# two tests that do not hold under ASan).
-SANITIZE_PENDING = \
+	tests/sanitize/fuzz-short \
 	tests/sanitize/asan-suite
+SANITIZE_PENDING =
 EXTRA_DIST += $(SANITIZE_TESTS) $(SANITIZE_PENDING) \
 	tests/sanitize/wait_turn.py tests/sanitize/.gitignore
 

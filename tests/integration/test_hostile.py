@@ -361,7 +361,9 @@ class Slowloris(Watched):
         self.assertEqual(served, 200)
         self.assertEqual(c1['idle_closed'] - c0['idle_closed'], 200)
         self.assertEqual(c1['lines_too_long'] - c0['lines_too_long'], 200)
-        self.assertLess(rss1 - rss0, 8192, 'slow clients grew the workers')
+        # ASan keeps freed memory in quarantine and pads every block
+        limit = 16384 if os.environ.get('HERALD_SANITIZED') else 8192
+        self.assertLess(rss1 - rss0, limit, 'slow clients grew the workers')
         self.finish_watch(srv, 'the slowloris')
 
 
