@@ -80,11 +80,10 @@ enqueue(struct sub_child *sc, int i)
  * confirmed is retried (up to LG_MAX_RETRIES); a ready one is dead when the
  * server closed it.
  */
+/* Close a connection's socket and drop what it had pending to send. */
 static void
-conn_close(struct sub_child *sc, int i, int by_server)
+conn_shut(struct sub_child *sc, struct sconn *c)
 {
-	struct sconn *c = &sc->c[i];
-
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -94,6 +93,14 @@ conn_close(struct sub_child *sc, int i, int by_server)
 	free(c->pend);
 	c->pend = NULL;
 	c->plen = 0;
+}
+
+static void
+conn_close(struct sub_child *sc, int i, int by_server)
+{
+	struct sconn *c = &sc->c[i];
+
+	conn_shut(sc, c);
 	if (c->state == SC_CONNECTING || c->state == SC_SUBSCRIBING) {
 		sc->inflight--;
 		if (++c->retries < LG_MAX_RETRIES && sc->ctl->phase != PH_EXIT)
@@ -346,15 +353,7 @@ drop_all(struct sub_child *sc)
 	for (i = 0; i < sc->n; i++) {
 		struct sconn *c = &sc->c[i];
 
-		if (c->fd >= 0) {
-			close(c->fd);
-			c->fd = -1;
-			if (c->state != SC_CONNECTING)
-				sc->slot->connected--;
-		}
-		free(c->pend);
-		c->pend = NULL;
-		c->plen = 0;
+		conn_shut(sc, c);
 		c->retries = 0;
 		c->resume = 1;
 	}
