@@ -21,16 +21,6 @@ static const struct bus_rec *cur_recs;	/* the batch being matched */
 static int	 cur_rec;	/* the record of it being matched */
 static int	 cur_replay;	/* matching for the replay sweep */
 
-static uint64_t
-hash_topic(const char *t, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
-	return h;
-}
-
 /* Write iov to a client's socket.  sendmsg rather than writev: a socket
  * needs none of the file layer writev goes through (a few per cent of a
  * busy worker's time), and MSG_NOSIGNAL spares a closed peer's SIGPIPE. */
@@ -440,7 +430,7 @@ sweep_filter(struct client **list, int n)
 	for (int i = 0; i < n; i++)
 		for (const struct sub *s = list[i]->subs; s != NULL;
 		    s = s->cnext) {
-			uint64_t h = hash_topic(s->pattern, s->len) | 1;
+			uint64_t h = hash_bytes(s->pattern, s->len) | 1;
 			size_t j = h & (slots - 1);
 			while (t[j] != 0 && t[j] != h)
 				j = (j + 1) & (slots - 1);
@@ -457,7 +447,7 @@ sweep_wants(const char *topic, size_t len)
 {
 	if (sweep_nslots == 0)
 		return 1;
-	uint64_t h = hash_topic(topic, len) | 1;
+	uint64_t h = hash_bytes(topic, len) | 1;
 	for (size_t j = h & (sweep_nslots - 1); sweep_topics[j] != 0;
 	    j = (j + 1) & (sweep_nslots - 1))
 		if (sweep_topics[j] == h)
@@ -611,7 +601,7 @@ snap_rehash(struct snapshot *s)
 	s->nslots = n;
 	for (int i = 0; i < s->n; i++) {
 		const struct snap_entry *e = &s->e[i];
-		uint64_t h = hash_topic(s->data + e->off, e->topic_len);
+		uint64_t h = hash_bytes(s->data + e->off, e->topic_len);
 		int j = h & (n - 1);
 		while (slots[j] != 0)
 			j = (j + 1) & (n - 1);
@@ -627,7 +617,7 @@ snap_put(struct snapshot *s, const char *t, size_t tlen, uint64_t seq,
 {
 	if (s->n * 2 >= s->nslots && snap_rehash(s) == -1)
 		return -1;
-	uint64_t h = hash_topic(t, tlen);
+	uint64_t h = hash_bytes(t, tlen);
 	int j = h & (s->nslots - 1);
 	struct snap_entry *e = NULL;
 	for (; s->slots[j] != 0; j = (j + 1) & (s->nslots - 1)) {

@@ -29,13 +29,16 @@ struct trie_node {
 	char			 seg[];
 };
 
-static uint64_t
-hash_bytes(const char *s, size_t len)
+/* FNV-1a: topics here, snapshots and sweeps in fanout.c, addresses in
+ * worker.c. */
+uint64_t
+hash_bytes(const void *p, size_t len)
 {
+	const unsigned char *s = p;
 	uint64_t h = 1469598103934665603ULL;
 
 	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
+		h ^= s[i];
 		h *= 1099511628211ULL;
 	}
 	return h;

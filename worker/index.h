@@ -36,6 +36,9 @@ struct index {
 
 typedef void	(*index_match_cb)(void *arg, struct sub *);
 
+/* The hash of len bytes (FNV-1a). */
+uint64_t hash_bytes(const void *, size_t len);
+
 /* Prepare an empty index. */
 void	index_init(struct index *);
 

@@ -153,21 +153,15 @@ resume_accepting(evutil_socket_t fd, short what, void *arg)
 static uint64_t
 addr_key(const struct sockaddr_storage *ss)
 {
-	const unsigned char *p;
-	size_t len;
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h;
 
-	if (ss->ss_family == AF_INET) {
-		p = (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-		len = 4;
-	} else if (ss->ss_family == AF_INET6) {
-		p = (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		len = 16;
-	} else {
+	if (ss->ss_family == AF_INET)
+		h = hash_bytes(&((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else if (ss->ss_family == AF_INET6)
+		h = hash_bytes(&((const struct sockaddr_in6 *)ss)->sin6_addr,
+		    16);
+	else
 		return 0;
-	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
 	return h ? h : 1;
 }
 
