@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -243,6 +244,37 @@ bind_forward(struct herald *h)
 		fatal("forward socket");
 }
 
+/*
+ * Create the missing directories above path, like mkdir -p of its dirname,
+ * so that the built-in defaults (under the configured localstatedir) work
+ * on a machine where nothing was installed.  A failure is left to the open
+ * that follows, which names the file.
+ */
+static void
+make_parent_dirs(const char *path, mode_t mode)
+{
+	char dir[PATH_MAX];
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return;
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	for (char *p = dir + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char was = *p;
+		*p = '\0';
+		if (mkdir(dir, mode) == 0)
+			log_info("created directory %s", dir);
+		else if (errno != EEXIST)
+			return;
+		if ((*p = was) == '\0')
+			return;
+	}
+}
+
 static void
 open_bus(struct herald *h)
 {
@@ -255,16 +287,8 @@ open_bus(struct herald *h)
 	bc.retained_max = h->cfg.bus_retained_max;
 	bc.retained_bytes = h->cfg.bus_retained_bytes;
 	bc.counter_slots = SLOT_WORKER(h->cfg.workers) + 1;
-	if (bc.file[0] != '\0') {
-		/* Create the directory of the bus file if it is missing. */
-		char dir[4096], *slash;
-		snprintf(dir, sizeof(dir), "%s", bc.file);
-		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-			*slash = '\0';
-			if (mkdir(dir, 0750) == 0)
-				log_info("created directory %s", dir);
-		}
-	}
+	if (bc.file[0] != '\0')
+		make_parent_dirs(bc.file, 0750);
 	if ((h->bus = bus_open(&bc, err, sizeof(err))) == NULL)
 		fatalx("bus: %s", err);
 	const char *note = bus_repair_note(h->bus);
@@ -299,6 +323,7 @@ pidfile_lock(const char *path)
 
 	if (path[0] == '\0')
 		return;
+	make_parent_dirs(path, 0755);
 	pidfile_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (pidfile_fd == -1)
 		fatal("pidfile %s", path);

@@ -513,6 +513,24 @@ class SingleInstance(ht.HeraldTestCase):
             self.assertEqual(c.cmd('PING'), ['PONG'])
             c.close()
 
+    def test_missing_state_dirs_are_created(self):
+        """The built-in pidfile and bus file live under localstatedir,
+        which a fresh machine may not have: heraldd creates the missing
+        directories (all levels) instead of failing to start."""
+        import tempfile
+        d = tempfile.mkdtemp(prefix='herald-test-dirs-')
+        self.addCleanup(__import__('shutil').rmtree, d, True)
+        pidfile = os.path.join(d, 'var', 'run', 'heraldd.pid')
+        bus = os.path.join(d, 'var', 'lib', 'herald', 'heraldd.bus')
+        srv = self.server({'pidfile': pidfile, 'bus.file': bus})
+        with open(pidfile) as f:
+            self.assertEqual(int(f.read()), srv.pid)
+        self.assertTrue(os.path.isfile(bus))
+        self.assertIn('created directory %s' % os.path.join(d, 'var', 'lib'),
+                      srv.log())
+        c = self.conn(srv.port)
+        self.assertEqual(c.cmd('PING'), ['PONG'])
+
     def test_same_pidfile(self):
         srv = self.server()
         import tempfile
