@@ -33,10 +33,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	c->addr_slot = addr_slot;
 	c->caught_up = 1;
 	c->last_in = c->last_out = (uint32_t)now_ms();
-	c->next = w->clients;
-	if (w->clients != NULL)
-		w->clients->prev = c;
-	w->clients = c;
+	timers_add(c);
 	w->nclients++;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
@@ -231,6 +228,7 @@ client_bye(struct client *c, const char *reason)
 	client_replyf(c, "BYE %s\n", reason);
 	c->state = CS_CLOSING;
 	c->last_in = (uint32_t)now_ms();	/* closing: BYE_GRACE_MS from now */
+	timers_soon(c);
 	worker_want(c, 0, 1);
 }
 
@@ -248,12 +246,7 @@ client_free(struct client *c)
 	forward_forget(w, c);
 	if (c->in_replay || c->in_sweep)
 		fanout_replay_forget(c);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->clients = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	timers_remove(c);
 	w->nclients--;
 	if (c->io != NULL) {
 		free(c->io->out);

@@ -153,8 +153,9 @@ static void
 worker_lapped(struct worker *w)
 {
 	uint64_t tpos, tseq;
+	struct client *c, *nx;
 
-	for (struct client *c = w->clients; c != NULL; c = c->next) {
+	CLIENTS_FOREACH(w, c, nx) {
 		if (c->state == CS_DEAD || !c->caught_up)
 			continue;
 		c->caught_up = 0;

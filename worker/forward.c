@@ -142,11 +142,12 @@ static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct worker *w = arg;
+	struct client *c, *nx;
 
 	if (!w->fwd_full)
 		return;
 	w->fwd_full = 0;
-	for (struct client *c = w->clients; c != NULL; c = c->next) {
+	CLIENTS_FOREACH(w, c, nx) {
 		if (c->state != CS_OPEN || !c->pub_paused)
 			continue;
 		c->pub_paused = 0;

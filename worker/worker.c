@@ -55,6 +55,10 @@ worker_want(struct client *c, int read, int write)
 		op = EPOLL_CTL_DEL;
 	else
 		op = EPOLL_CTL_MOD;
+	/* A full socket: under the disconnect policy, look at it soon. */
+	if (write && !c->writing &&
+	    c->w->cfg->clients_slow_policy == SLOW_DISCONNECT)
+		timers_soon(c);
 	c->reading = read;
 	c->writing = write;
 	ev.events = (read ? EPOLLIN : 0) | (write ? EPOLLOUT : 0);
@@ -282,50 +286,18 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	fanout_advance(w, UINT64_MAX);
 }
 
-/* Once a second: heartbeats, idle clients, and a safety fan-out. */
+/* Once a second: the clients' timers, held-back log lines, and a safety
+ * fan-out. */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
-	/* Times are kept in 32 bits of milliseconds (49 days), which wrap
-	 * harmlessly: both limits are below that, and differences are
-	 * taken modulo 2^32. */
-	uint32_t now = (uint32_t)now_ms();
-	uint32_t hb = w->cfg->clients_heartbeat * 1000U;
-	uint32_t idle = w->cfg->clients_idle_timeout * 1000U;
 
+	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	fanout_advance(w, UINT64_MAX);
 	for (int i = 0; i < CTR__COUNT; i++)
 		log_limit_flush(&w->lim[i]);
-	for (struct client *c = w->clients; c != NULL; c = c->next) {
-		if (c->state == CS_CLOSING &&
-		    (uint32_t)(now - c->last_in) >= BYE_GRACE_MS) {
-			worker_limit(w, CTR_BYE_UNREAD, 0, "client %u: did not "
-			    "read its BYE within %d ms: closed", c->id,
-			    BYE_GRACE_MS);
-			client_kill(c);
-		}
-		if (c->state != CS_OPEN)
-			continue;
-		/* A stalled client (socket full, never writable) is not
-		 * walked: under the disconnect policy find it here. */
-		if (c->writing && w->cfg->clients_slow_policy ==
-		    SLOW_DISCONNECT && fanout_too_slow(c)) {
-			fanout_slow(c, c->next_seq);
-			continue;
-		}
-		if (idle > 0 && (uint32_t)(now - c->last_in) >= idle) {
-			worker_limit(w, CTR_IDLE_CLOSED, 0, "client %u: silent "
-			    "for clients.idle_timeout (%d s): closing", c->id,
-			    w->cfg->clients_idle_timeout);
-			client_bye(c, "idle");
-			client_flush(c);
-		} else if (hb > 0 && (uint32_t)(now - c->last_out) >= hb) {
-			bus_counter_add(w->bus, w->slot, CTR_HEARTBEATS, 1);
-			client_send_seq(c, "HB", w->head_seq);
-		}
-	}
+	timers_run(w);
 }
 
 static void
@@ -360,6 +332,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	config_apply_reload(w->cfg, &next, NULL, NULL);
+	timers_all_soon(w);	/* heartbeat, idle_timeout, slow_policy */
 	log_set_level(w->cfg->log_level);
 	for (int i = 0; i < w->h->nlisteners; i++)	/* tcp.* settings */
 		if (!w->h->listeners[i].is_unix &&
@@ -390,13 +363,14 @@ static void
 stop(struct worker *w)
 {
 	struct timeval tv = { 0, 100 * 1000 };
+	struct client *c, *nx;
 
 	if (w->stopping)
 		return;
 	w->stopping = 1;
 	for (int i = 0; i < w->nlisten_ev; i++)
 		event_del(w->listen_ev[i]);
-	for (struct client *c = w->clients; c != NULL; c = c->next) {
+	CLIENTS_FOREACH(w, c, nx) {
 		if (c->state == CS_DEAD)
 			continue;
 		c->waiting_sync = 0;
@@ -508,6 +482,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	    EV_READ | EV_PERSIST, wake_cb, w);
 	event_add(w->wake_ev, NULL);
 	struct timeval sec = { 1, 0 };
+	w->wheel_sec = now_ms() / 1000;
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
 	event_add(w->tick_ev, &sec);
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)

@@ -1,8 +1,9 @@
 /*
  * A worker process: one libevent loop serving many clients.  Structures
- * shared by worker.c (loop, accept, timers), client.c (a client's input,
+ * shared by worker.c (loop, accept, reloads), client.c (a client's input,
  * commands, output), fanout.c (delivery from the bus), index.c (topic ->
- * subscriptions) and forward.c (PUBs to the producer).
+ * subscriptions), forward.c (PUBs to the producer) and timers.c (the
+ * per-client timers).
  */
 #ifndef HERALD_WORKER_H
 #define HERALD_WORKER_H
@@ -17,6 +18,9 @@
 #include "herald.h"
 #include "index.h"
 #include "log.h"
+
+/* Slots of the per-client timer wheel, one second each (timers.c). */
+#define WHEEL_SLOTS	64
 
 enum client_state {
 	CS_OPEN,	/* reading commands, receiving messages */
@@ -47,14 +51,14 @@ struct client {
 	struct worker	*w;
 	struct sub	*subs;
 	struct client_io *io;		/* NULL when nothing is pending */
-	struct client	*next, *prev;	/* all clients of the worker */
+	struct client	*next, *prev;	/* its slot of the timer wheel */
 	struct client	*dead_next;	/* reaper list */
 	struct client	*batch_next;	/* clients touched this batch */
 	uint64_t	 pos;		/* next record to examine, if !caught_up */
 	uint64_t	 next_seq;	/* its seq */
 	uint64_t	 replay_end;	/* resume: walk freely up to here */
 	uint64_t	 sent_seq;	/* highest seq sent as MSG or in a GAP */
-	uint32_t	 last_in, last_out; /* now_ms() mod 2^32: see tick_cb */
+	uint32_t	 last_in, last_out; /* now_ms() mod 2^32: see timers.c */
 	int		 batch_first;	/* fast path: deliveries this batch */
 	int		 batch_last;
 	int		 fd;
@@ -75,6 +79,7 @@ struct client {
 	unsigned	 in_replay:1;	/* waits for the replay sweep */
 	unsigned	 in_sweep:1;	/* served by the sweep running now */
 	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
+	unsigned	 wheel_slot:8;	/* w->wheel[] it is in */
 };
 
 /* Bytes of output queued for the client and not yet written. */
@@ -83,6 +88,16 @@ client_pending(const struct client *c)
 {
 	return c->io != NULL ? c->io->out_len - c->io->out_off : 0;
 }
+
+/*
+ * Every client of the worker: they are all on the timer wheel.  The body
+ * may move c to another slot (it may then be met again) or kill it, but
+ * must not free any client.
+ */
+#define CLIENTS_FOREACH(w, c, nx)					\
+	for (int slot_ = 0; slot_ < WHEEL_SLOTS; slot_++)		\
+		for ((c) = (w)->wheel[slot_];				\
+		    (c) != NULL && ((nx) = (c)->next, 1); (c) = (nx))
 
 /* One delivery in a fast-path batch: record index, next for the client. */
 struct delivery {
@@ -139,7 +154,8 @@ struct worker {
 	struct index		 idx;
 	struct snapshot		 snap;
 
-	struct client		*clients;
+	struct client		*wheel[WHEEL_SLOTS]; /* timers.c; all clients */
+	uint64_t		 wheel_sec;	/* the last second it ran */
 	int			 nclients;
 	uint32_t		 next_id;
 	struct client		*dead;
@@ -216,5 +232,12 @@ int	forward_pub(struct worker *, const char *topic, size_t tlen,
 int	forward_sync(struct worker *, struct client *);
 int	forward_full(struct worker *);
 void	forward_forget(struct worker *, struct client *);
+
+/* timers.c */
+void	timers_add(struct client *);
+void	timers_remove(struct client *);
+void	timers_soon(struct client *);
+void	timers_all_soon(struct worker *);
+void	timers_run(struct worker *);
 
 #endif /* HERALD_WORKER_H */

@@ -324,6 +324,32 @@ class Heartbeat(ht.HeraldTestCase):
             k += 1
             time.sleep(0.3)
 
+    def test_heartbeat_after_busy_spell(self):
+        """The timer wheel is lazy: a client busy past its heartbeat time
+        is put back by its last output, so the HB comes one interval
+        after the last MSG, neither earlier nor a whole turn later."""
+        srv = self.server({'clients.heartbeat': 2})
+        cs = [self.conn(srv.port) for _ in range(20)]
+        for c in cs:
+            c.sub('hb/busy')
+        i = self.conn(srv.ingest_port)
+        t_end = time.monotonic() + 3.5
+        k = 0
+        while time.monotonic() < t_end:
+            i.pub('hb/busy', str(k))
+            for c in cs:
+                m = ht.parse_msg(c.line())
+                self.assertEqual((m[0], m[3]), ('MSG', str(k)),
+                                 'no HB while busy')
+            k += 1
+            time.sleep(0.3)
+        t_last = time.monotonic()
+        for c in cs:
+            c.expect(r'^HB \d+$', timeout=4)
+            waited = time.monotonic() - t_last
+            self.assertGreater(waited, 1.5, 'HB before the interval')
+            self.assertLess(waited, 3.5, 'HB long after the interval')
+
 
 class Idle(ht.HeraldTestCase):
 
