@@ -1,7 +1,8 @@
 /*
  * Fan-out from the bus.  Each wakeup the worker walks the new records
  * once, matches each against its topic index once, and writes to every
- * caught-up client all its records of the batch in one writev.  A client
+ * caught-up client all its records of the batch in one sendmsg; records
+ * that arrive while it writes join the batch (batch_extend).  A client
  * that cannot keep up leaves that fast path and walks the bus from its
  * own cursor when its socket is writable; one that falls too far behind
  * (or is lapped by the ring) gets its slow-consumer policy.  A client
@@ -53,9 +54,15 @@ collect(void *arg, struct sub *s)
 	w->dl[d].rec = cur_rec;
 	w->dl[d].next = -1;
 	if (c->batch_first == 0) {
+		/* in order of arrival: a long batch serves the clients in
+		 * the order they were written last time (batch_extend) */
 		c->batch_first = d + 1;
-		c->batch_next = w->touched;
-		w->touched = c;
+		c->batch_next = NULL;
+		if (w->touched == NULL)
+			w->touched = c;
+		else
+			w->touched_tail->batch_next = c;
+		w->touched_tail = c;
 	} else {
 		w->dl[c->batch_last].next = d;
 	}
@@ -171,9 +178,69 @@ worker_lapped(struct worker *w)
 	w->head_seq = tseq - 1;
 }
 
+/* Match recs[from..n) against the index: deliveries for the caught-up
+ * clients.  Returns how many were matched (fewer when the delivery list
+ * is full). */
+static int
+batch_match(struct worker *w, int from, int n)
+{
+	cur_recs = w->recs;
+	cur_replay = 0;
+	for (cur_rec = from; cur_rec < n; cur_rec++) {
+		/* One record may go to every client: room for that, and a
+		 * bound on the batch's deliveries. */
+		if (cur_rec > 0 && (w->ndl >= FANOUT_BATCH_DELIVERIES ||
+		    dl_reserve(w) == -1))
+			break;
+		if (cur_rec == 0 && dl_reserve(w) == -1)
+			fatalx("out of memory for fan-out");
+		index_match(&w->idx, w->recs[cur_rec].topic,
+		    w->recs[cur_rec].topic_len, collect, w);
+	}
+	return cur_rec;
+}
+
+/*
+ * Records that reached the bus while a batch is being written join it:
+ * the clients not yet written get them in the same write, those already
+ * written in the next round of the same batch (collect queues them in
+ * the order they were written).  Without this a record arriving early in
+ * a long round waited for the round to end and then for its client's
+ * turn in the next: up to two rounds instead of one (broadcast to 10k,
+ * 100 msg/s: p99 218 ms before, 155 ms with it).  A batch stops growing
+ * once something else waits (a command, a writable stalled client, a
+ * connection: worker_pending) or after FANOUT_ROLL_MS, so that the loop
+ * still turns under a publisher that never pauses.
+ */
+static void
+batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
+{
+	if (*n == 0 || *n >= FANOUT_BATCH_RECS ||
+	    bus_head_seq(w->bus) <= w->recs[*n - 1].seq ||
+	    w->recs[*n - 1].seq >= until_seq)
+		return;
+	const struct bus_rec *last = &w->recs[*n - 1];
+	size_t used = (size_t)(last->line + last->line_len - w->scratch);
+	uint64_t q = *p;
+	int m = bus_read(w->bus, &q, w->scratch + used, w->scratch_len - used,
+	    w->recs + *n, FANOUT_BATCH_RECS - *n);
+	if (m <= 0)
+		return;
+	int end = *n + m;
+	for (int i = *n; i < end; i++)
+		if (w->recs[i].seq > until_seq) {
+			end = i;
+			break;
+		}
+	int k = batch_match(w, *n, end);
+	*p = k < *n + m ? w->recs[k].pos : q;
+	*n = k;
+}
+
 /*
  * Fan out the bus from the worker's position up to until_seq (or the
- * head): batch by batch, each record matched once.
+ * head): batch by batch, each record matched once, each client written
+ * once per round with all its records of the batch so far.
  */
 void
 fanout_advance(struct worker *w, uint64_t until_seq)
@@ -197,25 +264,25 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		}
 		w->ndl = 0;
 		w->touched = NULL;
-		cur_recs = w->recs;
-		cur_replay = 0;
-		for (cur_rec = 0; cur_rec < n; cur_rec++) {
-			/* One record may go to every client: room for that,
-			 * and a bound on the batch's deliveries. */
-			if (cur_rec > 0 && (w->ndl >= FANOUT_BATCH_DELIVERIES ||
-			    dl_reserve(w) == -1)) {
-				p = w->recs[cur_rec].pos;
-				n = cur_rec;
-				break;
-			}
-			if (cur_rec == 0 && dl_reserve(w) == -1)
-				fatalx("out of memory for fan-out");
-			index_match(&w->idx, w->recs[cur_rec].topic,
-			    w->recs[cur_rec].topic_len, collect, w);
+		int k = batch_match(w, 0, n);
+		if (k < n) {
+			p = w->recs[k].pos;
+			n = k;
 		}
-		for (struct client *c = w->touched, *next; c != NULL; c = next) {
-			next = c->batch_next;
-			deliver(w, c, w->recs, n, p);
+		uint64_t started = now_ms();
+		int grow = 1, since = 0;
+		while (w->touched != NULL) {	/* a round */
+			struct client *list = w->touched;
+			w->touched = NULL;
+			for (struct client *c = list, *next; c != NULL; c = next) {
+				next = c->batch_next;
+				deliver(w, c, w->recs, n, p);
+				if (grow && ++since % FANOUT_EXTEND_EVERY == 0)
+					batch_extend(w, until_seq, &n, &p);
+			}
+			if (now_ms() - started >= FANOUT_ROLL_MS ||
+			    worker_pending(w))
+				grow = 0;
 		}
 		w->pos = p;
 		if (n > 0)

@@ -5,6 +5,7 @@
  * heartbeats, applies reloads, and stops gracefully.
  */
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -67,6 +68,21 @@ worker_want(struct client *c, int read, int write)
 		log_warn("client %u: epoll_ctl", c->id);
 		client_kill(c);
 	}
+}
+
+/* Whether anything besides the fan-out waits to be served: a client's
+ * input, a stalled client's socket that has room again, a connection. */
+int
+worker_pending(struct worker *w)
+{
+	struct pollfd pfd[1 + LISTENERS_MAX * 2];
+	int n = 0;
+
+	pfd[n++] = (struct pollfd){ .fd = w->epfd, .events = POLLIN };
+	for (int i = 0; i < w->nlisten_ev && !w->accept_paused; i++)
+		pfd[n++] = (struct pollfd){ .fd = event_get_fd(w->listen_ev[i]),
+		    .events = POLLIN };
+	return poll(pfd, n, 0) > 0;
 }
 
 /* Some clients are ready: serve a bounded number, then let the loop turn

@@ -145,7 +145,7 @@ struct worker {
 	struct delivery		*dl;
 	int			 ndl, dl_cap;
 	int			 accept_paused;
-	struct client		*touched;
+	struct client		*touched, *touched_tail; /* this batch's */
 	struct iovec		*iov;
 	char			*rbuf;		/* socket reads */
 	char			*slow_buf;	/* slow path's own copy */
@@ -193,6 +193,7 @@ void	worker_limit(struct worker *, enum bus_counter, int warn,
 	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	worker_want(struct client *, int read, int write);
 void	worker_reap_later(struct worker *);
+int	worker_pending(struct worker *);
 
 /* client.c */
 struct client *client_new(struct worker *, int fd, enum listener_kind,

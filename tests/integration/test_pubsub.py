@@ -5,6 +5,7 @@ snapshot/live handoff (PROTOCOL.md: Client to server, Guarantees 1-2)."""
 
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -689,6 +690,91 @@ class PubSub(ht.HeraldTestCase):
                 raise AssertionError('SUB t sent after PUB %d, +OK SUB t %d,'
                                      ' got every value to %d, then: %s' %
                                      (mk, h, n, e))
+
+
+PUBLISHER = r'''
+import socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rb')
+assert f.readline().startswith(b'HELLO ')
+n = int(sys.argv[2])
+for j in range(0, n, 5):
+    s.sendall(''.join('PUB r/%s %d\n' % ('ab'[i % 2], i)
+                      for i in range(j, j + 5)).encode())
+    time.sleep(0.0005)
+s.sendall(b'SYNC\n')       # all taken: closing now loses nothing
+assert f.readline().startswith(b'+OK SYNC ')
+s.close()
+'''
+
+
+class RollingBatch(ht.HeraldTestCase):
+    """While a worker writes a round of clients, records that reach the
+    bus join the batch: the clients not yet written get them at once,
+    the others in the next round.  Under a publisher that keeps coming,
+    every client must still get exactly its records, once, in order."""
+
+    def test_many_clients_under_steady_publishing(self):
+        import selectors
+        srv = self.server({'clients.heartbeat': 0}, workers=1)
+        patterns = [['r/#'], ['r/a'], ['r/a', 'r/#'], ['r/b', 'r/+']]
+        cs = []
+        for k in range(1000):
+            c = self.conn(srv.port)
+            for pat in patterns[k % len(patterns)]:
+                c.sub(pat)
+            c.sock.setblocking(False)
+            cs.append(c)
+        n = 3000
+        want = {'r/#': None, 'r/a': 'r/a', 'r/b': 'r/b', 'r/+': None}
+        sel = selectors.DefaultSelector()
+        for k, c in enumerate(cs):
+            sel.register(c.sock, selectors.EVENT_READ, k)
+        bufs = [b''] * len(cs)
+        ing = self.conn(srv.ingest_port)
+
+        def drain(timeout):
+            for key, _ in sel.select(timeout):
+                try:
+                    data = key.fileobj.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                self.assertTrue(data, 'client %d closed' % key.data)
+                bufs[key.data] += data
+
+        # A steady trickle from another process (this one is busy
+        # reading), not one burst: 5 records every half millisecond.
+        pub = subprocess.Popen([sys.executable, '-c', PUBLISHER,
+                                str(srv.ingest_port), str(n)])
+        self.addCleanup(pub.kill)
+        while pub.poll() is None:
+            drain(0.01)
+        self.assertEqual(pub.returncode, 0, 'the publisher failed')
+        ing.sync()
+
+        def expected(k):
+            topics = set()
+            for pat in patterns[k % len(patterns)]:
+                topics |= {'r/a', 'r/b'} if want[pat] is None else \
+                    {want[pat]}
+            return [i for i in range(n) if 'r/%s' % 'ab'[i % 2] in topics]
+        expect = [expected(k) for k in range(len(cs))]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                bufs[k].count(b'\n') < len(expect[k]) for k in range(len(cs))):
+            drain(0.1)
+        for k, c in enumerate(cs):
+            got, seqs = [], []
+            for ln in bufs[k].decode().splitlines():
+                m = ht.parse_msg(ln)
+                self.assertTrue(m and m[0] == 'MSG', 'client %d: %r'
+                                % (k, ln))
+                got.append(int(m[3]))
+                seqs.append(m[2])
+            self.assertEqual(seqs, sorted(set(seqs)),
+                             'client %d: seqs not strictly increasing' % k)
+            self.assertEqual(got, expect[k], 'client %d (%s): wrong '
+                             'records' % (k, patterns[k % len(patterns)]))
 
 
 if __name__ == '__main__':
