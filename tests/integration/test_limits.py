@@ -58,13 +58,28 @@ def rejected(port, source=None, timeout=5.0):
 
 class LimitTestCase(ht.HeraldTestCase):
 
-    def log_after(self, srv, offset, regex, settle=1.2):
+    def log_after(self, srv, offset, regex, settle=1.2, events=None):
         """Lines of the log after byte offset that match regex, once the
         counts held back in the last second have been told (a "since:"
-        line comes when that second is over, on the worker's tick)."""
-        time.sleep(settle)
-        return [ln for ln in srv.log()[offset:].splitlines()
-                if re.search(regex, ln)]
+        line comes when that second is over, on the worker's next tick:
+        up to two seconds later, more on a loaded machine).  Given the
+        exact number of events, wait (6 s at most) until the lines and
+        the suppressed counts account for them all; else wait settle."""
+        def matching():
+            return [ln for ln in srv.log()[offset:].splitlines()
+                    if re.search(regex, ln)]
+        if events is None:
+            time.sleep(settle)
+            return matching()
+        deadline = time.monotonic() + 6
+        while True:
+            lines = matching()
+            told = sum(int(m.group(1)) for m in
+                       map(SUPPRESSED_RE.search, lines) if m)
+            told += sum(1 for ln in lines if 'since:' not in ln)
+            if told >= events or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
 
     def check_rate_limited(self, lines, events, elapsed, workers, what,
                            need_suppressed=True):
@@ -148,7 +163,7 @@ class ConnectionLimits(LimitTestCase):
         self.assertEqual(stat(st, 'clients'), 4)
         for c in held:
             self.assertEqual(c.cmd('PING'), ['PONG'])
-        lines = self.log_after(srv, off, r'clients\.max')
+        lines = self.log_after(srv, off, r'clients\.max', events=500)
         self.check_rate_limited(lines, 500, elapsed, srv.workers,
                                 'clients.max')
         # a freed place is taken again
@@ -173,7 +188,7 @@ class ConnectionLimits(LimitTestCase):
         other = self.hold(srv, 2, source='127.0.0.2')
         self.assertEqual(stat(other[0], 'clients'), 5)
         self.assertEqual(stat(st, 'rejected_full') - r0, 300)
-        lines = self.log_after(srv, off, r'per_address')
+        lines = self.log_after(srv, off, r'per_address', events=300)
         self.check_rate_limited(lines, 300, elapsed, srv.workers,
                                 'clients.per_address')
 
@@ -185,9 +200,8 @@ class ConnectionLimits(LimitTestCase):
         held = self.hold(srv, 2)
         off = len(srv.log())
         self.storm(srv, 200, 0)
-        time.sleep(2.5)
-        self.assertEqual(stat(held[0], 'rejected_full'), 200)
-        lines = self.log_after(srv, off, r'clients\.max')
+        self.assertEqual(self.wait_stat(held[0], 'rejected_full', 200), 200)
+        lines = self.log_after(srv, off, r'clients\.max', events=200)
         sup = [int(m.group(1)) for m in map(SUPPRESSED_RE.search, lines)
                if m]
         print('\n  burst of 200: %d lines, suppressed reported %r' %
@@ -421,7 +435,7 @@ class RingFull(LimitTestCase):
         elapsed = time.monotonic() - t0
         gaps = stat(st, 'gaps') - g0
         slow = stat(st, 'slow_consumers') - s0
-        lines = self.log_after(srv, off, r'slow consumer')
+        lines = self.log_after(srv, off, r'slow consumer', events=slow)
         print('\n  30 lapped readers: gaps +%d, slow_consumers +%d' %
               (gaps, slow))
         self.assertGreaterEqual(gaps, 30, 'STAT gaps')
