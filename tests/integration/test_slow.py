@@ -309,20 +309,25 @@ class Heartbeat(ht.HeraldTestCase):
         c.sub('hb/y')
         c.assert_no_line(2.5)
 
+    def busy(self, ingest, topic, conns, seconds):
+        """Publish on topic every 0.3 s for seconds: each of conns gets
+        every MSG and nothing else (no HB while messages flow)."""
+        t_end = time.monotonic() + seconds
+        k = 0
+        while time.monotonic() < t_end:
+            ingest.pub(topic, str(k))
+            for c in conns:
+                m = ht.parse_msg(c.line())
+                self.assertEqual((m[0], m[3]), ('MSG', str(k)),
+                                 'no HB while messages flow every 0.3 s')
+            k += 1
+            time.sleep(0.3)
+
     def test_heartbeat_not_while_busy(self):
         srv = self.server({'clients.heartbeat': 1})
         c = self.conn(srv.port)
         c.sub('hb/y')
-        i = self.conn(srv.ingest_port)
-        t_end = time.monotonic() + 2.5
-        k = 0
-        while time.monotonic() < t_end:
-            i.pub('hb/y', str(k))
-            m = ht.parse_msg(c.line())
-            self.assertEqual((m[0], m[3]), ('MSG', str(k)),
-                             'no HB while messages flow every 0.3 s')
-            k += 1
-            time.sleep(0.3)
+        self.busy(self.conn(srv.ingest_port), 'hb/y', [c], 2.5)
 
     def test_heartbeat_after_busy_spell(self):
         """The timer wheel is lazy: a client busy past its heartbeat time
@@ -332,17 +337,7 @@ class Heartbeat(ht.HeraldTestCase):
         cs = [self.conn(srv.port) for _ in range(20)]
         for c in cs:
             c.sub('hb/busy')
-        i = self.conn(srv.ingest_port)
-        t_end = time.monotonic() + 3.5
-        k = 0
-        while time.monotonic() < t_end:
-            i.pub('hb/busy', str(k))
-            for c in cs:
-                m = ht.parse_msg(c.line())
-                self.assertEqual((m[0], m[3]), ('MSG', str(k)),
-                                 'no HB while busy')
-            k += 1
-            time.sleep(0.3)
+        self.busy(self.conn(srv.ingest_port), 'hb/busy', cs, 3.5)
         t_last = time.monotonic()
         for c in cs:
             c.expect(r'^HB \d+$', timeout=4)
