@@ -24,6 +24,8 @@
 #define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and deliveries noted */
 #define FANOUT_EXTEND_EVERY	64	/* clients written between looks at the bus */
 #define FANOUT_ROLL_MS		1000	/* a batch grows for at most this long */
+#define FANOUT_ROLL_MIN		256	/* ... in rounds of at least this many
+					 * clients */
 #define CLIENT_EVENTS_MAX	256	/* client events served per loop turn */
 #define CLIENT_WRITE_MAX	(256 * 1024) /* bytes written to one client
 					 * per turn, so one cannot hog */

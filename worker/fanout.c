@@ -63,6 +63,7 @@ collect(void *arg, struct sub *s)
 		else
 			w->touched_tail->batch_next = c;
 		w->touched_tail = c;
+		w->ntouched++;
 	} else {
 		w->dl[c->batch_last].next = d;
 	}
@@ -264,6 +265,7 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		}
 		w->ndl = 0;
 		w->touched = NULL;
+		w->ntouched = 0;
 		int k = batch_match(w, 0, n);
 		if (k < n) {
 			p = w->recs[k].pos;
@@ -273,11 +275,15 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 		int grow = 1, since = 0;
 		while (w->touched != NULL) {	/* a round */
 			struct client *list = w->touched;
+			/* Only a long round gains: in a short one no record
+			 * waits long, and growing it costs more rounds. */
+			int roll = grow && w->ntouched >= FANOUT_ROLL_MIN;
 			w->touched = NULL;
+			w->ntouched = 0;
 			for (struct client *c = list, *next; c != NULL; c = next) {
 				next = c->batch_next;
 				deliver(w, c, w->recs, n, p);
-				if (grow && ++since % FANOUT_EXTEND_EVERY == 0)
+				if (roll && ++since % FANOUT_EXTEND_EVERY == 0)
 					batch_extend(w, until_seq, &n, &p);
 			}
 			if (now_ms() - started >= FANOUT_ROLL_MS ||
@@ -545,6 +551,7 @@ sweep_batch(struct worker *w, uint64_t *p)
 	}
 	w->ndl = 0;
 	w->touched = NULL;
+	w->ntouched = 0;
 	cur_recs = w->slow_recs;
 	cur_replay = 1;
 	for (cur_rec = 0; cur_rec < n; cur_rec++) {

@@ -146,6 +146,7 @@ struct worker {
 	int			 ndl, dl_cap;
 	int			 accept_paused;
 	struct client		*touched, *touched_tail; /* this batch's */
+	int			 ntouched;	/* ... in the round to come */
 	struct iovec		*iov;
 	char			*rbuf;		/* socket reads */
 	char			*slow_buf;	/* slow path's own copy */
