@@ -288,8 +288,9 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 				if (roll && ++since % FANOUT_EXTEND_EVERY == 0)
 					batch_extend(w, until_seq, &n, &p);
 			}
-			if (now_ms() - started >= FANOUT_ROLL_MS ||
-			    worker_pending(w))
+			/* another round follows only if the batch grew */
+			if (w->touched != NULL && (now_ms() - started >=
+			    FANOUT_ROLL_MS || worker_pending(w)))
 				grow = 0;
 		}
 		w->pos = p;
