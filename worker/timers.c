@@ -19,7 +19,9 @@
 
 #include "worker.h"
 
-/* The second, on now_ms()'s clock, that slot s stands for when used. */
+_Static_assert(WHEEL_SLOTS <= 256, "struct client's wheel_slot is 8 bits");
+
+/* The slot of a second on now_ms()'s clock. */
 static unsigned
 slot_of(uint64_t sec)
 {
@@ -122,20 +124,10 @@ timers_soon(struct client *c)
 void
 timers_all_soon(struct worker *w)
 {
-	struct client *all = NULL, *c, *nx;
+	struct client *c, *nx;
 
-	for (int s = 0; s < WHEEL_SLOTS; s++) {
-		for (c = w->wheel[s]; c != NULL; c = nx) {
-			nx = c->next;
-			c->next = all;
-			all = c;
-		}
-		w->wheel[s] = NULL;
-	}
-	for (c = all; c != NULL; c = nx) {
-		nx = c->next;
-		wheel_insert(w, c, w->wheel_sec + 1);
-	}
+	CLIENTS_FOREACH(w, c, nx)	/* one met again is moved again: harmless */
+		timers_soon(c);
 }
 
 /* What is due for one client at now (ms, wrapping): act on it. */
