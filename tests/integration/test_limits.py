@@ -271,11 +271,12 @@ class FileDescriptors(LimitTestCase):
         cpu0, t0 = cpu_seconds(wpid), time.monotonic()
         time.sleep(3.0)
         cpu1, t1 = cpu_seconds(wpid), time.monotonic()
-        p1 = stat(st, 'accept_paused')
-        # (no settling: the descriptors are still exhausted, every second
-        # would add a pause the count above does not have)
+        # The log before the count: the descriptors are still exhausted
+        # and a pause can come at any moment; read the other way round, a
+        # pause between the two reads is a line the count does not have.
         lines = self.log_after(srv, off, r'out of file descriptors',
                                settle=0)
+        p1 = stat(st, 'accept_paused')
         print('\n  %d clients held, 6 waiting; over %.1f s the worker used '
               '%.2f s of CPU; accept_paused %d -> %d; %d log lines: %r' %
               (len(held), t1 - t0, cpu1 - cpu0, p0, p1, len(lines),
