@@ -477,6 +477,49 @@ client_input(struct client *c, const char *data, size_t len)
 	}
 }
 
+/*
+ * Between the writes of a fan-out round (worker_serve_publishers): read
+ * and run the whole PUB lines at the head of the client's input, and
+ * leave anything else in the socket for the loop.  Only a caught-up
+ * client with no subscriptions and nothing kept qualifies: a PUB changes
+ * nothing of the batch being written, and such a client has nothing in
+ * it.  Returns 1 if it took all there was, 0 if the loop must serve it.
+ */
+int
+client_take_pubs(struct client *c)
+{
+	struct worker *w = c->w;
+	char *buf = w->pub_rbuf;
+
+	if (c->state != CS_OPEN || !c->reading || c->subs != NULL ||
+	    !c->caught_up || c->in_replay || c->in_sweep || c->pub_paused ||
+	    c->discarding || c->io != NULL || !may_execute(c) ||
+	    forward_full(w))
+		return 0;
+	ssize_t n = recv(c->fd, buf, READ_CHUNK, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)	/* nothing yet (1), or an end the loop will see */
+		return n == -1 && (errno == EAGAIN || errno == EINTR);
+	size_t take = 0;
+	while (take < (size_t)n) {
+		const char *p = buf + take;
+		const char *lf = memchr(p, '\n', n - take);
+		if (lf == NULL || (size_t)(lf - p) > max_line(c) ||
+		    !is_pub(p, lf - p))
+			break;
+		take += lf - p + 1;
+	}
+	if (take == 0)
+		return 0;
+	/* The bytes peeked are there: this read returns them all. */
+	ssize_t k = read(c->fd, buf, take);
+	if (k <= 0)
+		return 0;
+	client_input(c, buf, k);
+	if (c->state != CS_DEAD)
+		client_flush(c);
+	return take == (size_t)n;
+}
+
 /* Run input that was kept while the client could not run commands. */
 void
 client_resume_input(struct client *c)

@@ -47,10 +47,19 @@ collect(void *arg, struct sub *s)
 	 * have reached this record */
 	if (cur_replay ? !c->in_sweep || c->pos > r->pos : !c->caught_up)
 		return;
+	/* (a batch after a cut one: some were sent it in the cut one) */
+	if (r->seq <= c->sent_seq)
+		return;
 	/* Once, even if two of its patterns match. */
 	if (c->batch_first != 0 && w->dl[c->batch_last].rec == cur_rec)
 		return;
-	int d = w->ndl++;
+	int d = w->dl_free;
+	if (d >= 0) {
+		w->dl_free = w->dl[d].next;
+		w->dl_nfree--;
+	} else {
+		d = w->ndl++;
+	}
 	w->dl[d].rec = cur_rec;
 	w->dl[d].next = -1;
 	if (c->batch_first == 0) {
@@ -125,6 +134,17 @@ dl_reserve(struct worker *w)
 	return 0;
 }
 
+/* An empty batch: no deliveries, no client to write. */
+static void
+batch_reset(struct worker *w)
+{
+	w->ndl = 0;
+	w->dl_free = -1;
+	w->dl_nfree = 0;
+	w->touched = NULL;
+	w->ntouched = 0;
+}
+
 /* Write a client's records of this batch (recs) in one writev. */
 static void
 deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
@@ -140,6 +160,11 @@ deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 		total += w->iov[k].iov_len;
 		k++;
 	}
+	/* Written, its deliveries are free for the records that join the
+	 * batch: a long batch is bounded by those waiting, not by all. */
+	w->dl[c->batch_last].next = w->dl_free;
+	w->dl_free = c->batch_first - 1;
+	w->dl_nfree += k;
 	c->batch_first = 0;
 	ssize_t n = send_iov(c, w->iov, k);
 	if (n == -1) {
@@ -190,7 +215,8 @@ batch_match(struct worker *w, int from, int n)
 	for (cur_rec = from; cur_rec < n; cur_rec++) {
 		/* One record may go to every client: room for that, and a
 		 * bound on the batch's deliveries. */
-		if (cur_rec > 0 && (w->ndl >= FANOUT_BATCH_DELIVERIES ||
+		if (cur_rec > 0 && (w->ndl - w->dl_nfree >=
+		    FANOUT_BATCH_DELIVERIES ||
 		    dl_reserve(w) == -1))
 			break;
 		if (cur_rec == 0 && dl_reserve(w) == -1)
@@ -240,6 +266,84 @@ batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
 	*n = k;
 }
 
+/* Whether the batch has used half its room (records or bytes): the round
+ * that ends it must still have room for what joins it. */
+static int
+batch_half_full(const struct worker *w, int n)
+{
+	if (n == 0)
+		return 0;
+	const struct bus_rec *last = &w->recs[n - 1];
+	size_t used = (size_t)(last->line + last->line_len - w->scratch);
+	return n >= FANOUT_BATCH_RECS / 2 || used >= w->scratch_len / 2;
+}
+
+/* The batch is cut after its last round: the clients that were to be
+ * written again start the next batch with nothing owed. */
+static void
+batch_cut(struct worker *w)
+{
+	for (struct client *c = w->touched; c != NULL; c = c->batch_next)
+		c->batch_first = 0;
+	w->touched = NULL;
+	w->ntouched = 0;
+}
+
+/*
+ * The rounds of a batch.  Each writes every client that has records
+ * waiting, in the order they were written before; every
+ * FANOUT_EXTEND_EVERY clients it passes on what publishers sent (serve:
+ * worker_serve_publishers) and lets records that reached the bus join
+ * (batch_extend).  A batch ends when a round adds nothing, or after the
+ * round that follows its time (FANOUT_ROLL_MS), half its room, or other
+ * work waiting (worker_pending).  That last round still takes records
+ * for the clients it has yet to write; then the batch is cut where that
+ * round began, and the next batch gives those records to the clients
+ * written before they came (collect skips what a client was sent).  So
+ * no record waits for a round that will not take it.  Returns 1 if the
+ * batch was cut.
+ */
+static int
+batch_rounds(struct worker *w, uint64_t until_seq, int serve, int *n,
+    uint64_t *p)
+{
+	uint64_t started = now_ms();
+	int since = 0, last = 0;
+
+	while (w->touched != NULL) {
+		struct client *list = w->touched;
+		int n0 = *n;
+		uint64_t p0 = *p;
+		/* Only a long round gains: in a short one no record waits
+		 * long, and growing it costs more rounds. */
+		int roll = w->ntouched >= FANOUT_ROLL_MIN;
+
+		w->touched = NULL;
+		w->ntouched = 0;
+		for (struct client *c = list, *next; c != NULL; c = next) {
+			next = c->batch_next;
+			deliver(w, c, w->recs, *n, *p);
+			if (++since % FANOUT_EXTEND_EVERY != 0)
+				continue;
+			if (serve)
+				worker_serve_publishers(w);
+			if (roll)
+				batch_extend(w, until_seq, n, p);
+		}
+		if (last) {
+			batch_cut(w);
+			*n = n0;
+			*p = p0;
+			return 1;
+		}
+		if (w->touched != NULL && (now_ms() - started >=
+		    FANOUT_ROLL_MS || batch_half_full(w, *n) ||
+		    worker_pending(w)))
+			last = 1;
+	}
+	return 0;
+}
+
 /*
  * Fan out the bus from the worker's position up to until_seq (or the
  * head): batch by batch, each record matched once, each client written
@@ -248,6 +352,12 @@ batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
 void
 fanout_advance(struct worker *w, uint64_t until_seq)
 {
+	/* Publishers are served between writes only in the loop's own
+	 * fan-out, never in one run from inside a command (a snapshot). */
+	int serve = w->loop_fanout;
+
+	w->loop_fanout = 0;
+	forward_flush(w);	/* PUBs read in this turn: see forward_flush */
 	while (w->head_seq < until_seq) {
 		uint64_t p = w->pos;
 		int n = bus_read(w->bus, &p, w->scratch, w->scratch_len,
@@ -265,38 +375,36 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 				break;
 			}
 		}
-		w->ndl = 0;
-		w->touched = NULL;
-		w->ntouched = 0;
+		batch_reset(w);
 		int k = batch_match(w, 0, n);
 		if (k < n) {
 			p = w->recs[k].pos;
 			n = k;
 		}
-		uint64_t started = now_ms();
-		int grow = 1, since = 0;
-		while (w->touched != NULL) {	/* a round */
-			struct client *list = w->touched;
-			/* Only a long round gains: in a short one no record
-			 * waits long, and growing it costs more rounds. */
-			int roll = grow && w->ntouched >= FANOUT_ROLL_MIN;
-			w->touched = NULL;
-			w->ntouched = 0;
-			for (struct client *c = list, *next; c != NULL; c = next) {
-				next = c->batch_next;
-				deliver(w, c, w->recs, n, p);
-				if (roll && ++since % FANOUT_EXTEND_EVERY == 0)
-					batch_extend(w, until_seq, &n, &p);
-			}
-			/* another round follows only if the batch grew */
-			if (w->touched != NULL && (now_ms() - started >=
-			    FANOUT_ROLL_MS || worker_pending(w)))
-				grow = 0;
-		}
+		int cut = batch_rounds(w, until_seq, serve, &n, &p);
 		w->pos = p;
 		if (n > 0)
 			w->head_seq = w->recs[n - 1].seq;
+		if (cut && serve) {
+			/* Under a publisher that never pauses the bus is never
+			 * done: let the loop turn, and go on when it has (a
+			 * timer: an event made active here would run again in
+			 * this same turn, before any socket or timer). */
+			static const struct timeval now = { 0, 0 };
+			evtimer_add(w->more_ev, &now);
+			break;
+		}
 	}
+}
+
+/* The loop's own fan-out (a wakeup, the tick, before a HELLO): the one
+ * that may serve publishers between its writes. */
+void
+fanout_run(struct worker *w)
+{
+	w->loop_fanout = 1;
+	fanout_advance(w, UINT64_MAX);
+	w->loop_fanout = 0;
 }
 
 /* The client fell behind by more than out_limit or was lapped. */
@@ -379,7 +487,8 @@ fanout_walk(struct client *c)
 				nrecs = i;
 				break;
 			}
-			if (!client_matches(c, r))
+			/* (what a cut batch sent it is behind it) */
+			if (r->seq <= c->sent_seq || !client_matches(c, r))
 				continue;
 			idx[k] = i;
 			w->iov[k].iov_base = (void *)r->line;
@@ -552,9 +661,7 @@ sweep_batch(struct worker *w, uint64_t *p)
 		*p = start;
 		return 0;
 	}
-	w->ndl = 0;
-	w->touched = NULL;
-	w->ntouched = 0;
+	batch_reset(w);
 	cur_recs = w->slow_recs;
 	cur_replay = 1;
 	for (cur_rec = 0; cur_rec < n; cur_rec++) {

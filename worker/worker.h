@@ -144,11 +144,13 @@ struct worker {
 	struct bus_rec		*recs;
 	struct delivery		*dl;
 	int			 ndl, dl_cap;
+	int			 dl_free, dl_nfree; /* written: reused */
 	int			 accept_paused;
 	struct client		*touched, *touched_tail; /* this batch's */
 	int			 ntouched;	/* ... in the round to come */
 	struct iovec		*iov;
 	char			*rbuf;		/* socket reads */
+	char			*pub_rbuf;	/* reads between fan-out writes */
 	char			*slow_buf;	/* slow path's own copy */
 	struct bus_rec		*slow_recs;
 
@@ -166,12 +168,17 @@ struct worker {
 	int			 nlisten_ev;
 	struct event		*accept_resume;
 	struct event		*wake_ev;
+	struct event		*more_ev;	/* a fan-out to go on with */
 	struct event		*tick_ev;
 	struct event		*replay_ev;	/* the replay sweep */
 	struct client		**replay;	/* clients waiting for it */
 	int			 nreplay, replay_cap;
 	int			 epfd;		/* the clients' epoll set */
 	struct event		*epoll_ev;	/* libevent watches epfd */
+	int			 pub_epfd;	/* ... the ingest clients' */
+	struct event		*pub_epoll_ev;
+	int			 pubs_waiting;	/* input the loop must serve */
+	int			 loop_fanout;	/* fanout_run, not a command's */
 	struct event		*ctl_ev;
 	struct event		*stop_timer;
 	int			 ctl_fd;
@@ -180,6 +187,8 @@ struct worker {
 	struct bufferevent	*fwd;
 	struct event		*fwd_retry;
 	int			 fwd_full;	/* queue above FWD_QUEUE_MAX */
+	int			 fwd_ready;	/* connected: forward_flush may write */
+	struct event		*fwd_resume;	/* held publishers: read again */
 	uint32_t		 fwd_gen;	/* connections lost so far */
 	struct sync_wait	*syncs;
 	int			 nsyncs, syncs_cap, syncs_head;
@@ -195,6 +204,7 @@ void	worker_limit(struct worker *, enum bus_counter, int warn,
 void	worker_want(struct client *, int read, int write);
 void	worker_reap_later(struct worker *);
 int	worker_pending(struct worker *);
+void	worker_serve_publishers(struct worker *);
 
 /* client.c */
 struct client *client_new(struct worker *, int fd, enum listener_kind,
@@ -211,11 +221,13 @@ void	client_kill(struct client *);
 void	client_lost(struct client *, const char *what);
 void	client_free(struct client *);
 void	client_event_cb(evutil_socket_t, short, void *);
+int	client_take_pubs(struct client *);
 void	client_sync_done(struct client *, uint64_t seq, int ok);
 int	client_matches(const struct client *, const struct bus_rec *);
 
 /* fanout.c */
 void	fanout_advance(struct worker *, uint64_t until_seq);
+void	fanout_run(struct worker *);
 int	fanout_walk(struct client *);
 void	fanout_slow(struct client *, uint64_t first_lost);
 int	fanout_too_slow(const struct client *);
@@ -229,6 +241,7 @@ void	snapshot_free(struct snapshot *);
 
 /* forward.c */
 void	forward_start(struct worker *);
+void	forward_flush(struct worker *);
 int	forward_pub(struct worker *, const char *topic, size_t tlen,
 	    const char *payload, size_t plen);
 int	forward_sync(struct worker *, struct client *);

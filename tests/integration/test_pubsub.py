@@ -711,22 +711,30 @@ s.close()
 class RollingBatch(ht.HeraldTestCase):
     """While a worker writes a round of clients, records that reach the
     bus join the batch: the clients not yet written get them at once,
-    the others in the next round.  Under a publisher that keeps coming,
-    every client must still get exactly its records, once, in order."""
+    the others in the next round.  A batch is cut after a second, or when
+    other work waits, and the next one gives the records of its last
+    round to the clients written before they came.  Under a publisher
+    that keeps coming (on the same worker: its PUBs are taken between
+    writes), every client must still get exactly its records, once, in
+    order."""
 
-    def test_many_clients_under_steady_publishing(self):
-        import selectors
-        srv = self.server({'clients.heartbeat': 0}, workers=1)
-        patterns = [['r/#'], ['r/a'], ['r/a', 'r/#'], ['r/b', 'r/+']]
+    def clients(self, srv, patterns, count):
         cs = []
-        for k in range(1000):
+        for k in range(count):
             c = self.conn(srv.port)
             for pat in patterns[k % len(patterns)]:
                 c.sub(pat)
             c.sock.setblocking(False)
             cs.append(c)
-        n = 3000
-        want = {'r/#': None, 'r/a': 'r/a', 'r/b': 'r/b', 'r/+': None}
+        return cs
+
+    def publish_and_read(self, srv, cs, n, expect, between=None,
+                         replies=lambda k: 0):
+        """Publish n records from another process while reading every
+        client; between(k) runs on each pass of the reading loop.
+        Returns each client's lines once it has its expected MSGs and
+        replies(k) more lines."""
+        import selectors
         sel = selectors.DefaultSelector()
         for k, c in enumerate(cs):
             sel.register(c.sock, selectors.EVENT_READ, k)
@@ -747,10 +755,39 @@ class RollingBatch(ht.HeraldTestCase):
         pub = subprocess.Popen([sys.executable, '-c', PUBLISHER,
                                 str(srv.ingest_port), str(n)])
         self.addCleanup(pub.kill)
+        passes = 0
         while pub.poll() is None:
             drain(0.01)
+            if between:
+                between(passes)
+            passes += 1
         self.assertEqual(pub.returncode, 0, 'the publisher failed')
         ing.sync()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                bufs[k].count(b'\n') < len(expect[k]) + replies(k)
+                for k in range(len(cs))):
+            drain(0.1)
+        return [bufs[k].decode().splitlines() for k in range(len(cs))]
+
+    def check_msgs(self, k, lines, expect, what):
+        got, seqs = [], []
+        for ln in lines:
+            m = ht.parse_msg(ln)
+            self.assertTrue(m and m[0] == 'MSG', 'client %d: %r' % (k, ln))
+            got.append(int(m[3]))
+            seqs.append(m[2])
+        self.assertEqual(seqs, sorted(set(seqs)),
+                         'client %d: seqs not strictly increasing' % k)
+        self.assertEqual(got, expect, 'client %d (%s): wrong records'
+                         % (k, what))
+
+    def test_many_clients_under_steady_publishing(self):
+        srv = self.server({'clients.heartbeat': 0}, workers=1)
+        patterns = [['r/#'], ['r/a'], ['r/a', 'r/#'], ['r/b', 'r/+']]
+        cs = self.clients(srv, patterns, 1000)
+        n = 3000
+        want = {'r/#': None, 'r/a': 'r/a', 'r/b': 'r/b', 'r/+': None}
 
         def expected(k):
             topics = set()
@@ -759,22 +796,36 @@ class RollingBatch(ht.HeraldTestCase):
                     {want[pat]}
             return [i for i in range(n) if 'r/%s' % 'ab'[i % 2] in topics]
         expect = [expected(k) for k in range(len(cs))]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-                bufs[k].count(b'\n') < len(expect[k]) for k in range(len(cs))):
-            drain(0.1)
-        for k, c in enumerate(cs):
-            got, seqs = [], []
-            for ln in bufs[k].decode().splitlines():
-                m = ht.parse_msg(ln)
-                self.assertTrue(m and m[0] == 'MSG', 'client %d: %r'
-                                % (k, ln))
-                got.append(int(m[3]))
-                seqs.append(m[2])
-            self.assertEqual(seqs, sorted(set(seqs)),
-                             'client %d: seqs not strictly increasing' % k)
-            self.assertEqual(got, expect[k], 'client %d (%s): wrong '
-                             'records' % (k, patterns[k % len(patterns)]))
+        out = self.publish_and_read(srv, cs, n, expect)
+        for k in range(len(cs)):
+            self.check_msgs(k, out[k], expect[k],
+                            patterns[k % len(patterns)])
+
+    def test_commands_between_cut_batches(self):
+        """Clients that send commands while the publisher goes on: a
+        command cuts the batch (other work waits), and the client that ran
+        it rejoins the fast path at the cut, behind records it may have
+        been sent in the cut batch's last round: none twice, none lost,
+        every PONG in order."""
+        srv = self.server({'clients.heartbeat': 0}, workers=1)
+        cs = self.clients(srv, [['r/#']], 600)
+        n = 4000
+        expect = [list(range(n))] * len(cs)
+        pings = [0] * len(cs)
+
+        def ping(i):
+            for k in range(i % 20, len(cs), 20):
+                cs[k].sock.send(b'PING %d\n' % pings[k])
+                pings[k] += 1
+        out = self.publish_and_read(srv, cs, n, expect, between=ping,
+                                    replies=lambda k: pings[k])
+        self.assertGreater(sum(pings), 0)
+        for k in range(len(cs)):
+            pongs = [ln for ln in out[k] if ln.startswith('PONG')]
+            self.assertEqual(pongs, ['PONG %d' % i for i in
+                                     range(pings[k])], 'client %d' % k)
+            msgs = [ln for ln in out[k] if not ln.startswith('PONG')]
+            self.check_msgs(k, msgs, expect[k], 'r/#')
 
 
 if __name__ == '__main__':
