@@ -21,7 +21,7 @@
 #define READ_CHUNK		(64 * 1024) /* bytes read from a socket at once */
 #define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
 #define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */
-#define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and deliveries waiting */
+#define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and runs of them waiting */
 #define FANOUT_EXTEND_EVERY	64	/* clients written between looks at the
 					 * bus (and at the publishers) */
 #define FANOUT_ROLL_MS		1000	/* a batch grows for this long, then

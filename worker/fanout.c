@@ -50,9 +50,19 @@ collect(void *arg, struct sub *s)
 	/* (a batch after a cut one: some were sent it in the cut one) */
 	if (r->seq <= c->sent_seq)
 		return;
-	/* Once, even if two of its patterns match. */
-	if (c->batch_first != 0 && w->dl[c->batch_last].rec == cur_rec)
-		return;
+	if (c->batch_first != 0) {
+		struct delivery *run = &w->dl[c->batch_last];
+		/* Once, even if two of its patterns match. */
+		if (run->last == cur_rec)
+			return;
+		/* The record after its last: the run grows.  A broadcast's
+		 * deliveries are one run per client, walked in order (one
+		 * entry per record cost a cache miss each in deliver). */
+		if (run->last == cur_rec - 1) {
+			run->last = cur_rec;
+			return;
+		}
+	}
 	int d = w->dl_free;
 	if (d >= 0) {
 		w->dl_free = w->dl[d].next;
@@ -60,7 +70,7 @@ collect(void *arg, struct sub *s)
 	} else {
 		d = w->ndl++;
 	}
-	w->dl[d].rec = cur_rec;
+	w->dl[d].first = w->dl[d].last = cur_rec;
 	w->dl[d].next = -1;
 	if (c->batch_first == 0) {
 		/* in order of arrival: a long batch serves the clients in
@@ -150,21 +160,22 @@ static void
 deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
     int nrecs, uint64_t end_pos)
 {
-	int idx[FANOUT_BATCH_RECS], k = 0;
-	size_t total = 0;
+	int idx[FANOUT_BATCH_RECS], k = 0, runs = 0;
 
 	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
-		idx[k] = w->dl[d].rec;
-		w->iov[k].iov_base = (void *)recs[idx[k]].line;
-		w->iov[k].iov_len = recs[idx[k]].line_len;
-		total += w->iov[k].iov_len;
-		k++;
+		for (int r = w->dl[d].first; r <= w->dl[d].last; r++) {
+			idx[k] = r;
+			w->iov[k].iov_base = (void *)recs[r].line;
+			w->iov[k].iov_len = recs[r].line_len;
+			k++;
+		}
+		runs++;
 	}
-	/* Written, its deliveries are free for the records that join the
-	 * batch: a long batch is bounded by those waiting, not by all. */
+	/* Written, its runs are free for the records that join the batch:
+	 * a long batch is bounded by those waiting, not by all. */
 	w->dl[c->batch_last].next = w->dl_free;
 	w->dl_free = c->batch_first - 1;
-	w->dl_nfree += k;
+	w->dl_nfree += runs;
 	c->batch_first = 0;
 	ssize_t n = send_iov(c, w->iov, k);
 	if (n == -1) {
@@ -177,7 +188,6 @@ deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	if (n > 0)
 		c->last_out = (uint32_t)now_ms();
 	after_write(c, recs, idx, k, n, end_pos, nrecs);
-	(void)total;
 }
 
 /* The worker itself was lapped (it was stopped, or the ring is tiny):

@@ -99,9 +99,10 @@ client_pending(const struct client *c)
 		for ((c) = (w)->wheel[slot_];				\
 		    (c) != NULL && ((nx) = (c)->next, 1); (c) = (nx))
 
-/* One delivery in a fast-path batch: record index, next for the client. */
+/* Deliveries in a fast-path batch: a run of records (indexes first..last)
+ * for one client, and its next run. */
 struct delivery {
-	int	rec;
+	int	first, last;
 	int	next;
 };
 
