@@ -827,6 +827,58 @@ class RollingBatch(ht.HeraldTestCase):
             msgs = [ln for ln in out[k] if not ln.startswith('PONG')]
             self.check_msgs(k, msgs, expect[k], 'r/#')
 
+    def test_publisher_commands_keep_their_order(self):
+        """A publisher's PUBs are taken between the writes of a round, but
+        only whole PUB lines at the head of its input, and none while it
+        has lines kept: a SYNC or PING among them is answered in its
+        place, and the PUBs after a SYNC wait for its answer, even those
+        that come in a later write (while another publisher keeps rounds
+        of 600 clients going)."""
+        import selectors
+        srv = self.server({'clients.heartbeat': 0}, workers=1)
+        cs = self.clients(srv, [['r/#']], 600)
+        watch = self.conn(srv.port)
+        watch.sub('m/#')
+        stop = threading.Event()
+
+        def read_and_drop():
+            sel = selectors.DefaultSelector()
+            for c in cs:
+                sel.register(c.sock, selectors.EVENT_READ)
+            while not stop.is_set():
+                for key, _ in sel.select(0.05):
+                    try:
+                        key.fileobj.recv(1 << 20)
+                    except (BlockingIOError, OSError):
+                        pass
+        reader = threading.Thread(target=read_and_drop, daemon=True)
+        reader.start()
+        self.addCleanup(reader.join, 5)
+        self.addCleanup(stop.set)
+        flood = subprocess.Popen([sys.executable, '-c', PUBLISHER,
+                                  str(srv.ingest_port), '20000'])
+        self.addCleanup(flood.kill)
+        p = self.conn(srv.ingest_port)
+        for i in range(8):
+            t = 'm/x%d' % i
+            p.sock.sendall(('PUB {t} 1\nPUB {t} 2\nSYNC\nPUB {t} 3\n'
+                            'PING a{i}\n').format(t=t, i=i).encode())
+            time.sleep(0.002 * (i % 4))  # while the SYNC may still wait
+            p.sock.sendall(('PUB {t} 4\nSYNC\n').format(t=t).encode())
+            s1 = int(p.expect(r'^\+OK SYNC (\d+)$').group(1))
+            p.expect(r'^PONG a%d$' % i)
+            s2 = int(p.expect(r'^\+OK SYNC (\d+)$').group(1))
+            got = [ht.parse_msg(watch.line()) for _ in range(4)]
+            self.assertEqual([(m[0], m[1], m[3]) for m in got],
+                             [('MSG', t, str(k)) for k in range(1, 5)])
+            q = [m[2] for m in got]
+            self.assertLessEqual(q[1], s1, 'SYNC answered before PUB 2 '
+                                 'was in the bus')
+            self.assertLess(s1, q[2], 'PUB 3 was taken before the SYNC '
+                            'ahead of it was answered')
+            self.assertLessEqual(q[3], s2)
+        self.assertIsNone(flood.poll(), 'the flood ended too soon to '
+                          'keep rounds going')
 
 if __name__ == '__main__':
     ht.main()
