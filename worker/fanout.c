@@ -237,6 +237,15 @@ batch_match(struct worker *w, int from, int n)
 	return cur_rec;
 }
 
+/* Bytes of scratch the batch's first n records use. */
+static size_t
+batch_bytes(const struct worker *w, int n)
+{
+	const struct bus_rec *last = &w->recs[n - 1];
+
+	return (size_t)(last->line + last->line_len - w->scratch);
+}
+
 /*
  * Records that reached the bus while a batch is being written join it:
  * the clients not yet written get them in the same write, those already
@@ -245,11 +254,7 @@ batch_match(struct worker *w, int from, int n)
  * a long round waited for the round to end and then for its client's
  * turn in the next: up to two rounds instead of one (broadcast to 10k at
  * 100 msg/s, p99 in one sitting: 180-185 ms without, 147-159 ms with).
- * Only rounds of FANOUT_ROLL_MIN clients grow (short ones gain nothing),
- * and a batch stops growing once something else waits (a command, a
- * writable stalled client, a connection: worker_pending) or after
- * FANOUT_ROLL_MS, so that the loop still turns under a publisher that
- * never pauses.
+ * When a batch ends, and which rounds grow, is batch_rounds'.
  */
 static void
 batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
@@ -258,8 +263,7 @@ batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
 	    bus_head_seq(w->bus) <= w->recs[*n - 1].seq ||
 	    w->recs[*n - 1].seq >= until_seq)
 		return;
-	const struct bus_rec *last = &w->recs[*n - 1];
-	size_t used = (size_t)(last->line + last->line_len - w->scratch);
+	size_t used = batch_bytes(w, *n);
 	uint64_t q = *p;
 	int m = bus_read(w->bus, &q, w->scratch + used, w->scratch_len - used,
 	    w->recs + *n, FANOUT_BATCH_RECS - *n);
@@ -281,11 +285,8 @@ batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
 static int
 batch_half_full(const struct worker *w, int n)
 {
-	if (n == 0)
-		return 0;
-	const struct bus_rec *last = &w->recs[n - 1];
-	size_t used = (size_t)(last->line + last->line_len - w->scratch);
-	return n >= FANOUT_BATCH_RECS / 2 || used >= w->scratch_len / 2;
+	return n > 0 && (n >= FANOUT_BATCH_RECS / 2 ||
+	    batch_bytes(w, n) >= w->scratch_len / 2);
 }
 
 /* The batch is cut after its last round: the clients that were to be
@@ -357,16 +358,13 @@ batch_rounds(struct worker *w, uint64_t until_seq, int serve, int *n,
 /*
  * Fan out the bus from the worker's position up to until_seq (or the
  * head): batch by batch, each record matched once, each client written
- * once per round with all its records of the batch so far.
+ * once per round with all its records of the batch so far.  Publishers
+ * are served between writes (serve) only in the loop's own fan-out,
+ * never in one run from inside a command (a snapshot).
  */
-void
-fanout_advance(struct worker *w, uint64_t until_seq)
+static void
+fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 {
-	/* Publishers are served between writes only in the loop's own
-	 * fan-out, never in one run from inside a command (a snapshot). */
-	int serve = w->loop_fanout;
-
-	w->loop_fanout = 0;
 	forward_flush(w);	/* PUBs read in this turn: see forward_flush */
 	while (w->head_seq < until_seq) {
 		uint64_t p = w->pos;
@@ -407,14 +405,19 @@ fanout_advance(struct worker *w, uint64_t until_seq)
 	}
 }
 
+/* A fan-out from inside a command: up to until_seq, serving no one else. */
+void
+fanout_advance(struct worker *w, uint64_t until_seq)
+{
+	fanout_batches(w, until_seq, 0);
+}
+
 /* The loop's own fan-out (a wakeup, the tick, before a HELLO): the one
  * that may serve publishers between its writes. */
 void
 fanout_run(struct worker *w)
 {
-	w->loop_fanout = 1;
-	fanout_advance(w, UINT64_MAX);
-	w->loop_fanout = 0;
+	fanout_batches(w, UINT64_MAX, 1);
 }
 
 /* The client fell behind by more than out_limit or was lapped. */

@@ -337,7 +337,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	fanout_run(w);
 }
 
-/* A fan-out that let the loop turn goes on (fanout_advance). */
+/* A fan-out that let the loop turn goes on (fanout_batches). */
 static void
 more_cb(evutil_socket_t fd, short what, void *arg)
 {

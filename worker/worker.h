@@ -179,7 +179,6 @@ struct worker {
 	int			 pub_epfd;	/* ... the ingest clients' */
 	struct event		*pub_epoll_ev;
 	int			 pubs_waiting;	/* input the loop must serve */
-	int			 loop_fanout;	/* fanout_run, not a command's */
 	struct event		*ctl_ev;
 	struct event		*stop_timer;
 	int			 ctl_fd;
