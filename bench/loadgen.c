@@ -35,6 +35,7 @@
 #define DRAIN_MAX_S	15	/* seconds a step waits for late deliveries at most */
 #define STORM_MAX_S	120	/* seconds a storm may take to resync */
 #define STORM_AFTER_S	3	/* seconds of publishing after the resync */
+#define STORM_POLL_MS	5	/* the parent's pace while it watches a storm */
 
 static struct lg_opts O;
 static struct lg_ctl *C;
@@ -465,12 +466,19 @@ start_publisher(double rate, double duration)
 	return 0;
 }
 
-/* The storm: drop everyone at once, wait until all are resubscribed. */
+/*
+ * The storm: drop everyone at once, wait until all are resubscribed.  Also
+ * notes when half, 90 % and 99 % of them were (q[0..2], seconds after the
+ * drop, STORM_POLL_MS apart): a slow tail of a few clients (a SYN sent
+ * again after 1 s) reads differently from a slow bulk.
+ */
 static double
-storm(uint64_t go, uint64_t *ready_before)
+storm(uint64_t go, uint64_t *ready_before, double q[3])
 {
+	static const double frac[3] = { 0.50, 0.90, 0.99 };
 	struct lg_slot s;
-	uint64_t t_drop;
+	uint64_t t_drop, t;
+	int k = 0;
 
 	while (now_ns() < go + (uint64_t)(O.storm_at * 1e9))
 		sleep_s(POLL_MS / 1000.0);
@@ -479,10 +487,13 @@ storm(uint64_t go, uint64_t *ready_before)
 	t_drop = now_ns();
 	C->phase = PH_DROP;
 	for (;;) {
-		sleep_s(POLL_MS / 1000.0);
+		sleep_s(STORM_POLL_MS / 1000.0);
 		sum_slots(&s, NULL);
+		t = now_ns();
+		for (; k < 3 && s.resynced >= frac[k] * *ready_before; k++)
+			q[k] = (double)(t - t_drop) / 1e9;
 		if (s.resynced + s.failed >= *ready_before ||
-		    now_ns() - t_drop > STORM_MAX_S * 1000000000ull)
+		    t - t_drop > STORM_MAX_S * 1000000000ull)
 			break;
 	}
 	sleep_s(STORM_AFTER_S);
@@ -504,7 +515,7 @@ run_step(double rate)
 	struct proc_sample pa, pb;
 	uint64_t go, t_end, t_prog, last_recv, expected, got, rss_max = 0;
 	uint64_t next_series, ready_before = 0;
-	double resync_s = 0, secs, p99;
+	double resync_s = 0, resync_q[3] = { -1, -1, -1 }, secs, p99;
 	int pass;
 
 	C->step++;
@@ -517,7 +528,7 @@ run_step(double rate)
 	next_series = go;
 	C->pub_go_ns = go;
 	if (O.storm_at > 0)
-		resync_s = storm(go, &ready_before);
+		resync_s = storm(go, &ready_before, resync_q);
 	while (!C->pub_done) {
 		if (O.series > 0 && now_ns() >= next_series) {
 			series_sample(go, &rss_max);
@@ -579,10 +590,11 @@ run_step(double rate)
 	    (unsigned long long)(rss_max > pb.rss_kb ? rss_max : pb.rss_kb),
 	    pass);
 	if (O.storm_at > 0)
-		printf(" dropped=%llu resynced=%llu resync_s=%.3f",
+		printf(" dropped=%llu resynced=%llu resync_s=%.3f "
+		    "resync_p50_s=%.3f resync_p90_s=%.3f resync_p99_s=%.3f",
 		    (unsigned long long)ready_before,
 		    (unsigned long long)(after.resynced - before.resynced),
-		    resync_s);
+		    resync_s, resync_q[0], resync_q[1], resync_q[2]);
 	printf("\n");
 	fflush(stdout);
 	return pass;
