@@ -17,8 +17,9 @@
 #include "worker.h"
 
 static void	client_execute(struct client *, const char *line, size_t len);
+static void	client_greet(struct client *);
 
-/* Create a client for an accepted socket; greets it with HELLO. */
+/* Create a client for an accepted socket; greets it (client_greet). */
 struct client *
 client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 {
@@ -38,8 +39,39 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
 	worker_want(c, 1, 0);
-	client_send_seq(c, "HELLO herald/1", w->head_seq);
+	client_greet(c);
 	return c;
+}
+
+/*
+ * HELLO.  A client that sent its first commands without waiting for it
+ * (a reconnect storm: they are here before accept) gets HELLO and their
+ * replies in one write, not one write each: every write to a loopback
+ * peer costs both sides its TCP work.  One read more for the others.
+ */
+static void
+client_greet(struct client *c)
+{
+	struct worker *w = c->w;
+	ssize_t n = read(c->fd, w->rbuf, READ_CHUNK);
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		client_send_seq(c, "HELLO herald/1", w->head_seq);
+		return;
+	}
+	if (n == 0) {
+		client_kill(c);
+		return;
+	}
+	if (n == -1) {
+		client_lost(c, "read");
+		return;
+	}
+	client_replyf(c, "HELLO herald/1 %llu\n",
+	    (unsigned long long)w->head_seq);
+	client_input(c, w->rbuf, n);
+	if (c->state != CS_DEAD)
+		client_flush(c);
 }
 
 /* The client's buffers, created on first use; NULL if memory runs out. */
@@ -263,7 +295,6 @@ client_free(struct client *c)
 static int
 write_out(struct client *c)
 {
-	struct worker *w = c->w;
 	struct client_io *io = c->io;
 
 	while (io != NULL && io->out_off < io->out_len) {
@@ -277,18 +308,31 @@ write_out(struct client *c)
 			client_lost(c, "write");
 			return -1;
 		}
-		io->out_off += n;
-		c->last_out = (uint32_t)now_ms();
-		bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, n);
-	}
-	/* Replies are rare: an idle client holds no buffer at all. */
-	if (io != NULL) {
-		io->out_off = io->out_len = io->out_cap = 0;
-		free(io->out);
-		io->out = NULL;
-		io_release(c);
+		client_written(c, n);
+		io = c->io;
 	}
 	return 1;
+}
+
+/*
+ * n bytes of the queued output went out (here or in a write of the
+ * fan-out that carried them first).  Replies are rare: once all is out,
+ * an idle client holds no buffer at all.
+ */
+void
+client_written(struct client *c, size_t n)
+{
+	struct client_io *io = c->io;
+
+	io->out_off += n;
+	c->last_out = (uint32_t)now_ms();
+	bus_counter_add(c->w->bus, c->w->slot, CTR_BYTES_OUT, n);
+	if (io->out_off < io->out_len)
+		return;
+	io->out_off = io->out_len = io->out_cap = 0;
+	free(io->out);
+	io->out = NULL;
+	io_release(c);
 }
 
 /*
@@ -331,6 +375,12 @@ void
 client_flush(struct client *c)
 {
 	for (int rounds = 0; rounds < 64 && c->state != CS_DEAD; rounds++) {
+		/* A resume: the next sweep writes it (with others), its
+		 * replies and its records in one write. */
+		if (c->state == CS_OPEN && !c->caught_up &&
+		    c->pos < c->replay_end && !c->walk_alone &&
+		    fanout_replay_later(c) == 0)
+			return;
 		int r = write_out(c);
 		if (r <= 0)
 			return;
@@ -339,10 +389,6 @@ client_flush(struct client *c)
 			return;
 		}
 		if (!c->caught_up) {
-			/* a resume: the next sweep writes it (with others) */
-			if (c->pos < c->replay_end && !c->walk_alone &&
-			    fanout_replay_later(c) == 0)
-				return;
 			r = fanout_walk(c);
 			if (r <= 0)	/* socket full, or killed */
 				return;

@@ -155,18 +155,27 @@ batch_reset(struct worker *w)
 	w->ntouched = 0;
 }
 
-/* Write a client's records of this batch (recs) in one writev. */
+/*
+ * Write a client's records of this batch (recs) in one writev, after the
+ * replies it has queued (a sweep's resumed clients: HELLO, +OK SUB).
+ */
 static void
 deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
     int nrecs, uint64_t end_pos)
 {
 	int idx[FANOUT_BATCH_RECS], k = 0, runs = 0;
+	size_t owed = client_pending(c);
+	struct iovec *iov = w->iov + 1;
 
+	if (owed > 0) {
+		w->iov[0].iov_base = c->io->out + c->io->out_off;
+		w->iov[0].iov_len = owed;
+	}
 	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
 		for (int r = w->dl[d].first; r <= w->dl[d].last; r++) {
 			idx[k] = r;
-			w->iov[k].iov_base = (void *)recs[r].line;
-			w->iov[k].iov_len = recs[r].line_len;
+			iov[k].iov_base = (void *)recs[r].line;
+			iov[k].iov_len = recs[r].line_len;
 			k++;
 		}
 		runs++;
@@ -177,13 +186,19 @@ deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	w->dl_free = c->batch_first - 1;
 	w->dl_nfree += runs;
 	c->batch_first = 0;
-	ssize_t n = send_iov(c, w->iov, k);
+	ssize_t n = send_iov(c, owed > 0 ? w->iov : iov, k + (owed > 0));
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
 			client_lost(c, "writev");
 			return;
 		}
 		n = 0;
+	}
+	if (owed > 0) {
+		size_t mine = (size_t)n < owed ? (size_t)n : owed;
+		if (mine > 0)
+			client_written(c, mine);
+		n -= mine;
 	}
 	if (n > 0)
 		c->last_out = (uint32_t)now_ms();
@@ -709,7 +724,7 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 		struct client *c = list[i];
 		c->in_replay = 0;
 		if (c->state != CS_OPEN || c->caught_up || c->writing ||
-		    client_pending(c) > 0 || c->pos >= w->pos) {
+		    c->pos >= w->pos) {
 			if (c->state == CS_OPEN) {
 				c->walk_alone = 1;
 				client_flush(c);

@@ -499,7 +499,8 @@ alloc_buffers(struct worker *w)
 	w->slow_buf = malloc(w->scratch_len);
 	w->recs = calloc(FANOUT_BATCH_RECS, sizeof(*w->recs));
 	w->slow_recs = calloc(FANOUT_BATCH_RECS, sizeof(*w->slow_recs));
-	w->iov = calloc(FANOUT_BATCH_RECS, sizeof(*w->iov));
+	/* a batch's records, after the replies a client has queued */
+	w->iov = calloc(FANOUT_BATCH_RECS + 1, sizeof(*w->iov));
 	w->rbuf = malloc(READ_CHUNK);
 	w->pub_rbuf = malloc(READ_CHUNK);
 	if (!w->scratch || !w->slow_buf || !w->recs || !w->slow_recs ||

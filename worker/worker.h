@@ -215,6 +215,7 @@ void	client_reply(struct client *, const char *data, size_t len);
 void	client_replyf(struct client *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	client_flush(struct client *);
+void	client_written(struct client *, size_t);
 void	client_send_seq(struct client *, const char *word, uint64_t seq);
 void	client_bye(struct client *, const char *reason);
 void	client_kill(struct client *);

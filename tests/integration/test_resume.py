@@ -5,6 +5,7 @@ replay of several SUBs, gap branch (history lost, or since below the
 connection's position)."""
 
 import os
+import signal
 import sys
 import unittest
 
@@ -230,6 +231,75 @@ class Storm(ht.HeraldTestCase):
             self.assertEqual(got, want, pat)
         for c in again[:5]:
             c.assert_no_line(0.1)
+
+    def test_commands_before_hello(self):
+        """Clients that send their commands with the connection, before
+        HELLO (they are in the socket when the worker accepts: the
+        workers are stopped meanwhile), get HELLO first, then the replies
+        in order, the +OK before the replay (one write per client)."""
+        srv = self.server({'workers': 1})
+        pub = self.conn(srv.ingest_port)
+        for k in range(30):
+            pub.pub('pre/%d' % (k % 3), 'a%d' % k)
+        h = pub.sync()
+        first = h - 29                     # seq of a0
+        wid = srv.worker_pids()['worker 1']
+        os.kill(wid, signal.SIGSTOP)
+        try:
+            kinds, conns = [], []
+            for k in range(60):
+                c = self.conn(srv.port, hello=False)
+                kind = k % 4
+                if kind == 0:              # replay, and a PING behind it
+                    c.send(b'SUB pre/1 %d\nPING p%d\n' % (first + 9, k))
+                elif kind == 1:            # two patterns, one since
+                    c.send(b'SUB pre/0 %d\nSUB pre/2 %d\n' %
+                           (first + 20, first + 20))
+                elif kind == 2:            # a snapshot
+                    c.send(b'SUB pre/+\nGET pre/0\n')
+                else:                      # a line cut in two
+                    c.send(b'SUB pre/1 ')
+                kinds.append(kind)
+                conns.append(c)
+        finally:
+            os.kill(wid, signal.SIGCONT)
+        for k, (kind, c) in zip(range(60), zip(kinds, conns)):
+            self.assertEqual(c.line(), 'HELLO herald/1 %d' % h, k)
+            if kind == 0:
+                self.assertEqual(c.line(), '+OK SUB pre/1 %d' % h)
+                self.assertEqual(c.line(), 'PONG p%d' % k)
+                for j in range(10, 30):
+                    if j % 3 == 1:
+                        self.assertEqual(c.line(), 'MSG pre/1 %d a%d' %
+                                         (first + j, j))
+            elif kind == 1:
+                self.assertEqual(c.line(), '+OK SUB pre/0 %d' % h)
+                self.assertEqual(c.line(), '+OK SUB pre/2 %d' % h)
+                for j in range(21, 30):
+                    if j % 3 != 1:
+                        self.assertEqual(c.line(), 'MSG pre/%d %d a%d' %
+                                         (j % 3, first + j, j))
+            elif kind == 2:
+                vals = sorted(c.line() for _ in range(3))
+                self.assertEqual(vals, ['VAL pre/%d %d a%d' %
+                                        (j % 3, first + j, j)
+                                        for j in (27, 28, 29)])
+                self.assertEqual(c.line(), '+OK SUB pre/+ %d' % h)
+                self.assertEqual(c.line(), 'VAL pre/0 %d a27' %
+                                 (first + 27))
+                self.assertEqual(c.line(), '+OK GET pre/0')
+            else:
+                c.assert_no_line(0.05)
+                c.send(b'%d\n' % (first + 27))
+                self.assertEqual(c.line(), '+OK SUB pre/1 %d' % h)
+                self.assertEqual(c.line(), 'MSG pre/1 %d a28' %
+                                 (first + 28))
+        pub.pub('pre/1', 'live')
+        live = pub.sync()
+        for kind, c in zip(kinds, conns):
+            if kind != 1:
+                self.assertEqual(c.line(), 'MSG pre/1 %d live' % live)
+            c.assert_no_line(0.02)
 
 
 class GapBranch(ht.HeraldTestCase):
