@@ -832,8 +832,9 @@ class RollingBatch(ht.HeraldTestCase):
         only whole PUB lines at the head of its input, and none while it
         has lines kept: a SYNC or PING among them is answered in its
         place, and the PUBs after a SYNC wait for its answer, even those
-        that come in a later write (while another publisher keeps rounds
-        of 600 clients going)."""
+        that come in a later write; the second half of a line cut in two
+        is never taken for a line of its own (while another publisher
+        keeps rounds of 600 clients going)."""
         import selectors
         srv = self.server({'clients.heartbeat': 0}, workers=1)
         cs = self.clients(srv, [['r/#']], 600)
@@ -859,7 +860,7 @@ class RollingBatch(ht.HeraldTestCase):
                                   str(srv.ingest_port), '20000'])
         self.addCleanup(flood.kill)
         p = self.conn(srv.ingest_port)
-        for i in range(8):
+        for i in range(16):
             t = 'm/x%d' % i
             p.sock.sendall(('PUB {t} 1\nPUB {t} 2\nSYNC\nPUB {t} 3\n'
                             'PING a{i}\n').format(t=t, i=i).encode())
@@ -877,6 +878,14 @@ class RollingBatch(ht.HeraldTestCase):
             self.assertLess(s1, q[2], 'PUB 3 was taken before the SYNC '
                             'ahead of it was answered')
             self.assertLessEqual(q[3], s2)
+            # A line cut in two: its second half, a whole PUB line by
+            # itself, must not be taken as one while the first is kept.
+            p.sock.sendall(b'PUB m/y%d ' % i)
+            time.sleep(0.002 + 0.003 * (i % 4))
+            p.sock.sendall(b'PUB m/z%d v\n' % i)
+            m = ht.parse_msg(watch.line())
+            self.assertEqual((m[0], m[1], m[3]),
+                             ('MSG', 'm/y%d' % i, 'PUB m/z%d v' % i))
 
 if __name__ == '__main__':
     ht.main()
