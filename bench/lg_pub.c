@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,10 +149,16 @@ pub_connect(struct pub *p)
 {
 	char buf[256];
 	size_t n;
-	int fl;
+	int fl, one = 1;
 
 	if ((p->fd = tcp_connect_nb(p->o->host, p->o->pub_port, 0)) == -1)
 		pub_fail(p, "connect");
+	/* Nagle would hold a paced write back until the server ACKs the one
+	 * before: a server that does not answer a publication (herald's PUB,
+	 * NATS, MQTT QoS 0) sends that ACK delayed, up to 40 ms later, and
+	 * every message due meanwhile waits; Redis's reply carries it at
+	 * once. */
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (p->o->proto == PROTO_HERALD || p->o->proto == PROTO_NATS)
 		pub_expect(p);		/* HELLO, INFO */
 	n = wire_connect(p->o->proto, buf, sizeof(buf), 0xfffffffu);
