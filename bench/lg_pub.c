@@ -155,10 +155,12 @@ pub_connect(struct pub *p)
 		pub_fail(p, "connect");
 	/* Nagle would hold a paced write back until the server ACKs the one
 	 * before: a server that does not answer a publication (herald's PUB,
-	 * NATS, MQTT QoS 0) sends that ACK delayed, up to 40 ms later, and
-	 * every message due meanwhile waits; Redis's reply carries it at
-	 * once. */
-	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	 * NATS, MQTT QoS 0) may send that ACK delayed, up to 40 ms later,
+	 * and every message due meanwhile waits; Redis's reply carries it
+	 * at once.  --pub-nagle measures that. */
+	if (!p->o->pub_nagle)
+		setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 	if (p->o->proto == PROTO_HERALD || p->o->proto == PROTO_NATS)
 		pub_expect(p);		/* HELLO, INFO */
 	n = wire_connect(p->o->proto, buf, sizeof(buf), 0xfffffffu);

@@ -109,6 +109,8 @@ usage(void)
 "  --p99-limit MS       a step passes with no loss and p99 below MS (100)\n"
 "  --storm-at S         reconnect storm: drop all after S s of publishing\n"
 "  --series S           sample the server's memory every S seconds\n"
+"  --pub-nagle          the publisher leaves Nagle's algorithm on, as a\n"
+"                       naive publisher would (default: TCP_NODELAY)\n"
 "  --connect-timeout S  give up connecting after S s without progress (20)\n",
 	    LG_TS_DIGITS + 1, LG_CHILD_CONNS);
 	exit(2);
@@ -147,6 +149,7 @@ parse_options(int argc, char **argv)
 		{ "stop-on-fail", 0, 0, 'x' }, { "p99-limit", 1, 0, 'l' },
 		{ "storm-at", 1, 0, 'm' }, { "series", 1, 0, 'e' },
 		{ "connect-timeout", 1, 0, 'T' }, { "verbose", 0, 0, 'v' },
+		{ "pub-nagle", 0, 0, 'N' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -185,6 +188,7 @@ parse_options(int argc, char **argv)
 		case 'x': O.stop_on_fail = 1; break;
 		case 'l': O.p99_limit_ms = atof(optarg); break;
 		case 'm': O.storm_at = atof(optarg); break;
+		case 'N': O.pub_nagle = 1; break;
 		case 'e': O.series = atof(optarg); break;
 		case 'T': O.connect_timeout = atof(optarg); break;
 		case 'v': O.verbose = 1; break;

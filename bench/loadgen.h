@@ -106,6 +106,7 @@ struct lg_opts {
 	double		 p99_limit_ms;	/* a step passes with no loss and p99 below */
 	double		 storm_at;	/* storm: seconds of publishing before the drop */
 	double		 series;	/* seconds between RSS samples (0 = none) */
+	int		 pub_nagle;	/* the publisher leaves Nagle on */
 	int		 verbose;
 };
 

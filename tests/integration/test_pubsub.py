@@ -708,6 +708,42 @@ s.close()
 '''
 
 
+def server_tcp_flags(local_port, remote_port):
+    """The (quick << 1) | pingpong field of /proc/net/tcp for the server's
+    end of a loopback connection, or None if it is not there."""
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            v = line.split()
+            loc, rem = v[1].split(':')[1], v[2].split(':')[1]
+            if int(loc, 16) == local_port and int(rem, 16) == remote_port:
+                return int(v[14])
+    return None
+
+
+class PublisherAcks(ht.HeraldTestCase):
+
+    def test_publisher_data_acknowledged_at_once(self):
+        """PUB has no reply to carry the ACK: after reading a publisher's
+        lines the server acknowledges them at once (it leaves delayed-ACK
+        mode), so that a publisher with Nagle's algorithm on is not held
+        up to 40 ms.  A SYNC's answer puts the socket in delayed-ACK
+        (pingpong) mode; the PUBs that follow must take it out."""
+        srv = self.server()
+        watch = self.conn(srv.port)
+        watch.sub('ack/#')
+        p = self.conn(srv.ingest_port)      # Nagle on: Python's default
+        mine = p.sock.getsockname()[1]
+        for i in range(5):
+            p.sync()
+            p.pub('ack/x', str(i))
+            watch.expect(r'^MSG ack/x \d+ %d$' % i)
+            flags = server_tcp_flags(srv.ingest_port, mine)
+            self.assertIsNotNone(flags, 'no server socket in /proc/net/tcp')
+            self.assertEqual(flags & 1, 0, 'the ingest socket is still in '
+                             'delayed-ACK mode after reading a PUB')
+
+
 class RollingBatch(ht.HeraldTestCase):
     """While a worker writes a round of clients, records that reach the
     bus join the batch: the clients not yet written get them at once,
