@@ -34,6 +34,10 @@
 #define REPLY_HIGH_WATER	(1024 * 1024) /* replies queued: stop reading */
 #define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
 #define REPLAY_SWEEP_DELAY_MS	5	/* resumes gathered for one sweep */
+#define SNAPSHOT_TRY_MS		200	/* a snapshot the ring keeps lapping
+					 * (bus.size too small) tries this
+					 * long before it settles for older
+					 * values */
 #define BYE_GRACE_MS		5000	/* a client told BYE that does not
 					 * read it is closed after this */
 #define WORKER_STALL_SEC	5	/* a worker whose loop has not turned

@@ -985,8 +985,12 @@ snapshot_build(struct worker *w, struct client *c, const char *pattern,
     size_t plen, uint64_t min_seq)
 {
 	struct snap_filter f = { &w->snap, c, pattern, plen, min_seq, 0, 0 };
+	/* Tries are counted and timed: 16 tries alone ran out once in a
+	 * loaded CI run (the worker short of CPU, lapped by the bus 32
+	 * times), and a VAL older than h went out. */
+	uint64_t until = now_ms() + SNAPSHOT_TRY_MS;
 
-	for (int tries = 0; tries < 16; tries++) {
+	for (int tries = 0; tries < 16 || now_ms() < until; tries++) {
 		uint64_t h = snapshot_try(w, &f);
 		if (f.failed)
 			log_warnx("snapshot: out of memory; it is incomplete");
