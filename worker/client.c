@@ -89,10 +89,10 @@ client_ack_now(struct client *c)
 {
 	static const int one = 1;
 
-	if (c->publisher && c->state != CS_DEAD &&
+	if (c->publisher && !c->no_quickack && c->state != CS_DEAD &&
 	    setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
 	    sizeof(one)) == -1)
-		c->publisher = 0;
+		c->no_quickack = 1;
 }
 
 /* The client's buffers, created on first use; NULL if memory runs out. */

@@ -80,6 +80,7 @@ struct client {
 	unsigned	 in_sweep:1;	/* served by the sweep running now */
 	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
 	unsigned	 publisher:1;	/* has published: see client_ack_now */
+	unsigned	 no_quickack:1;	/* not TCP (unix ingest): none asked */
 	unsigned	 wheel_slot:8;	/* w->wheel[] it is in */
 };
 
