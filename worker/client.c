@@ -20,6 +20,7 @@
 
 static void	client_execute(struct client *, const char *line, size_t len);
 static void	client_greet(struct client *);
+static void	out_release(struct client *);
 
 /* Create a client for an accepted socket; greets it (client_greet). */
 struct client *
@@ -332,28 +333,34 @@ write_out(struct client *c)
 		client_written(c, n);
 		io = c->io;
 	}
+	out_release(c);
 	return 1;
 }
 
-/*
- * n bytes of the queued output went out (here or in a write of the
- * fan-out that carried them first).  Replies are rare: once all is out,
- * an idle client holds no buffer at all.
- */
-void
-client_written(struct client *c, size_t n)
+/* Replies are rare: once all is out, an idle client holds no buffer at
+ * all. */
+static void
+out_release(struct client *c)
 {
 	struct client_io *io = c->io;
 
-	io->out_off += n;
-	c->last_out = (uint32_t)now_ms();
-	bus_counter_add(c->w->bus, c->w->slot, CTR_BYTES_OUT, n);
-	if (io->out_off < io->out_len)
+	if (io == NULL || io->out_off < io->out_len)
 		return;
 	io->out_off = io->out_len = io->out_cap = 0;
 	free(io->out);
 	io->out = NULL;
 	io_release(c);
+}
+
+/* n bytes of the queued output went out (here, or in a write of the
+ * fan-out that carried them first). */
+void
+client_written(struct client *c, size_t n)
+{
+	c->io->out_off += n;
+	c->last_out = (uint32_t)now_ms();
+	bus_counter_add(c->w->bus, c->w->slot, CTR_BYTES_OUT, n);
+	out_release(c);
 }
 
 /*
