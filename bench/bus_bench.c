@@ -60,6 +60,11 @@ reader(struct bus *b, struct rstat *st)
 			next = tseq;
 			continue;
 		}
+		if (n == BUS_TOO_BIG) {	/* BUF_SIZE takes every payload */
+			fprintf(stderr, "bus_bench: a record over %d bytes\n",
+			    BUF_SIZE);
+			exit(1);
+		}
 		if (n == 0) {
 			sched_yield();
 			continue;

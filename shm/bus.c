@@ -359,7 +359,7 @@ pair_write(_Atomic uint32_t *gen, _Atomic uint64_t *a, _Atomic uint64_t *b,
 static uint32_t
 class_count(uint64_t heap_size, uint64_t ring_size)
 {
-	uint64_t biggest = BLK_HDR + TOPIC_MAX + ring_size / 4;
+	uint64_t biggest = BLK_HDR + TOPIC_MAX + ring_size / BUS_RECORD_SHARE;
 	uint32_t n = 0;
 
 	while (n < NCLASS_MAX && ((uint64_t)64 << n) <= heap_size / 2) {
@@ -548,6 +548,12 @@ bus_record_size(size_t topic_len, size_t payload_len)
 	    payload_len + 1, 8);
 }
 
+size_t
+bus_line_max(const struct bus *b)
+{
+	return b->ring_size / BUS_RECORD_SHARE - REC_HDR;
+}
+
 /* CRC of a record: its identifying header fields, then its line. */
 static uint32_t
 rec_crc(const struct rec_hdr *r, const char *line)
@@ -562,16 +568,18 @@ rec_crc(const struct rec_hdr *r, const char *line)
 }
 
 /*
- * 1 if a (non-padding) record header is self-consistent and its record
- * fits the to_end bytes left before the ring's end.  Readers call it on
- * bytes that may be garbage, so it bounds everything they then use.
+ * 1 if a (non-padding) record header is self-consistent, no bigger than
+ * bus_append makes one, and its record fits the to_end bytes left before
+ * the ring's end.  Readers call it on bytes that may be garbage, so it
+ * bounds everything they then use.
  */
 static int
-rec_sane(const struct rec_hdr *r, uint64_t to_end)
+rec_sane(const struct bus *b, const struct rec_hdr *r, uint64_t to_end)
 {
 	uint64_t min_off = 4 + (uint64_t)r->topic_len + 3;
 
-	if (r->size % 8 != 0 || r->size < REC_MIN || r->size > to_end)
+	if (r->size % 8 != 0 || r->size < REC_MIN || r->size > to_end ||
+	    r->size > b->ring_size / BUS_RECORD_SHARE)
 		return 0;
 	if (r->topic_len == 0 || r->topic_len > TOPIC_MAX)
 		return 0;
@@ -734,14 +742,40 @@ rec_describe(struct bus_rec *rec, const struct rec_hdr *r, uint64_t pos,
 	rec->payload_len = r->line_len - r->payload_off - 1;
 }
 
+/* Why ring_copy stopped before head or maxrecs. */
+enum { COPY_STOP_NONE, COPY_STOP_BAD, COPY_STOP_BIG };
+
+/*
+ * Describe in rec a record whose line is not copied (it does not fit the
+ * buffer): its topic alone goes to buf, if it fits.
+ */
+static void
+rec_describe_big(const struct bus *b, struct bus_rec *rec,
+    const struct rec_hdr *r, uint64_t pos, char *buf, size_t buflen)
+{
+	rec->seq = r->seq;
+	rec->pos = pos;
+	rec->line = rec->payload = rec->topic = NULL;
+	rec->line_len = r->line_len;
+	rec->topic_len = r->topic_len;
+	rec->payload_len = r->line_len - r->payload_off - 1;
+	if (r->topic_len <= buflen) {
+		memcpy(buf, b->ring + (pos & b->ring_mask) + REC_HDR + 4,
+		    r->topic_len);
+		rec->topic = buf;
+	}
+}
+
 /*
  * Copy records from *pos (not past head) into buf; returns how many, and
- * sets *pos past them.  *bad is set if garbage stopped the copy: only the
- * tail check can say whether it was the writer overwriting us.
+ * sets *pos past them.  *stop says why it stopped early: garbage (only
+ * the tail check can say whether it was the writer overwriting us), or a
+ * record longer than what is left of buf (the first: then it is
+ * described in recs[0]).
  */
 static int
 ring_copy(const struct bus *b, uint64_t *pos, uint64_t head, char *buf,
-    size_t buflen, struct bus_rec *recs, int maxrecs, int *bad)
+    size_t buflen, struct bus_rec *recs, int maxrecs, int *stop)
 {
 	uint64_t p = *pos, prev = 0;
 	size_t used = 0;
@@ -761,13 +795,18 @@ ring_copy(const struct bus *b, uint64_t *pos, uint64_t head, char *buf,
 			p += to_end;
 			continue;
 		}
-		if (r.seq == 0 || !rec_sane(&r, to_end) || r.size > head - p ||
-		    (prev != 0 && r.seq != prev + 1)) {
-			*bad = 1;
+		if (r.seq == 0 || !rec_sane(b, &r, to_end) ||
+		    r.size > head - p || (prev != 0 && r.seq != prev + 1)) {
+			*stop = COPY_STOP_BAD;
 			break;
 		}
-		if (r.line_len > buflen - used)
+		if (r.line_len > buflen - used) {
+			*stop = COPY_STOP_BIG;
+			if (n == 0)
+				rec_describe_big(b, &recs[0], &r, p, buf,
+				    buflen);
 			break;
+		}
 		memcpy(buf + used, b->ring + off + REC_HDR, r.line_len);
 		rec_describe(&recs[n++], &r, p, buf + used);
 		used += r.line_len;
@@ -784,23 +823,27 @@ bus_read(struct bus *b, uint64_t *pos, char *buf, size_t buflen,
 {
 	struct bus_hdr *h = b->hdr;
 	uint64_t start = *pos, p = start, head, tail;
-	int n, bad = 0;
+	int n, stop = COPY_STOP_NONE;
 
 	head = atomic_load_explicit(&h->head_pos, memory_order_acquire);
 	tail = atomic_load_explicit(&h->tail_pos, memory_order_acquire);
 	if (start < tail || start > head)
 		return BUS_LAPPED;
-	n = ring_copy(b, &p, head, buf, buflen, recs, maxrecs, &bad);
+	n = ring_copy(b, &p, head, buf, buflen, recs, maxrecs, &stop);
 	/* Whatever the writer overwrote, it freed first: if the tail is
 	 * still at or below our start, every byte we copied was intact. */
 	atomic_thread_fence(memory_order_acquire);
 	tail = atomic_load_explicit(&h->tail_pos, memory_order_relaxed);
 	if (tail > start)
 		return BUS_LAPPED;
-	/* Garbage below the tail means a damaged mapping; resynchronising
-	 * from the tail is the only way forward. */
-	if (bad && n == 0)
+	if (n == 0 && stop == COPY_STOP_BAD) {
+		/* Garbage below the tail means a damaged mapping;
+		 * resynchronising from the tail is the only way forward. */
 		return BUS_LAPPED;
+	}
+	/* Never 0 as if at the head: the caller must make room or skip. */
+	if (n == 0 && stop == COPY_STOP_BIG)
+		return BUS_TOO_BIG;
 	*pos = p;
 	return n;
 }
@@ -1296,7 +1339,7 @@ rec_check(const struct bus *b, uint64_t p, uint64_t limit, struct rec_hdr *r)
 	if (r->seq == 0)
 		return r->size == to_end && r->line_len == 0 &&
 		    p + to_end <= limit ? 0 : -1;
-	if (!rec_sane(r, to_end) || p + r->size > limit ||
+	if (!rec_sane(b, r, to_end) || p + r->size > limit ||
 	    !rec_line_ok(r, b->ring + off + REC_HDR))
 		return -1;
 	return 1;
@@ -1551,7 +1594,8 @@ bus_append(struct bus *b, const char *topic, size_t tlen,
 	size_t size = bus_record_size(tlen, plen);
 	uint64_t head, pos, to_end, seq;
 
-	if (tlen == 0 || tlen > TOPIC_MAX || size > b->ring_size / 4)
+	if (tlen == 0 || tlen > TOPIC_MAX ||
+	    size > b->ring_size / BUS_RECORD_SHARE)
 		return 0;
 	if (!b->writer_ok)
 		writer_takeover(b);

@@ -22,6 +22,10 @@
 #define BUS_RING_MIN		(64 * 1024)		/* smallest ring */
 #define BUS_RETAINED_MIN	16			/* fewest topics */
 #define BUS_COUNTER_SLOTS_MAX	130	/* master + producer + 128 workers */
+#define BUS_RECORD_SHARE	4	/* a record takes at most this fraction
+					 * of the ring (1/4): the ring always
+					 * holds several, so a reader lapped by
+					 * one has lost only that much */
 
 /* Counter ids; each process adds only to its own block. */
 enum bus_counter {
@@ -96,6 +100,8 @@ struct bus;	/* per-process handle; the mapping itself is shared */
 #define BUS_LAPPED	(-1)	/* the position was overwritten */
 #define BUS_GONE	(-2)	/* bus_find_seq: seq older than the ring holds */
 #define BUS_AHEAD	(-3)	/* bus_find_seq: seq not yet written */
+#define BUS_TOO_BIG	(-4)	/* bus_read: the next record is longer
+				 * than the buffer */
 
 /*
  * Create or open the bus described by cfg.  A file is created if missing;
@@ -113,6 +119,13 @@ int		 bus_sync(struct bus *);
 
 /* Bytes a record for this topic and payload takes in the ring. */
 size_t		 bus_record_size(size_t topic_len, size_t payload_len);
+
+/*
+ * The longest line a record of this bus can have (bus_append refuses a
+ * record over 1/BUS_RECORD_SHARE of the ring, whatever max_payload says):
+ * a bus_read buffer this long takes any record.
+ */
+size_t		 bus_line_max(const struct bus *);
 
 /*
  * Writer only.  Append one record (topic and payload must be valid; the
@@ -137,10 +150,14 @@ void		 bus_tail(const struct bus *, uint64_t *pos, uint64_t *seq);
  * Copy whole records from *pos on into buf (at most buflen bytes and
  * maxrecs records, never past the head), check they were not overwritten
  * while copied, and describe them in recs.  Advances *pos past them.
- * Returns the number of records (0 when *pos is the head), or BUS_LAPPED
- * if *pos is no longer in the ring (then *pos is unchanged).  A record
- * larger than buflen is never returned: size buf by bus_record_size of
- * the largest payload.
+ * Returns the number of records (0 when *pos is the head), BUS_LAPPED if
+ * *pos is no longer in the ring, or BUS_TOO_BIG if the first record's
+ * line is longer than buflen; in both cases *pos is unchanged.  After
+ * BUS_TOO_BIG, recs[0] describes that record but for its line and
+ * payload (NULL): seq, pos, line_len (the buflen it needs, at most
+ * bus_line_max), payload_len, and topic, copied to buf (NULL if even
+ * that does not fit).  A record that does not fit after others were
+ * copied waits for the next call.
  */
 int		 bus_read(struct bus *, uint64_t *pos, char *buf, size_t buflen,
 		    struct bus_rec *recs, int maxrecs);

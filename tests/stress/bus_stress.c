@@ -221,6 +221,9 @@ reader(struct bus *b, int id, struct result *res)
 			lapped(res, b, &pos, &next);
 			continue;
 		}
+		if (n == BUS_TOO_BIG)	/* BUF_SIZE takes any record */
+			fail(res, "record seq %llu too big for the buffer",
+			    (unsigned long long)recs[0].seq);
 		if (n == 0) {
 			if (now() - progress > STALL_SECONDS)
 				fail(res, "no progress at seq %llu",

@@ -333,7 +333,8 @@ START_TEST(test_read_limits)
 	    recs, 8), 1);
 	check_sized(&recs[0], 3, "lim");
 	ck_assert_uint_eq(pos, 384);
-	ck_assert_int_eq(bus_read(b, &pos, buf, 10, recs, 8), 0);
+	/* One that does not fit an empty buffer is said so, never 0. */
+	ck_assert_int_eq(bus_read(b, &pos, buf, 10, recs, 8), BUS_TOO_BIG);
 	ck_assert_uint_eq(pos, 384);
 	ck_assert_int_eq(bus_read(b, &pos, buf, sizeof(buf), recs, 8), 2);
 	check_sized(&recs[1], 5, "lim");
@@ -431,6 +432,56 @@ wrap_case(uint64_t d, uint64_t len)
 	ck_assert_uint_eq(lag_next, bus_head_seq(b) + 1);
 	bus_close(b);
 }
+
+START_TEST(test_read_too_big)
+{
+	struct bus *b = open_anon();
+	struct bus_rec recs[8];
+	static char buf[RING];
+	static uint64_t sizes[RING / 64];
+	uint64_t pos = 0, big;
+	size_t need;
+
+	/* The longest line any record can have: a quarter of the ring. */
+	ck_assert_uint_eq(bus_line_max(b), RING / 4 - 32);
+	append_sized(b, "small", 128);
+	/* After padding at the ring's end: its position is past *pos. */
+	advance_to(b, RING - 64, sizes);
+	pos = bus_head_pos(b);
+	big = append_sized(b, "big/one", RING / 4);
+	append_sized(b, "after", 128);
+	need = RING / 4 - 32 - (20 - snprintf(NULL, 0, "%llu",
+	    (unsigned long long)big));
+	ck_assert_uint_le(need, bus_line_max(b));
+	memset(recs, 0xff, sizeof(recs));
+	ck_assert_int_eq(bus_read(b, &pos, buf, need - 1, recs, 8),
+	    BUS_TOO_BIG);
+	ck_assert_uint_eq(pos, RING - 64);
+	ck_assert_uint_eq(recs[0].seq, big);
+	ck_assert_uint_eq(recs[0].pos, RING);
+	ck_assert_uint_eq(recs[0].line_len, need);
+	ck_assert_uint_eq(recs[0].payload_len, plen_for(RING / 4, 7));
+	ck_assert_ptr_null(recs[0].line);
+	ck_assert_ptr_null(recs[0].payload);
+	ck_assert_ptr_eq(recs[0].topic, buf);
+	ck_assert_uint_eq(recs[0].topic_len, 7);
+	ck_assert(memcmp(buf, "big/one", 7) == 0);
+	/* ... and its size is what the ring gives it. */
+	ck_assert_uint_eq(bus_record_size(recs[0].topic_len,
+	    recs[0].payload_len), RING / 4);
+	/* Not even the topic fits: still said, without it. */
+	ck_assert_int_eq(bus_read(b, &pos, buf, 6, recs, 8), BUS_TOO_BIG);
+	ck_assert_ptr_null(recs[0].topic);
+	ck_assert_uint_eq(recs[0].seq, big);
+	/* A buffer of exactly that takes it, and it alone. */
+	ck_assert_int_eq(bus_read(b, &pos, buf, need, recs, 8), 1);
+	check_sized(&recs[0], big, "big/one");
+	ck_assert_int_eq(bus_read(b, &pos, buf, need, recs, 8), 1);
+	check_sized(&recs[0], big + 1, "after");
+	ck_assert_uint_eq(pos, bus_head_pos(b));
+	bus_close(b);
+}
+END_TEST
 
 START_TEST(test_wrap_boundaries)
 {
@@ -1324,6 +1375,7 @@ bus_suite(void)
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_record_size);
 	tcase_add_test(tc, test_read_limits);
+	tcase_add_test(tc, test_read_too_big);
 	tcase_add_test(tc, test_wrap_boundaries);
 	tcase_add_test(tc, test_lapped_exact);
 	tcase_add_test(tc, test_lapped_padding);
