@@ -781,7 +781,7 @@ cmd_get(struct client *c, const struct cmd *cmd)
 	struct bus_value v;
 
 	if (!bus_retained_get(w->bus, cmd->name, cmd->name_len, &v,
-	    w->slow_buf, w->scratch_len)) {
+	    w->slow_buf, w->slow_len)) {
 		reply_err(c, PERR_NOT_FOUND, cmd->name, cmd->name_len);
 		return;
 	}

@@ -155,6 +155,97 @@ batch_reset(struct worker *w)
 	w->ntouched = 0;
 }
 
+/* A read buffer always takes a record's topic: after BUS_TOO_BIG the
+ * record's topic is there to match. */
+_Static_assert(FANOUT_BATCH_BYTES >= TOPIC_MAX, "read buffer below a topic");
+
+/*
+ * Grow a read buffer (*buf, *len bytes) for a record whose line is need
+ * bytes: a record over what max_payload allowed when the worker started
+ * (max_payload raised by a reload, or a bus file kept from a run with a
+ * larger one).  To twice that if memory allows, so that a batch holds
+ * more than the one record, and never past what any record of the bus
+ * can need.  Returns 0, or -1 if memory cannot be had.
+ */
+static int
+buf_fit(struct worker *w, char **buf, size_t *len, size_t need)
+{
+	size_t max = bus_line_max(w->bus), want = need * 2;
+	char *p;
+
+	if (want > max)
+		want = max > need ? max : need;
+	if ((p = realloc(*buf, want)) == NULL && want > need)
+		p = realloc(*buf, want = need);
+	if (p == NULL)
+		return -1;	/* the caller says what it does instead */
+	log_info("read buffer grown to %zu bytes for a record of %zu",
+	    want, need);
+	*buf = p;
+	*len = want;
+	return 0;
+}
+
+/*
+ * bus_read into one of the worker's buffers (w->scratch or w->slow_buf,
+ * with nothing of theirs in use), growing it for a record that does not
+ * fit.  BUS_TOO_BIG only if memory for the record cannot be had; recs[0]
+ * then describes it (bus_read).
+ */
+static int
+read_grow(struct worker *w, uint64_t *p, char **buf, size_t *len,
+    struct bus_rec *recs)
+{
+	int n;
+
+	while ((n = bus_read(w->bus, p, *buf, *len, recs,
+	    FANOUT_BATCH_RECS)) == BUS_TOO_BIG &&
+	    buf_fit(w, buf, len, recs[0].line_len) == 0)
+		;
+	return n;
+}
+
+/* Ring bytes of a record described by bus_read. */
+static uint64_t
+rec_end(const struct bus_rec *r)
+{
+	return r->pos + bus_record_size(r->topic_len, r->payload_len);
+}
+
+/* Index callback for batch_skip: a caught-up client that takes record
+ * cur_recs[0] leaves the fast path just before it. */
+static void
+skip_collect(void *arg, struct sub *s)
+{
+	struct client *c = s->client;
+	const struct bus_rec *r = cur_recs;
+
+	if (c->state != CS_OPEN || !c->caught_up || s->start_seq > r->seq ||
+	    r->seq <= c->sent_seq)
+		return;
+	c->caught_up = 0;
+	c->pos = r->pos;
+	c->next_seq = r->seq;
+	worker_want(c, c->reading, 1);
+}
+
+/*
+ * The fast path has no memory for record r (BUS_TOO_BIG): it passes it
+ * by.  The clients that take it walk to it on their own, with the slow
+ * path's buffer: it is delivered, or they are told its GAP (walk_skip).
+ */
+static void
+batch_skip(struct worker *w, const struct bus_rec *r)
+{
+	log_limited(&w->lim[CTR_GAPS], 1, "fan-out: no memory for the "
+	    "%u-byte record seq %llu: its subscribers read it on their own",
+	    r->line_len, (unsigned long long)r->seq);
+	cur_recs = r;
+	index_match(&w->idx, r->topic, r->topic_len, skip_collect, w);
+	w->pos = rec_end(r);
+	w->head_seq = r->seq;
+}
+
 /*
  * Write a client's records of this batch (recs) in one writev, after the
  * replies it has queued (a sweep's resumed clients: HELLO, +OK SUB).
@@ -282,7 +373,7 @@ batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
 	uint64_t q = *p;
 	int m = bus_read(w->bus, &q, w->scratch + used, w->scratch_len - used,
 	    w->recs + *n, FANOUT_BATCH_RECS - *n);
-	if (m <= 0)
+	if (m <= 0)	/* (one that does not fit starts the next batch) */
 		return;
 	int end = *n + m;
 	for (int i = *n; i < end; i++)
@@ -383,10 +474,14 @@ fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 	forward_flush(w);	/* PUBs read in this turn: see forward_flush */
 	while (w->head_seq < until_seq) {
 		uint64_t p = w->pos;
-		int n = bus_read(w->bus, &p, w->scratch, w->scratch_len,
-		    w->recs, FANOUT_BATCH_RECS);
+		int n = read_grow(w, &p, &w->scratch, &w->scratch_len,
+		    w->recs);
 		if (n == BUS_LAPPED) {
 			worker_lapped(w);
+			continue;
+		}
+		if (n == BUS_TOO_BIG) {
+			batch_skip(w, &w->recs[0]);
 			continue;
 		}
 		if (n <= 0)
@@ -480,6 +575,30 @@ fanout_too_slow(const struct client *c)
 }
 
 /*
+ * A client's walk meets a record the worker has no memory to read: step
+ * over it, with a GAP for it if the client takes it.  Returns 1 if a GAP
+ * was queued (it goes out before the walk writes anything more).
+ */
+static int
+walk_skip(struct client *c, const struct bus_rec *r)
+{
+	struct worker *w = c->w;
+	int lost = r->seq > c->sent_seq && client_matches(c, r);
+
+	c->pos = rec_end(r);
+	c->next_seq = r->seq + 1;
+	if (!lost)
+		return 0;
+	worker_limit(w, CTR_GAPS, 1, "client %u: no memory to read the "
+	    "%u-byte record seq %llu: GAP", c->id, r->line_len,
+	    (unsigned long long)r->seq);
+	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)r->seq,
+	    (unsigned long long)r->seq);
+	c->sent_seq = r->seq;
+	return 1;
+}
+
+/*
  * The slow path: write the client's records from its own cursor up to
  * the worker's position.  Returns 1 when it has caught up (or has new
  * output queued: a GAP, a cut record), 0 when its socket is full, -1
@@ -499,11 +618,16 @@ fanout_walk(struct client *c)
 			return c->state == CS_DEAD ? -1 : 1;
 		}
 		uint64_t p = c->pos;
-		int n = bus_read(w->bus, &p, w->slow_buf, w->scratch_len,
-		    w->slow_recs, FANOUT_BATCH_RECS);
+		int n = read_grow(w, &p, &w->slow_buf, &w->slow_len,
+		    w->slow_recs);
 		if (n == BUS_LAPPED) {
 			fanout_slow(c, c->next_seq);
 			return c->state == CS_DEAD ? -1 : 1;
+		}
+		if (n == BUS_TOO_BIG && w->slow_recs[0].pos < w->pos) {
+			if (walk_skip(c, &w->slow_recs[0]))
+				return c->state == CS_DEAD ? -1 : 1;
+			continue;
 		}
 		if (n <= 0)
 			break;
@@ -674,11 +798,10 @@ static int
 sweep_batch(struct worker *w, uint64_t *p)
 {
 	uint64_t start = *p;
-	int n = bus_read(w->bus, p, w->slow_buf, w->scratch_len, w->slow_recs,
-	    FANOUT_BATCH_RECS);
+	int n = read_grow(w, p, &w->slow_buf, &w->slow_len, w->slow_recs);
 
 	if (n <= 0)
-		return n;	/* lapped: they walk alone */
+		return n;	/* lapped, or no memory: they walk alone */
 	for (int i = 0; i < n; i++)
 		if (w->slow_recs[i].pos >= w->pos) {
 			*p = w->slow_recs[i].pos;
@@ -928,9 +1051,9 @@ snap_patch(struct worker *w, struct snap_filter *f, uint64_t p,
 	uint64_t seq = 0;
 
 	while (seq < until) {
-		int n = bus_read(w->bus, &p, w->slow_buf, w->scratch_len,
-		    w->slow_recs, FANOUT_BATCH_RECS);
-		if (n == BUS_LAPPED)
+		int n = read_grow(w, &p, &w->slow_buf, &w->slow_len,
+		    w->slow_recs);
+		if (n == BUS_LAPPED || n == BUS_TOO_BIG)
 			return -1;
 		if (n == 0)
 			return 0;

@@ -490,13 +490,16 @@ setup_listeners(struct worker *w)
 static void
 alloc_buffers(struct worker *w)
 {
-	/* Large enough for any record (bus_read never splits one). */
+	/* Two of any record max_payload allows now (bus_read never splits
+	 * one); one that it did not (max_payload raised since, or a kept
+	 * bus file) grows them (fanout.c). */
 	w->scratch_len = FANOUT_BATCH_BYTES;
 	size_t rec = w->cfg->max_payload + 1024;
 	if (w->scratch_len < rec * 2)
 		w->scratch_len = rec * 2;
+	w->slow_len = w->scratch_len;
 	w->scratch = malloc(w->scratch_len);
-	w->slow_buf = malloc(w->scratch_len);
+	w->slow_buf = malloc(w->slow_len);
 	w->recs = calloc(FANOUT_BATCH_RECS, sizeof(*w->recs));
 	w->slow_recs = calloc(FANOUT_BATCH_RECS, sizeof(*w->slow_recs));
 	/* a batch's records, after the replies a client has queued */

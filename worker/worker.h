@@ -155,6 +155,7 @@ struct worker {
 	char			*rbuf;		/* socket reads */
 	char			*pub_rbuf;	/* reads between fan-out writes */
 	char			*slow_buf;	/* slow path's own copy */
+	size_t			 slow_len;
 	struct bus_rec		*slow_recs;
 
 	struct index		 idx;

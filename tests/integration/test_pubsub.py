@@ -5,6 +5,7 @@ snapshot/live handoff (PROTOCOL.md: Client to server, Guarantees 1-2)."""
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -719,6 +720,96 @@ def server_tcp_flags(local_port, remote_port):
             if int(loc, 16) == local_port and int(rem, 16) == remote_port:
                 return int(v[14])
     return None
+
+
+class BigRecords(ht.HeraldTestCase):
+    """A record longer than a worker's read buffers (sized from
+    max_payload when the worker starts): max_payload raised by a reload,
+    or a bus file kept from a run with a larger one.  The worker grows its
+    buffers and delivers it, live, to a subscriber that lags behind it
+    and in a replay, in order, and what follows it is never stalled."""
+
+    BIG = 600 * 1024
+
+    @staticmethod
+    def payload(n, k=0):
+        chars = ''.join(chr(c) for c in range(0x21, 0x7f))
+        return (chars * (n // len(chars) + 2))[k:k + n]
+
+    def expect_big_then_small(self, c, big, seq, what):
+        ln = c.line(20)
+        self.assertEqual(ln, 'MSG big/a %d %s' % (seq - 1, big),
+                         '%s: expected the %d-byte MSG big/a %d, got %r' %
+                         (what, len(big), seq - 1, ln[:200]))
+        self.assertEqual(c.line(20), 'MSG big/b %d small' % seq, what)
+
+    def test_max_payload_raised_by_reload(self):
+        srv = self.server({'bus.size': '16M', 'clients.out_limit': '64M'},
+                          config='max_payload = 65536;\n', workers=1)
+        live = self.conn(srv.port)
+        live.sub('big/#')
+        # Lags behind the worker when the big record comes: its own walk
+        # through the bus meets it.
+        lag = self.conn(srv.port, rcvbuf=4096)
+        lag.sub('fill/x')
+        lag.sub('big/#')
+        i = self.conn(srv.ingest_port, timeout=20)
+        since = i.sync()
+        srv.write_config('max_payload = 1048576;\n')
+        srv.signal(signal.SIGHUP)
+        probe = 'PUB probe/x %s\n' % ('p' * 65600)
+        deadline = time.monotonic() + 5
+        while True:
+            i.send(probe + 'SYNC\n')
+            lines = i.read_final()
+            if lines[-1].startswith('+OK SYNC'):
+                break
+            self.assertEqual(lines, ['-ERR payload-too-large probe/x'])
+            self.assertRegex(i.read_final()[-1], r'^\+OK SYNC')
+            self.assertLess(time.monotonic(), deadline,
+                            'max_payload not raised 5 s after HUP')
+            time.sleep(0.1)
+        # more than the kernel buffers of lag's connection hold
+        nfill, fill = 5000, self.payload(1000)
+        i.send(''.join('PUB fill/x %d %s\n' % (k, fill)
+                       for k in range(nfill)))
+        big = self.payload(self.BIG)
+        i.pub('big/a', big)
+        i.pub('big/b', 'small')
+        s = i.sync()
+        self.expect_big_then_small(live, big, s, 'live subscriber')
+        for k in range(nfill):
+            m = ht.parse_msg(lag.line(20))
+            self.assertEqual((m[0], m[1], m[3]),
+                             ('MSG', 'fill/x', '%d %s' % (k, fill)))
+        self.expect_big_then_small(lag, big, s, 'lagging subscriber')
+        # a resume replays it
+        r = self.conn(srv.port)
+        self.assertEqual(r.sub('big/#', since), ([], s))
+        self.expect_big_then_small(r, big, s, 'resumed subscriber')
+        for c in (live, lag, r):
+            self.assertEqual(c.cmd('PING'), ['PONG'])
+
+    def test_kept_bus_with_records_over_max_payload(self):
+        srv = self.server({'bus.size': '8M', 'max_payload': 1048576},
+                          workers=1)
+        i = self.conn(srv.ingest_port)
+        since = i.sync()
+        big = self.payload(self.BIG, 3)
+        i.pub('big/a', big)
+        i.pub('big/b', 'small')
+        s = i.sync()
+        i.close()
+        srv.overrides['max_payload'] = 1024
+        srv.restart()
+        r = self.conn(srv.port)
+        self.assertEqual(r.sub('big/#', since), ([], s))
+        self.expect_big_then_small(r, big, s, 'resumed subscriber')
+        self.assertEqual(r.cmd('PING'), ['PONG'])
+        vals, h = self.conn(srv.port).sub('big/#')
+        self.assertEqual((sorted(vals), h),
+                         (['VAL big/a %d %s' % (s - 1, big),
+                           'VAL big/b %d small' % s], s))
 
 
 class PublisherAcks(ht.HeraldTestCase):
