@@ -32,6 +32,10 @@
 #define CLIENT_WRITE_MAX	(256 * 1024) /* bytes written to one client
 					 * per turn, so one cannot hog */
 #define REPLY_HIGH_WATER	(1024 * 1024) /* replies queued: stop reading */
+#define REPLY_LINE_FAST		256	/* a formatted reply shorter than
+					 * this is made on the stack (most
+					 * are); a longer one (a long topic
+					 * or pattern) straight in the output */
 #define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
 #define REPLAY_SWEEP_DELAY_MS	5	/* resumes gathered for one sweep */
 #define SNAPSHOT_TRY_MS		200	/* a snapshot the ring keeps lapping

@@ -165,19 +165,31 @@ client_detach(struct client *c)
 	c->next_seq = c->w->head_seq + 1;
 }
 
-/* Queue bytes for the client, after everything queued before. */
-void
-client_reply(struct client *c, const char *data, size_t len)
+/* Room for len more bytes after everything queued for the client; NULL
+ * if it is dead, or was killed for want of memory. */
+static char *
+out_room(struct client *c, size_t len)
 {
 	if (c->state == CS_DEAD)
-		return;
+		return NULL;
 	client_detach(c);
 	if (out_reserve(c, len) == -1) {
 		log_warnx("client %u: out of memory for output", c->id);
 		client_kill(c);
-		return;
+		return NULL;
 	}
-	memcpy(c->io->out + c->io->out_len, data, len);
+	return c->io->out + c->io->out_len;
+}
+
+/* Queue bytes for the client, after everything queued before. */
+void
+client_reply(struct client *c, const char *data, size_t len)
+{
+	char *p = out_room(c, len);
+
+	if (p == NULL)
+		return;
+	memcpy(p, data, len);
 	c->io->out_len += len;
 }
 
@@ -215,20 +227,35 @@ client_send_seq(struct client *c, const char *word, uint64_t seq)
 	client_flush(c);
 }
 
-/* Queue a formatted line. */
+/* Queue a formatted line, whole however long it is. */
 void
 client_replyf(struct client *c, const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[REPLY_LINE_FAST], *p;
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n >= (int)sizeof(buf))
-		n = sizeof(buf) - 1;
-	client_reply(c, buf, n);
+	if (n < 0) {		/* no format of ours can fail: a bug */
+		log_warnx("client %u: a reply could not be formatted (%s): "
+		    "closed", c->id, fmt);
+		client_kill(c);
+		return;
+	}
+	if ((size_t)n < sizeof(buf)) {
+		client_reply(c, buf, n);
+		return;
+	}
+	/* Longer: formatted again, straight into the output (with room
+	 * for vsnprintf's NUL, which the next reply overwrites). */
+	if ((p = out_room(c, (size_t)n + 1)) == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	c->io->out_len += n;
 }
 
 static void

@@ -287,6 +287,25 @@ class Basic(ht.HeraldTestCase):
         self.assertEqual(len(t), 255)
         self.assertEqual(c.cmd('GET ' + t), ['-ERR not-found ' + t])
 
+    def test_longest_names_in_replies(self):
+        """Replies that name a topic or pattern of the longest kind (255
+        bytes) come out whole, LF and all: they are longer than what
+        client_replyf formats on the stack (REPLY_LINE_FAST)."""
+        c, i = self.c(), self.i()
+        t = 'basic/long/' + 'y' * 244
+        p = 'basic/long/' + 'z' * 242 + '/#'
+        self.assertEqual((len(t), len(p)), (255, 255))
+        i.pub(t, 'v')
+        s = i.sync()
+        self.assertEqual(c.cmd('GET ' + t), ['VAL %s %d v' % (t, s),
+                                             '+OK GET ' + t])
+        self.assertEqual(c.sub(t), (['VAL %s %d v' % (t, s)], s))
+        self.assertEqual(c.sub(p), ([], s))
+        self.assertEqual(c.sub(p, s), ([], s))
+        self.assertEqual(c.cmd('UNSUB ' + p), ['+OK UNSUB ' + p])
+        self.assertEqual(c.cmd('UNSUB ' + t), ['+OK UNSUB ' + t])
+        self.assertEqual(c.cmd('PING'), ['PONG'])
+
     def test_backslash_escaped_in_detail(self):
         c = self.c()
         # a backslash is a valid topic byte, escaped in the detail
