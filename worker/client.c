@@ -582,9 +582,12 @@ client_input(struct client *c, const char *data, size_t len)
  * Between the writes of a fan-out round (worker_serve_publishers): read
  * and run the whole PUB lines at the head of the client's input, and
  * leave anything else in the socket for the loop.  Only a caught-up
- * client with no subscriptions and nothing kept qualifies: a PUB changes
- * nothing of the batch being written, and such a client has nothing in
- * it.  Returns 1 if it took all there was, 0 if the loop must serve it.
+ * client with nothing kept qualifies.  A PUB changes nothing of the batch
+ * being written; a subscriber stays on its fast path (its walk from the
+ * worker's position finds nothing to do), and an -ERR its PUB gets goes
+ * out before its records of the round, as any reply may.  One a bad PUB
+ * closes is passed by in the round (deliver).  Returns 1 if it took all
+ * there was, 0 if the loop must serve it.
  */
 int
 client_take_pubs(struct client *c)
@@ -592,7 +595,7 @@ client_take_pubs(struct client *c)
 	struct worker *w = c->w;
 	char *buf = w->pub_rbuf;
 
-	if (c->state != CS_OPEN || !c->reading || c->subs != NULL ||
+	if (c->state != CS_OPEN || !c->reading ||
 	    !c->caught_up || c->in_replay || c->in_sweep || c->pub_paused ||
 	    c->discarding || c->io != NULL || !may_execute(c) ||
 	    forward_full(w))
@@ -857,7 +860,7 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 		return;
 	}
 	c->errors = 0;
-	c->publisher = 1;
+	worker_publisher(c);
 	c->pub_unsynced = 1;
 	c->pub_gen = w->fwd_gen;
 	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,

@@ -277,6 +277,10 @@ deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	w->dl_free = c->batch_first - 1;
 	w->dl_nfree += runs;
 	c->batch_first = 0;
+	/* Closed, or told BYE, by a PUB taken between writes: nothing more
+	 * goes to it. */
+	if (c->state != CS_OPEN)
+		return;
 	ssize_t n = send_iov(c, owed > 0 ? w->iov : iov, k + (owed > 0));
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {

@@ -79,7 +79,8 @@ struct client {
 	unsigned	 in_replay:1;	/* waits for the replay sweep */
 	unsigned	 in_sweep:1;	/* served by the sweep running now */
 	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
-	unsigned	 publisher:1;	/* has published: see client_ack_now */
+	unsigned	 publisher:1;	/* has published: see client_ack_now,
+					 * worker_publisher */
 	unsigned	 no_quickack:1;	/* not TCP (unix ingest): none asked */
 	unsigned	 wheel_slot:8;	/* w->wheel[] it is in */
 };
@@ -179,7 +180,7 @@ struct worker {
 	int			 nreplay, replay_cap;
 	int			 epfd;		/* the clients' epoll set */
 	struct event		*epoll_ev;	/* libevent watches epfd */
-	int			 pub_epfd;	/* ... the ingest clients' */
+	int			 pub_epfd;	/* ... the publishers' */
 	struct event		*pub_epoll_ev;
 	int			 pubs_waiting;	/* input the loop must serve */
 	struct event		*ctl_ev;
@@ -208,6 +209,7 @@ void	worker_want(struct client *, int read, int write);
 void	worker_reap_later(struct worker *);
 int	worker_pending(struct worker *);
 void	worker_serve_publishers(struct worker *);
+void	worker_publisher(struct client *);
 
 /* client.c */
 struct client *client_new(struct worker *, int fd, enum listener_kind,

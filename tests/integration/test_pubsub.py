@@ -1014,5 +1014,98 @@ class RollingBatch(ht.HeraldTestCase):
             self.assertEqual((m[0], m[1], m[3]),
                              ('MSG', 'm/y%d' % i, 'PUB m/z%d v' % i))
 
+    def test_client_publishers_served_between_writes(self):
+        """A client of the client listener that may publish
+        (clients.publish) has its whole PUB lines taken between the writes
+        of a round, as an ingest connection has: under a flood that keeps
+        rounds of 600 clients going, its PUB enters the bus before one an
+        ingest connection sends right after it.  Served by the loop only,
+        it waited for the round to end, and the ingest PUB went first.  A
+        publisher that takes the flood itself still gets every record of
+        it, once, in order; one that its bad PUBs close mid-round gets
+        nothing after its BYE, and is written no more."""
+        import selectors
+        srv = self.server({'clients.heartbeat': 0,
+                           'clients.publish': 'm/#,x/#'}, workers=1)
+        cs = self.clients(srv, [['r/#']], 600)
+        watch = self.conn(srv.port)
+        watch.sub('m/#')
+        p = self.conn(srv.port)
+        p.sub('quiet/#')        # a subscription does not keep it waiting
+        both = self.conn(srv.port)
+        both.sub('r/#')
+        bads = []
+        for _ in range(7):        # one closed every third pass
+            bad = self.conn(srv.port)
+            bad.sub('r/#')
+            bad.pub('x/bad', 'a publisher now')
+            bad.sync()
+            bads.append(bad)
+        kept = {c.sock: [] for c in [both] + bads}
+        for c in [both] + bads:
+            c.sock.setblocking(False)
+        stop = threading.Event()
+
+        def read():
+            sel = selectors.DefaultSelector()
+            for c in cs + [both] + bads:
+                sel.register(c.sock, selectors.EVENT_READ)
+            while not stop.is_set():
+                for key, _ in sel.select(0.05):
+                    try:
+                        data = key.fileobj.recv(1 << 20)
+                    except (BlockingIOError, OSError):
+                        continue
+                    if key.fileobj in kept:
+                        kept[key.fileobj].append(data)
+                    if not data:
+                        sel.unregister(key.fileobj)
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        self.addCleanup(reader.join, 5)
+        self.addCleanup(stop.set)
+        n = 20000
+        flood = subprocess.Popen([sys.executable, '-c', PUBLISHER,
+                                  str(srv.ingest_port), str(n)])
+        self.addCleanup(flood.kill)
+        q = self.conn(srv.ingest_port)
+        p.pub('m/p', 'first')
+        watch.expect(r'^MSG m/p \d+ first$')
+        time.sleep(0.2)         # the flood is going
+        for k in range(20):
+            p.sock.sendall(b'PUB m/p %d\n' % k)
+            q.sock.sendall(b'PUB m/q %d\n' % k)
+            both.sock.sendall(b'PUB m/b %d\n' % k)
+            got = [ht.parse_msg(watch.line()) for _ in range(3)]
+            self.assertEqual(sorted((m[1], m[3]) for m in got),
+                             [('m/b', str(k)), ('m/p', str(k)),
+                              ('m/q', str(k))])
+            order = [m[1] for m in got]
+            self.assertLess(order.index('m/p'), order.index('m/q'),
+                            'pass %d: the client publisher\'s PUB waited '
+                            'for the round to end: %r' % (k, got))
+            time.sleep(0.005 * (k % 3))
+            if k % 3 == 1:
+                bads[k // 3].sock.sendall(b'PUB m//x v\n' * 16)
+        self.assertIsNone(flood.poll(), 'the flood ended too soon')
+        self.assertEqual(flood.wait(60), 0, 'the flood failed')
+        q.sync()
+        deadline = time.monotonic() + 30
+        while b''.join(kept[both.sock]).count(b'\n') < n and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        reader.join(5)
+        lines = b''.join(kept[both.sock]).decode().splitlines()
+        self.check_msgs(0, lines, list(range(n)), 'r/# and PUB m/#')
+        for bad in bads:
+            lines = b''.join(kept[bad.sock]).decode().splitlines()
+            errs = [ln for ln in lines if not ln.startswith('MSG ')]
+            self.assertEqual(errs, ['-ERR bad-topic m//x'] * 16 +
+                             ['BYE too-many-errors'])
+            self.assertEqual(lines[-1], 'BYE too-many-errors')
+        self.assertEqual(q.stats()['conn_errors'], '0', srv.log_tail())
+
+
 if __name__ == '__main__':
     ht.main()
