@@ -232,14 +232,12 @@ skip_collect(void *arg, struct sub *s)
 /*
  * The fast path has no memory for record r (BUS_TOO_BIG): it passes it
  * by.  The clients that take it walk to it on their own, with the slow
- * path's buffer: it is delivered, or they are told its GAP (walk_skip).
+ * path's buffer: it is delivered, or they are told its GAP (walk_skip,
+ * which counts and logs it).
  */
 static void
 batch_skip(struct worker *w, const struct bus_rec *r)
 {
-	log_limited(&w->lim[CTR_GAPS], 1, "fan-out: no memory for the "
-	    "%u-byte record seq %llu: its subscribers read it on their own",
-	    r->line_len, (unsigned long long)r->seq);
 	cur_recs = r;
 	index_match(&w->idx, r->topic, r->topic_len, skip_collect, w);
 	w->pos = rec_end(r);
