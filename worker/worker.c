@@ -88,23 +88,15 @@ worker_want(struct client *c, int read, int write)
 void
 worker_publisher(struct client *c)
 {
-	struct epoll_event ev = { 0 };
+	int read = c->reading, write = c->writing;
 
-	if (c->publisher)
-		return;
-	if (c->kind == LISTEN_INGEST || (!c->reading && !c->writing)) {
-		c->publisher = 1;
+	if (c->publisher || c->kind == LISTEN_INGEST) {
+		c->publisher = 1;	/* (ingest: in that set already) */
 		return;
 	}
-	ev.events = (c->reading ? EPOLLIN : 0) | (c->writing ? EPOLLOUT : 0);
-	ev.data.ptr = c;
-	if (epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL) == -1 ||
-	    epoll_ctl(c->w->pub_epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
-		log_warn("client %u: epoll_ctl", c->id);
-		client_kill(c);
-		return;
-	}
+	worker_want(c, 0, 0);		/* out of the clients' set */
 	c->publisher = 1;
+	worker_want(c, read, write);	/* into the publishers' */
 }
 
 /* Whether anything besides the fan-out waits to be served: a client's
