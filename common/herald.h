@@ -102,10 +102,12 @@ void	producer_publish_status(const char *name, const char *value);
 void	worker_main(struct herald *, int id, int ctl_fd)
 	    __attribute__((noreturn));
 /* master.c */
+void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* proc.c: a child's signals */
 struct event_base;
 struct event;
-void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-struct event *child_signals(struct event_base *, const int *sigs, int n,
+void	child_signals_init(void);
+struct event *child_signals(struct event_base *,
 	    void (*cb)(int, short, void *), void *arg);
 int	child_signal_read(int fd);
 /* status.c: append this machine's figures to the bus (producer only) */

@@ -20,7 +20,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -94,41 +93,6 @@ title_init(int argc, char **argv)
 	environ = title_environ = env;
 	title_start = argv[0];
 	title_len = end - argv[0];
-}
-
-/*
- * A child's signals as an event: libevent allows signal events in only
- * one event base per process, and the master's (inherited) has them, so
- * children read theirs from a signalfd instead.
- */
-struct event *
-child_signals(struct event_base *b, const int *sigs, int n,
-    event_callback_fn cb, void *arg)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	for (int i = 0; i < n; i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal("signalfd");
-	struct event *ev = event_new(b, fd, EV_READ | EV_PERSIST, cb, arg);
-	if (ev == NULL || event_add(ev, NULL) == -1)
-		fatalx("cannot watch signals");
-	return ev;
-}
-
-/* The next signal from a child_signals descriptor, or 0. */
-int
-child_signal_read(int fd)
-{
-	struct signalfd_siginfo si;
-
-	if (read(fd, &si, sizeof(si)) != sizeof(si))
-		return 0;
-	return (int)si.ssi_signo;
 }
 
 /* Show a process's role in ps, as nginx does ("heraldd: producer"). */
@@ -423,22 +387,12 @@ child_name(const struct child *c, char *buf, size_t len)
 	return buf;
 }
 
-/* In a new child: forget the master's signal handling, run the role. */
+/* In a new child: the child's signal handling (proc.c), run the role. */
 static void
 child_run(struct child *c, int fd)
 {
-	struct sigaction sa;
-	sigset_t all;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	child_signals_init();
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int i = 0; i < nchildren; i++)
 		if (children[i].ctl_fd != -1)
 			close(children[i].ctl_fd);

@@ -260,8 +260,7 @@ producer_main(struct herald *h, int ctl_fd)
 	struct event *ctl = event_new(base, ctl_fd, EV_READ | EV_PERSIST,
 	    ctl_cb, NULL);
 	event_add(ctl, NULL);
-	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
-	child_signals(base, sigs, 3, signal_cb, NULL);
+	child_signals(base, signal_cb, NULL);
 	status_ev = event_new(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();
 	struct timeval sec = { 1, 0 };

@@ -513,7 +513,6 @@ void
 worker_main(struct herald *h, int id, int ctl_fd)
 {
 	struct worker *w = &W;
-	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
 	char name[32];
 
 	snprintf(name, sizeof(name), "worker %d", id);
@@ -558,7 +557,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	event_add(w->pub_epoll_ev, NULL);
 	w->ctl_ev = event_new(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, w);
 	event_add(w->ctl_ev, NULL);
-	child_signals(w->base, sigs, 3, signal_cb, w);
+	child_signals(w->base, signal_cb, w);
 	forward_start(w);
 	log_debug("worker %d ready at seq %llu", id,
 	    (unsigned long long)w->head_seq);

@@ -253,6 +253,36 @@ class Signals(ht.HeraldTestCase):
         n.sub('h/2')
         self.assertErr(self.assertOne(n.cmd('SUB h/3')), 'too-many-subs')
 
+    def test_hup_to_every_process(self):
+        """`pkill -HUP heraldd` (or a logrotate postrotate written that
+        way) signals every process: the children ignore HUP (the master
+        reloads and tells them), so no client is dropped and no child is
+        replaced."""
+        srv = self.server()
+        pids0 = srv.pids()
+        by = spread_conns(self, srv, n=20)
+        conns = [c for cs in by.values() for c in cs]
+        for c in conns:
+            c.sub('hup/#')
+        for role, pid in pids0.items():
+            if role != 'master':
+                os.kill(pid, signal.SIGHUP)
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 3
+        while 'reload accepted' not in srv.log() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn('reload accepted', srv.log())
+        time.sleep(0.2)
+        self.assertEqual(srv.pids(), pids0, 'a process died of SIGHUP')
+        i = self.conn(srv.ingest_port)
+        i.pub('hup/x', 'after')
+        i.sync()
+        for k, c in enumerate(conns):
+            self.assertRegex(c.line(), r'^MSG hup/x \d+ after$',
+                             'client %d of %d' % (k, len(conns)))
+        self.assertNotIn('killed by signal', srv.log())
+
     def test_hup_live_settings(self):
         srv = self.server(config='clients = { max_line = 4096; };\n')
         pids0 = srv.pids()

@@ -1,0 +1,91 @@
+/*
+ * What the master and its children share about processes (after
+ * OpenBSD's proc.c): which signals a child takes and which it ignores.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "herald.h"
+#include "log.h"
+
+/*
+ * The signals a child acts on (read from a signalfd), and those it
+ * ignores.  The master handles SIGCHLD, SIGTERM, SIGINT, SIGHUP and
+ * SIGUSR1 (main_loop in master.c): a child takes TERM, INT and USR1 as
+ * the master does, and ignores HUP, which means a reload only to the
+ * master (the children get the new configuration from it); `pkill -HUP
+ * heraldd` reaches every process, and HUP's default action would kill
+ * them.  SIGCHLD's default is already to ignore it.  SIGPIPE: a write to
+ * a closed socket fails with EPIPE instead.
+ */
+static const int child_taken[] = { SIGTERM, SIGINT, SIGUSR1 };
+static const int child_ignored[] = { SIGHUP, SIGPIPE };
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static void
+taken_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < NELEM(child_taken); i++)
+		sigaddset(set, child_taken[i]);
+}
+
+/*
+ * In a new child, before anything else: forget the master's handlers,
+ * ignore what the child must ignore, and keep blocked what it will read
+ * from child_signals, so that a TERM that comes before the child's loop
+ * exists waits for it.  The master forks with every signal blocked; one
+ * ignored here that came meanwhile is dropped.
+ */
+void
+child_signals_init(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	for (size_t i = 0; i < NELEM(child_ignored); i++)
+		sigaction(child_ignored[i], &sa, NULL);
+	taken_set(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+/*
+ * A child's signals as an event: libevent allows signal events in only
+ * one event base per process, and the master's (inherited) has them, so
+ * children read theirs from a signalfd instead.
+ */
+struct event *
+child_signals(struct event_base *b, event_callback_fn cb, void *arg)
+{
+	sigset_t set;
+	int fd;
+
+	taken_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	struct event *ev = event_new(b, fd, EV_READ | EV_PERSIST, cb, arg);
+	if (ev == NULL || event_add(ev, NULL) == -1)
+		fatalx("cannot watch signals");
+	return ev;
+}
+
+/* The next signal from a child_signals descriptor, or 0. */
+int
+child_signal_read(int fd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
