@@ -55,6 +55,15 @@
 
 enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
 
+/*
+ * Control messages, master to child: one SOCK_SEQPACKET record of at most
+ * CTL_MSG_MAX bytes, the type first.  Master and children are one
+ * program, so a type not listed here is a bug (child_ctl_read).
+ */
+enum ctl_type {
+	CTL_RELOAD = 'R'	/* then the configuration text, parsed again */
+};
+
 /* One configured address; TCP ones have a socket per worker. */
 struct listener {
 	enum listener_kind	 kind;
@@ -103,13 +112,19 @@ void	worker_main(struct herald *, int id, int ctl_fd)
 	    __attribute__((noreturn));
 /* master.c */
 void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* proc.c: a child's signals */
+/* proc.c: a child's signals and control channel */
 struct event_base;
 struct event;
 void	child_signals_init(void);
 struct event *child_signals(struct event_base *,
 	    void (*cb)(int, short, void *), void *arg);
 int	child_signal_read(int fd);
+/* Returns 1 and the configuration in *next (apply it, then config_free)
+ * for a reload; 0 if there is nothing to do (no message, or a reload
+ * that does not parse: logged); -1 if the master is gone. */
+int	child_ctl_read(int fd, const struct herald *, struct herald_config *next);
+/* Returns -1 (errno set) if the child cannot be reached. */
+int	ctl_send(int fd, enum ctl_type, const char *data, size_t len);
 /* status.c: append this machine's figures to the bus (producer only) */
 void	status_publish(struct herald *);
 

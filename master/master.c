@@ -593,9 +593,9 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 		log_warn("reload refused: cannot read %s", H.cfg.file);
 		return;
 	}
-	if (text != NULL && strlen(text) + 1 > CTL_MSG_MAX) {
+	if (text != NULL && 1 + strlen(text) > CTL_MSG_MAX) {
 		log_warnx("reload refused: %s is larger than %d bytes",
-		    H.cfg.file, CTL_MSG_MAX);
+		    H.cfg.file, CTL_MSG_MAX - 1);
 		free(text);
 		return;
 	}
@@ -610,20 +610,12 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	config_apply_reload(&H.cfg, &next, print_error, NULL);
 	log_set_level(H.cfg.log_level);
 	config_free(&next);
-	/* Message: 'R' then the text the children parse the same way. */
-	size_t len = text ? strlen(text) : 0;
-	char *msg = malloc(len + 2);
-	if (msg != NULL) {
-		msg[0] = 'R';
-		memcpy(msg + 1, text ? text : "", len + 1);
-		for (int i = 0; i < nchildren; i++)
-			if (children[i].pid != 0 &&
-			    send(children[i].ctl_fd, msg, len + 2,
-			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-				log_warn("reload: cannot reach child %d",
-				    (int)children[i].pid);
-		free(msg);
-	}
+	/* The text, which the children parse the same way. */
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].pid != 0 && ctl_send(children[i].ctl_fd,
+		    CTL_RELOAD, text ? text : "", text ? strlen(text) : 0) == -1)
+			log_warn("reload: cannot reach child %d",
+			    (int)children[i].pid);
 	free(text);
 	log_info("reload accepted");
 }

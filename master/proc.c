@@ -1,10 +1,13 @@
 /*
  * What the master and its children share about processes (after
- * OpenBSD's proc.c): which signals a child takes and which it ignores.
+ * OpenBSD's proc.c): which signals a child takes and which it ignores,
+ * and the control channel from the master.
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -88,4 +91,57 @@ child_signal_read(int fd)
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return 0;
 	return (int)si.ssi_signo;
+}
+
+static void
+reload_error(void *arg, const char *msg)
+{
+	log_warnx("reload: %s", msg);
+}
+
+/*
+ * Read the master's next control message.  Master and children are one
+ * program (forked, never exec'd), so a message of an unknown type or
+ * larger than CTL_MSG_MAX is a bug, not input: fatal, like OpenBSD's
+ * proc_dispatch with an invalid imsg.
+ */
+int
+child_ctl_read(int fd, const struct herald *h, struct herald_config *next)
+{
+	static char msg[CTL_MSG_MAX + 1];
+	ssize_t n = recv(fd, msg, sizeof(msg) - 1, MSG_TRUNC);
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	if (n > (ssize_t)sizeof(msg) - 1)
+		fatalx("control message of %zd bytes from the master (at most "
+		    "%d)", n, CTL_MSG_MAX);
+	msg[n] = '\0';
+	switch (msg[0]) {
+	case CTL_RELOAD:
+		if (config_load(next, h->cfg.file, msg + 1, h->overrides,
+		    h->noverrides, reload_error, NULL) != 0) {
+			config_free(next);
+			return 0;
+		}
+		return 1;
+	default:
+		fatalx("control message of unknown type 0x%02x (%zd bytes) "
+		    "from the master", (unsigned char)msg[0], n);
+	}
+}
+
+/* Send a control message to a child: type, then len bytes of data. */
+int
+ctl_send(int fd, enum ctl_type type, const char *data, size_t len)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = &(char){ (char)type }, .iov_len = 1 },
+		{ .iov_base = (void *)data, .iov_len = len },
+	};
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	return sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 ? -1 : 0;
 }

@@ -183,35 +183,20 @@ arm_status(void)
 	}
 }
 
-static void
-reload_error(void *arg, const char *msg)
-{
-	log_warnx("reload: %s", msg);
-}
-
-/* A reload from the master ('R' + text); EOF: the master is gone. */
+/* A message from the master (child_ctl_read); EOF: the master is gone. */
 static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static char msg[CTL_MSG_MAX + 2];
 	struct herald_config next;
-	ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+	int r = child_ctl_read(fd, H, &next);
 
-	if (n <= 0) {
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+	if (r == -1) {
 		log_warnx("master went away: stopping");
 		bus_sync(H->bus);
 		exit(0);
 	}
-	msg[n] = '\0';
-	if (msg[0] != 'R')
+	if (r == 0)
 		return;
-	if (config_load(&next, H->cfg.file, msg + 1, H->overrides,
-	    H->noverrides, reload_error, NULL) != 0) {
-		config_free(&next);
-		return;
-	}
 	config_apply_reload(&H->cfg, &next, NULL, NULL);
 	log_set_level(H->cfg.log_level);
 	config_free(&next);

@@ -358,37 +358,22 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	timers_run(w);
 }
 
-static void
-reload_error(void *arg, const char *msg)
-{
-	log_warnx("reload: %s", msg);
-}
-
-/* A message from the master: 'R' + configuration text = reload. */
+/* A message from the master (child_ctl_read); EOF: the master is gone. */
 static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	static char msg[CTL_MSG_MAX + 2];
-	ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
 	struct herald_config next;
+	int r = child_ctl_read(fd, w->h, &next);
 
-	if (n <= 0) {
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+	if (r == -1) {
 		log_warnx("master went away: stopping");
 		event_del(w->ctl_ev);
 		stop(w);
 		return;
 	}
-	msg[n] = '\0';
-	if (msg[0] != 'R')
+	if (r == 0)
 		return;
-	if (config_load(&next, w->cfg->file, msg + 1, w->h->overrides,
-	    w->h->noverrides, reload_error, NULL) != 0) {
-		config_free(&next);
-		return;
-	}
 	config_apply_reload(w->cfg, &next, NULL, NULL);
 	timers_all_soon(w);	/* heartbeat, idle_timeout, slow_policy */
 	log_set_level(w->cfg->log_level);
