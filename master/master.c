@@ -519,7 +519,7 @@ child_exited(struct child *c, int status)
 		c->delay_ms = RESTART_DELAY_MIN_MS;
 	struct timeval tv = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000 };
 	log_info("restarting %s in %d ms", name, c->delay_ms);
-	evtimer_add(c->respawn, &tv);
+	ev_add_or_warn(c->respawn, &tv, "restart");
 	c->delay_ms *= 2;
 	if (c->delay_ms > RESTART_DELAY_MAX_MS)
 		c->delay_ms = RESTART_DELAY_MAX_MS;
@@ -575,7 +575,7 @@ sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 			kill(children[i].pid, SIGTERM);
 		evtimer_del(children[i].respawn);
 	}
-	evtimer_add(grace_timer, &tv);
+	ev_add_or_warn(grace_timer, &tv, "shutdown_grace");
 	if (children_alive() == 0)
 		event_base_loopbreak(base);
 }
@@ -680,23 +680,24 @@ main_loop(void)
 	    sighup_cb, sigusr1_cb };
 
 	for (int i = 0; i < 5; i++) {
-		ev[i] = evsignal_new(base, sigs[i], cbs[i], NULL);
-		evsignal_add(ev[i], NULL);
+		ev[i] = ev_new_or_die(base, sigs[i], EV_SIGNAL | EV_PERSIST,
+		    cbs[i], NULL);
+		ev_add_or_die(ev[i], NULL);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	grace_timer = evtimer_new(base, grace_cb, NULL);
+	grace_timer = ev_new_or_die(base, -1, 0, grace_cb, NULL);
 	nchildren = 1 + H.cfg.workers;
 	for (int i = 0; i < nchildren; i++) {
 		children[i].id = i;
 		children[i].ctl_fd = -1;
 		children[i].delay_ms = RESTART_DELAY_MIN_MS;
-		children[i].respawn = evtimer_new(base, respawn_cb,
+		children[i].respawn = ev_new_or_die(base, -1, 0, respawn_cb,
 		    &children[i]);
 	}
 	for (int i = 0; i < nchildren; i++)
 		spawn(&children[i]);
 	struct timeval sec = { 1, 0 };
-	event_add(event_new(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
+	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
 	event_base_dispatch(base);
 }
 

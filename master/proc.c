@@ -1,7 +1,8 @@
 /*
  * What the master and its children share about processes (after
  * OpenBSD's proc.c): which signals a child takes and which it ignores,
- * and the control channel from the master.
+ * the control channel from the master, and the events a process cannot
+ * work without.
  */
 #include <errno.h>
 #include <signal.h>
@@ -76,9 +77,8 @@ child_signals(struct event_base *b, event_callback_fn cb, void *arg)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
-	struct event *ev = event_new(b, fd, EV_READ | EV_PERSIST, cb, arg);
-	if (ev == NULL || event_add(ev, NULL) == -1)
-		fatalx("cannot watch signals");
+	struct event *ev = ev_new_or_die(b, fd, EV_READ | EV_PERSIST, cb, arg);
+	ev_add_or_die(ev, NULL);
 	return ev;
 }
 
@@ -144,4 +144,35 @@ ctl_send(int fd, enum ctl_type type, const char *data, size_t len)
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 
 	return sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 ? -1 : 0;
+}
+
+/* An event a process sets up as it starts: without it, it cannot work. */
+struct event *
+ev_new_or_die(struct event_base *b, evutil_socket_t fd, short what,
+    event_callback_fn cb, void *arg)
+{
+	struct event *ev = event_new(b, fd, what, cb, arg);
+
+	if (ev == NULL)
+		fatalx("cannot create an event (fd %d)", (int)fd);
+	return ev;
+}
+
+/* Add an event as the process starts (tv: its timeout, or NULL). */
+void
+ev_add_or_die(struct event *ev, const struct timeval *tv)
+{
+	if (event_add(ev, tv) == -1)
+		fatalx("cannot add an event (fd %d)", (int)event_get_fd(ev));
+}
+
+/* Add an event at run time; a failure is logged (what names the event,
+ * for the reader of the log) and returns -1. */
+int
+ev_add_or_warn(struct event *ev, const struct timeval *tv, const char *what)
+{
+	if (event_add(ev, tv) == 0)
+		return 0;
+	log_warnx("cannot add the %s event", what);
+	return -1;
 }

@@ -179,7 +179,7 @@ arm_status(void)
 	evtimer_del(status_ev);
 	if (H->cfg.status_interval > 0) {
 		status_publish(H);
-		event_add(status_ev, &tv);
+		ev_add_or_warn(status_ev, &tv, "status.interval");
 	}
 }
 
@@ -238,18 +238,18 @@ producer_main(struct herald *h, int ctl_fd)
 			for (int k = 0; k < h->cfg.workers; k++)
 				close(l->fds[k]);
 	}
-	wake_ev = event_new(base, -1, 0, wake_cb, NULL);
-	struct event *acc = event_new(base, h->fwd_fd, EV_READ | EV_PERSIST,
+	wake_ev = ev_new_or_die(base, -1, 0, wake_cb, NULL);
+	struct event *acc = ev_new_or_die(base, h->fwd_fd, EV_READ | EV_PERSIST,
 	    fwd_accept_cb, NULL);
-	event_add(acc, NULL);
-	struct event *ctl = event_new(base, ctl_fd, EV_READ | EV_PERSIST,
+	ev_add_or_die(acc, NULL);
+	struct event *ctl = ev_new_or_die(base, ctl_fd, EV_READ | EV_PERSIST,
 	    ctl_cb, NULL);
-	event_add(ctl, NULL);
+	ev_add_or_die(ctl, NULL);
 	child_signals(base, signal_cb, NULL);
-	status_ev = event_new(base, -1, EV_PERSIST, status_cb, NULL);
+	status_ev = ev_new_or_die(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();
 	struct timeval sec = { 1, 0 };
-	event_add(event_new(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
+	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
 	log_debug("producer ready at seq %llu",
 	    (unsigned long long)bus_head_seq(h->bus));
 	event_base_dispatch(base);

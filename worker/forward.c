@@ -96,7 +96,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	write_cb(NULL, w);	/* held publishers now get -ERR busy */
 	bus_counter_add(w->bus, w->slot, CTR_RECONNECTS, 1);
 	if (!w->stopping)
-		evtimer_add(w->fwd_retry, &tv);
+		ev_add_or_warn(w->fwd_retry, &tv, "producer reconnect");
 }
 
 static void
@@ -111,7 +111,7 @@ forward_connect(struct worker *w)
 	memcpy(sun.sun_path + 1, w->h->fwd_path, plen);
 	w->fwd = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (w->fwd == NULL) {
-		evtimer_add(w->fwd_retry, &tv);
+		ev_add_or_warn(w->fwd_retry, &tv, "producer reconnect");
 		return;
 	}
 	bufferevent_setcb(w->fwd, read_cb, write_cb, event_cb, w);
@@ -120,7 +120,7 @@ forward_connect(struct worker *w)
 	    offsetof(struct sockaddr_un, sun_path) + 1 + plen) == -1) {
 		bufferevent_free(w->fwd);
 		w->fwd = NULL;
-		evtimer_add(w->fwd_retry, &tv);
+		ev_add_or_warn(w->fwd_retry, &tv, "producer reconnect");
 		return;
 	}
 	bufferevent_enable(w->fwd, EV_READ);
@@ -130,8 +130,8 @@ forward_connect(struct worker *w)
 void
 forward_start(struct worker *w)
 {
-	w->fwd_retry = evtimer_new(w->base, retry_cb, w);
-	w->fwd_resume = event_new(w->base, -1, 0, resume_cb, w);
+	w->fwd_retry = ev_new_or_die(w->base, -1, 0, retry_cb, w);
+	w->fwd_resume = ev_new_or_die(w->base, -1, 0, resume_cb, w);
 	forward_connect(w);
 }
 

@@ -187,7 +187,8 @@ pause_accepting(struct worker *w)
 	for (int i = 0; i < w->nlisten_ev; i++)
 		event_del(w->listen_ev[i]);
 	w->accept_paused = 1;
-	evtimer_add(w->accept_resume, &tv);
+	if (ev_add_or_warn(w->accept_resume, &tv, "accept pause") == -1)
+		w->accept_paused = 0;	/* or it would never end */
 	worker_limit(w, CTR_ACCEPT_PAUSED, 1, "out of file descriptors with "
 	    "%d clients: accepting paused for %d ms", w->nclients,
 	    ACCEPT_PAUSE_MS);
@@ -202,7 +203,7 @@ resume_accepting(evutil_socket_t fd, short what, void *arg)
 	if (w->stopping)
 		return;
 	for (int i = 0; i < w->nlisten_ev; i++)
-		event_add(w->listen_ev[i], NULL);
+		ev_add_or_warn(w->listen_ev[i], NULL, "listener");
 }
 
 static uint64_t
@@ -441,11 +442,10 @@ signal_cb(evutil_socket_t fd, short what, void *arg)
 static void
 add_listener(struct worker *w, int fd, enum listener_kind kind)
 {
-	struct event *ev = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	struct event *ev = ev_new_or_die(w->base, fd, EV_READ | EV_PERSIST,
 	    accept_cb, (void *)(intptr_t)kind);
 
-	if (ev == NULL || event_add(ev, NULL) == -1)
-		fatalx("cannot watch a listener");
+	ev_add_or_die(ev, NULL);
 	w->listen_ev[w->nlisten_ev++] = ev;
 }
 
@@ -519,29 +519,30 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);
-	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+	w->reap_ev = ev_new_or_die(w->base, -1, 0, reap_cb, w);
 	fanout_replay_init(w);
-	w->accept_resume = evtimer_new(w->base, resume_accepting, w);
-	w->wake_ev = event_new(w->base, h->wake_fds[id - 1],
+	w->accept_resume = ev_new_or_die(w->base, -1, 0, resume_accepting, w);
+	w->wake_ev = ev_new_or_die(w->base, h->wake_fds[id - 1],
 	    EV_READ | EV_PERSIST, wake_cb, w);
-	event_add(w->wake_ev, NULL);
-	w->more_ev = evtimer_new(w->base, more_cb, w);
+	ev_add_or_die(w->wake_ev, NULL);
+	w->more_ev = ev_new_or_die(w->base, -1, 0, more_cb, w);
 	struct timeval sec = { 1, 0 };
 	w->wheel_sec = now_ms() / 1000;
-	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
-	event_add(w->tick_ev, &sec);
+	w->tick_ev = ev_new_or_die(w->base, -1, EV_PERSIST, tick_cb, w);
+	ev_add_or_die(w->tick_ev, &sec);
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
-	w->epoll_ev = event_new(w->base, w->epfd, EV_READ | EV_PERSIST,
+	w->epoll_ev = ev_new_or_die(w->base, w->epfd, EV_READ | EV_PERSIST,
 	    clients_cb, w);
-	event_add(w->epoll_ev, NULL);
+	ev_add_or_die(w->epoll_ev, NULL);
 	if ((w->pub_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
-	w->pub_epoll_ev = event_new(w->base, w->pub_epfd,
+	w->pub_epoll_ev = ev_new_or_die(w->base, w->pub_epfd,
 	    EV_READ | EV_PERSIST, clients_cb, w);
-	event_add(w->pub_epoll_ev, NULL);
-	w->ctl_ev = event_new(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, w);
-	event_add(w->ctl_ev, NULL);
+	ev_add_or_die(w->pub_epoll_ev, NULL);
+	w->ctl_ev = ev_new_or_die(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb,
+	    w);
+	ev_add_or_die(w->ctl_ev, NULL);
 	child_signals(w->base, signal_cb, w);
 	forward_start(w);
 	log_debug("worker %d ready at seq %llu", id,
