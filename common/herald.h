@@ -5,6 +5,7 @@
 #ifndef HERALD_H
 #define HERALD_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,7 +20,10 @@
 					 * publishers are not read (TCP pushes
 					 * back) until it drains to a quarter */
 #define READ_CHUNK		(64 * 1024) /* bytes read from a socket at once */
-#define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
+#define FANOUT_BATCH_RECS	1023	/* records walked per fan-out batch:
+					 * with the replies a client has
+					 * queued, one sendmsg of at most
+					 * IOV_MAX (1024) iovecs */
 #define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */
 #define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and runs of them waiting */
 #define FANOUT_EXTEND_EVERY	64	/* clients written between looks at the
@@ -47,6 +51,8 @@
 #define RESTART_STABLE_SEC	10	/* a child up this long was healthy */
 #define ADDR_SLOTS		16384	/* source addresses tracked for
 					 * clients.per_address */
+
+_Static_assert(FANOUT_BATCH_RECS + 1 <= IOV_MAX, "a batch's sendmsg");
 
 /* Counter slots in the bus: master 0, producer 1, worker i at 1 + i. */
 #define SLOT_MASTER		0
