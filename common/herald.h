@@ -44,6 +44,14 @@
 					 * values */
 #define BYE_GRACE_MS		5000	/* a client told BYE that does not
 					 * read it is closed after this */
+#define STOP_TICK_MS		100	/* a stopping worker looks at its
+					 * clients this often */
+#define STOP_EXIT_EARLY_MS	500	/* ... and exits this long before
+					 * shutdown_grace ends, ahead of the
+					 * master's KILL */
+#define STOP_PRODUCER_MS	1000	/* the producer's last turn, after
+					 * the workers: it only reads what
+					 * they sent and writes the bus */
 #define WORKER_STALL_SEC	5	/* a worker whose loop has not turned
 					 * for this long is reported */
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */

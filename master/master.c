@@ -48,7 +48,7 @@ struct child {
 static struct herald	 H;
 static struct child	 children[WORKERS_MAX + 1];
 static int		 nchildren;
-static int		 stopping;
+static enum { RUNNING, STOPPING_WORKERS, STOPPING_PRODUCER } stopping;
 static struct event_base *base;
 static struct event	*grace_timer;
 static int		 pidfile_fd = -1;
@@ -525,14 +525,47 @@ child_exited(struct child *c, int status)
 		c->delay_ms = RESTART_DELAY_MAX_MS;
 }
 
+/* Children running from first to last in the table (0 = the producer). */
 static int
-children_alive(void)
+children_alive(int first, int last)
 {
 	int n = 0;
 
-	for (int i = 0; i < nchildren; i++)
+	for (int i = first; i <= last && i < nchildren; i++)
 		n += children[i].pid != 0;
 	return n;
+}
+
+/* Send sig to every running child from first to last. */
+static void
+signal_children(int first, int last, int sig)
+{
+	for (int i = first; i <= last && i < nchildren; i++)
+		if (children[i].pid != 0)
+			kill(children[i].pid, sig);
+}
+
+/*
+ * A stop's next step: once no worker runs, the producer is told to stop
+ * (it takes in what the workers passed on, and writes the bus), with
+ * STOP_PRODUCER_MS to do it; once nothing runs, the master ends.
+ */
+static void
+stop_next(void)
+{
+	struct timeval tv = { STOP_PRODUCER_MS / 1000,
+	    (STOP_PRODUCER_MS % 1000) * 1000 };
+
+	if (stopping == STOPPING_WORKERS && children_alive(1, nchildren) == 0) {
+		stopping = STOPPING_PRODUCER;
+		evtimer_del(grace_timer);
+		if (children[0].pid != 0) {
+			kill(children[0].pid, SIGTERM);
+			ev_add_or_warn(grace_timer, &tv, "producer stop");
+		}
+	}
+	if (children_alive(0, nchildren) == 0)
+		event_base_loopbreak(base);
 }
 
 static void
@@ -546,21 +579,31 @@ sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 		if (c != NULL)
 			child_exited(c, status);
 	}
-	if (stopping && children_alive() == 0)
-		event_base_loopbreak(base);
+	if (stopping)
+		stop_next();
 }
 
+/* The part of a stop that is running is over its time: kill it. */
 static void
 grace_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	log_warnx("children still running after %d s: killing them",
-	    H.cfg.shutdown_grace);
-	for (int i = 0; i < nchildren; i++)
-		if (children[i].pid != 0)
-			kill(children[i].pid, SIGKILL);
+	if (stopping == STOPPING_WORKERS) {
+		log_warnx("workers still running %d s after TERM: killing them",
+		    H.cfg.shutdown_grace);
+		signal_children(1, nchildren, SIGKILL);
+	} else {
+		log_warnx("producer still running %d ms after TERM: killing it",
+		    STOP_PRODUCER_MS);
+		signal_children(0, 0, SIGKILL);
+	}
 }
 
-/* TERM/INT: every child stops gracefully; kill what is left after grace. */
+/*
+ * TERM/INT: stop the workers first (each passes on the PUBs it has read,
+ * then says BYE shutdown to its clients), then the producer (stop_next),
+ * so that no PUB a worker had taken is lost; kill what is still running
+ * after its time (shutdown_grace for the workers).
+ */
 static void
 sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 {
@@ -568,16 +611,13 @@ sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 
 	if (stopping)
 		return;
-	stopping = 1;
+	stopping = STOPPING_WORKERS;
 	log_info("signal %d: stopping", (int)sig);
-	for (int i = 0; i < nchildren; i++) {
-		if (children[i].pid != 0)
-			kill(children[i].pid, SIGTERM);
+	for (int i = 0; i < nchildren; i++)
 		evtimer_del(children[i].respawn);
-	}
+	signal_children(1, nchildren, SIGTERM);
 	ev_add_or_warn(grace_timer, &tv, "shutdown_grace");
-	if (children_alive() == 0)
-		event_base_loopbreak(base);
+	stop_next();
 }
 
 /* HUP: check the new configuration; if good, hand it to every child. */

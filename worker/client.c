@@ -379,11 +379,12 @@ close_after_bye(struct client *c)
 	client_kill(c);
 }
 
-/* 1 if the client may run commands now (see client_input). */
+/* 1 if the client may run commands now (see client_input).  None runs
+ * once the worker is stopping: what it has not taken stays untaken. */
 static int
 may_execute(const struct client *c)
 {
-	if (c->state != CS_OPEN || c->waiting_sync)
+	if (c->state != CS_OPEN || c->waiting_sync || c->w->stopping)
 		return 0;
 	if (client_pending(c) > REPLY_HIGH_WATER)
 		return 0;

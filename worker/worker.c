@@ -388,41 +388,90 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	log_debug("configuration reloaded");
 }
 
+/*
+ * The producer has every PUB this stopping worker read (or cannot be
+ * reached, or did not answer in time): close the connection to it (a
+ * SYNC still waiting is answered -ERR busy), and say BYE shutdown to
+ * every client.
+ */
+void
+worker_drained(struct worker *w)
+{
+	struct client *c, *nx;
+
+	if (w->stopping != STOP_DRAINING)
+		return;
+	w->stopping = STOP_SAYING_BYE;
+	forward_close(w);
+	CLIENTS_FOREACH(w, c, nx) {
+		if (c->state == CS_DEAD)
+			continue;
+		client_bye(c, "shutdown");
+		client_flush(c);
+	}
+}
+
+/*
+ * A stop's clock: the PUBs to pass on get half of the worker's time
+ * (shutdown_grace, less STOP_EXIT_EARLY_MS), the BYEs the rest; the
+ * worker ends when every client has gone, or when its time is up.
+ */
 static void
 stop_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	static int ticks;
+	uint64_t ran = now_ms() - w->stop_ms;
+	uint64_t budget = w->cfg->shutdown_grace * 1000 - STOP_EXIT_EARLY_MS;
 
-	/* Everyone has had their BYE, or the grace period is nearly over. */
-	if (w->nclients == 0 || ++ticks * 100 >= (w->cfg->shutdown_grace * 1000
-	    - 500)) {
-		bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
-		exit(0);
+	if (w->stopping == STOP_DRAINING) {
+		if (ran < budget / 2)
+			return;
+		log_warnx("the producer has not confirmed the PUBs passed on "
+		    "%llu ms ago: stopping without it", (unsigned long long)ran);
+		worker_drained(w);
 	}
+	if (w->nclients == 0 || ran >= budget)
+		event_base_loopbreak(w->base);
 }
 
-/* TERM/INT: BYE shutdown to every client, then exit. */
+/*
+ * TERM, INT, or the master gone.  Accept nothing more and run no more
+ * commands (may_execute): what clients send from now on is not taken;
+ * pass on the PUBs already taken, and say BYE once the producer has
+ * them all (worker_drained).  The master stops the producer only after
+ * the workers, so that none of them is lost.
+ */
 static void
 stop(struct worker *w)
 {
-	struct timeval tv = { 0, 100 * 1000 };
-	struct client *c, *nx;
+	struct timeval tv = { 0, STOP_TICK_MS * 1000 };
 
 	if (w->stopping)
 		return;
-	w->stopping = 1;
+	w->stopping = STOP_DRAINING;
+	w->stop_ms = now_ms();
 	for (int i = 0; i < w->nlisten_ev; i++)
 		event_del(w->listen_ev[i]);
-	CLIENTS_FOREACH(w, c, nx) {
-		if (c->state == CS_DEAD)
-			continue;
-		c->waiting_sync = 0;
-		client_bye(c, "shutdown");
-		client_flush(c);
+	if (ev_add_or_warn(w->stop_timer, &tv, "stop") == -1) {
+		worker_drained(w);	/* without its clock, a stop could
+					 * last for ever: end it now */
+		event_base_loopbreak(w->base);
+		return;
 	}
-	w->stop_timer = event_new(w->base, -1, EV_PERSIST, stop_check, w);
-	event_add(w->stop_timer, &tv);
+	if (forward_drain(w) == -1)
+		worker_drained(w);
+}
+
+/*
+ * Every way out of a worker ends here (after OpenBSD's proc_shutdown):
+ * its clients are gone with it.
+ */
+static void __attribute__((noreturn))
+worker_shutdown(struct worker *w)
+{
+	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	log_debug("stopped");
+	exit(0);
 }
 
 /* TERM/INT: stop gracefully; USR1: reopen the log. */
@@ -543,10 +592,12 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	w->ctl_ev = ev_new_or_die(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb,
 	    w);
 	ev_add_or_die(w->ctl_ev, NULL);
+	w->stop_timer = ev_new_or_die(w->base, -1, EV_PERSIST, stop_check, w);
 	child_signals(w->base, signal_cb, w);
 	forward_start(w);
 	log_debug("worker %d ready at seq %llu", id,
 	    (unsigned long long)w->head_seq);
-	event_base_dispatch(w->base);
-	exit(0);
+	if (event_base_dispatch(w->base) == -1)
+		log_warnx("event loop failed");
+	worker_shutdown(w);
 }

@@ -513,6 +513,145 @@ class Persistence(ht.HeraldTestCase):
                                              '+OK GET mf/0'])
 
 
+class OrderedStop(ht.HeraldTestCase):
+    """TERM stops the workers first (each passes on the PUBs it has read
+    and says BYE), then the producer: no PUB a worker took is lost."""
+
+    def replay(self, srv, pattern):
+        """{topic: [payload, ...]} of every message on pattern in the bus,
+        oldest first (a resume from seq 0)."""
+        c = self.conn(srv.port, timeout=10)
+        head = c.hello_seq
+        lines = c.cmd('SUB %s 0' % pattern)
+        self.assertRegex(lines[-1], r'^\+OK SUB ', lines[:3])
+        self.assertEqual(len(lines), 1, 'the bus no longer holds it all: '
+                         '%r' % lines[:3])
+        got = {}
+        seq = 0
+        while seq < head:
+            m = ht.parse_msg(c.line())
+            self.assertTrue(m and m[0] == 'MSG', m)
+            seq = m[2]
+            got.setdefault(m[1], []).append(m[3])
+        return got
+
+    def check_term_waits(self, everyone):
+        """PUBs and a SYNC a worker has read wait for the producer (held
+        with SIGSTOP) when TERM comes: the SYNC is still answered +OK
+        before BYE shutdown, and the PUBs are in the bus after a
+        restart."""
+        srv = self.server({'shutdown_grace': 4})
+        i = self.conn(srv.ingest_port)
+        i.pub('ts/x', 'before')
+        s0 = i.sync()
+        pids = srv.pids()
+        prod = pids['producer']
+        os.kill(prod, signal.SIGSTOP)
+        try:
+            i.send(''.join('PUB ts/a %d\n' % k for k in range(100)) +
+                   'SYNC\n')
+            time.sleep(0.3)     # read and passed on by the worker
+            for pid in pids.values() if everyone else [srv.pid]:
+                os.kill(pid, signal.SIGTERM)
+            time.sleep(0.3)     # the workers wait for the producer
+            self.assertTrue(ht.pid_alive(prod))
+        finally:
+            os.kill(prod, signal.SIGCONT)
+        lines, eof = i.read_all(quiet=1.0, timeout=6)
+        self.assertEqual(lines, ['+OK SYNC %d' % (s0 + 100),
+                                 'BYE shutdown'])
+        self.assertTrue(eof)
+        self.assertEqual(srv.wait_exit(8), 0)
+        srv.restart()
+        self.assertEqual(self.replay(srv, 'ts/a'),
+                         {'ts/a': [str(k) for k in range(100)]})
+
+    def test_term_waits_for_the_producer(self):
+        self.check_term_waits(everyone=False)
+
+    def test_term_to_every_process(self):
+        """As from `pkill -TERM heraldd`: the producer, told at the same
+        time as the workers, waits until they have closed their
+        connections to it."""
+        self.check_term_waits(everyone=True)
+
+    def test_term_under_publishing(self):
+        """Publishers pipeline PUBs, a SYNC every 20, right up to TERM.
+        After a restart on the kept bus file, every PUB that got its
+        +OK SYNC is in the bus, and what each connection has in the bus
+        is a prefix of what it sent: never a hole."""
+        import threading
+        # most is 6 x 150k records: the bus holds them all
+        srv = self.server({'shutdown_grace': 3, 'bus.size': '64M'})
+        npub, block, window, most = 6, 20, 4, 150000
+
+        class Pub:
+            def __init__(self, k):
+                self.topic = 'tl/%d' % k
+                self.conn = ht.Conn(srv.ingest_port, timeout=10)
+                self.sent = 0       # PUBs sent
+                self.synced = 0     # PUBs covered by a +OK SYNC
+                self.errors = []
+                self.credit = threading.Semaphore(window)
+                self.end = threading.Event()
+
+            def write(self):
+                try:
+                    while not self.end.is_set() and self.sent < most:
+                        if not self.credit.acquire(timeout=0.2):
+                            continue
+                        self.conn.send(''.join(
+                            'PUB %s %d\n' % (self.topic, self.sent + j)
+                            for j in range(block)) + 'SYNC\n')
+                        self.sent += block
+                except OSError:
+                    pass
+
+            def read(self):
+                try:
+                    while True:
+                        ln = self.conn.recv_line(10)
+                        if ln is None or ln == 'BYE shutdown':
+                            break
+                        if ln.startswith('+OK SYNC '):
+                            self.synced += block
+                            self.credit.release()
+                        else:
+                            self.errors.append(ln)
+                except (OSError, AssertionError):
+                    pass
+                self.end.set()
+
+        pubs = [Pub(k) for k in range(npub)]
+        threads = [threading.Thread(target=f, daemon=True)
+                   for p in pubs for f in (p.write, p.read)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8)
+        self.assertTrue(all(p.synced > 0 for p in pubs),
+                        [p.synced for p in pubs])
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait_exit(8), 0)
+        for p in pubs:
+            p.end.set()
+        for t in threads:
+            t.join(12)
+            self.assertFalse(t.is_alive())
+        for p in pubs:
+            p.conn.close()
+        srv.restart()
+        got = self.replay(srv, 'tl/#')
+        for p in pubs:
+            self.assertEqual(p.errors, [], p.topic)
+            stored = got.get(p.topic, [])
+            print('\n  %s: sent %d, synced %d, in the bus %d' %
+                  (p.topic, p.sent, p.synced, len(stored)), end='')
+            self.assertEqual(stored, [str(k) for k in range(len(stored))],
+                             '%s: not a prefix of what was sent' % p.topic)
+            self.assertGreaterEqual(len(stored), p.synced, p.topic)
+            self.assertLessEqual(len(stored), p.sent, p.topic)
+
+
 class SingleInstance(ht.HeraldTestCase):
 
     def second(self, srv, **over):
