@@ -194,6 +194,7 @@ fmt_stat_help(const char *name)
 		{ "heartbeats", "HB lines sent" },
 		{ "producer_reconnects", "times workers reconnected to the "
 		    "producer" },
+		{ "spawn_failures", "times a process could not be started" },
 		{ "head_seq", "newest seq in the bus" },
 		{ "uptime", "seconds since the daemon started" },
 		{ "retained", "topics with a retained value" },

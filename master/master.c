@@ -403,6 +403,37 @@ child_run(struct child *c, int fd)
 	worker_main(&H, c->id, fd);
 }
 
+/* Start c again after its back-off, which doubles each time. */
+static void
+respawn_later(struct child *c)
+{
+	struct timeval tv = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000 };
+	char name[32];
+
+	log_info("restarting %s in %d ms", child_name(c, name, sizeof(name)),
+	    c->delay_ms);
+	ev_add_or_warn(c->respawn, &tv, "restart");
+	c->delay_ms *= 2;
+	if (c->delay_ms > RESTART_DELAY_MAX_MS)
+		c->delay_ms = RESTART_DELAY_MAX_MS;
+}
+
+/*
+ * A child could not be started (what failed, errno set): counted, and
+ * tried again as if it had crashed at once, or a worker would stay dead
+ * while its listening socket is dealt a share of new connections.
+ */
+static void
+spawn_failed(struct child *c, const char *what)
+{
+	char name[32];
+
+	log_warn("cannot start %s: %s", child_name(c, name, sizeof(name)), what);
+	bus_counter_add(H.bus, SLOT_MASTER, CTR_SPAWN_FAILED, 1);
+	if (!stopping)
+		respawn_later(c);
+}
+
 /* Fork one child; its control socket closes when the master dies. */
 static void
 spawn(struct child *c)
@@ -412,7 +443,7 @@ spawn(struct child *c)
 	char name[32];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair");
+		spawn_failed(c, "socketpair");
 		return;
 	}
 	int sz = CTL_MSG_MAX + 1024;
@@ -427,12 +458,13 @@ spawn(struct child *c)
 		child_run(c, sv[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(sv[1]);
 	if (pid == -1) {
-		log_warn("fork %s", child_name(c, name, sizeof(name)));
+		spawn_failed(c, "fork");
 		close(sv[0]);
+		close(sv[1]);
 		return;
 	}
+	close(sv[1]);
 	c->pid = pid;
 	c->ctl_fd = sv[0];
 	c->stalled = 0;
@@ -517,12 +549,7 @@ child_exited(struct child *c, int status)
 	/* A child that ran a while was healthy: restart it at once. */
 	if (ran >= RESTART_STABLE_SEC)
 		c->delay_ms = RESTART_DELAY_MIN_MS;
-	struct timeval tv = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000 };
-	log_info("restarting %s in %d ms", name, c->delay_ms);
-	ev_add_or_warn(c->respawn, &tv, "restart");
-	c->delay_ms *= 2;
-	if (c->delay_ms > RESTART_DELAY_MAX_MS)
-		c->delay_ms = RESTART_DELAY_MAX_MS;
+	respawn_later(c);
 }
 
 /* Children running from first to last in the table (0 = the producer). */

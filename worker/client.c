@@ -908,6 +908,7 @@ cmd_stats(struct client *c)
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },
+		{ "spawn_failures", CTR_SPAWN_FAILED },
 	};
 	struct bus *b = c->w->bus;
 	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);

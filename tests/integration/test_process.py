@@ -167,6 +167,41 @@ class Processes(ht.HeraldTestCase):
         self.assertRegex(c.cmd('GET cmd/a')[0], r'^VAL cmd/a \d+ 2$')
 
 
+    def test_failed_restart_is_retried(self):
+        """A worker that cannot be restarted (the master is out of file
+        descriptors: socketpair fails) is tried again with the back-off of
+        a crash, logged and counted, and serves again once it can."""
+        import resource
+        srv = self.server()
+        old = srv.pids()['worker 1']
+        soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+        # 0, 1 and 2 are open: no descriptor is left to the master
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (3, hard))
+        try:
+            os.kill(old, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while srv.log().count('cannot start worker 1') < 3 and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIsNone(srv.pids().get('worker 1'))
+        finally:
+            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        log = srv.log()
+        self.assertRegex(log, r'cannot start worker 1: socketpair: Too '
+                         r'many open files')
+        delays = [int(d) for d in
+                  re.findall(r'restarting worker 1 in (\d+) ms', log)]
+        self.assertGreaterEqual(len(delays), 3, log)
+        self.assertEqual(delays[:3], [100, 200, 400], 'the back-off of a '
+                         'crash, doubling')
+        new = srv.wait_role('worker 1', not_pid=old, timeout=5)
+        self.assertIsNotNone(new, 'worker 1 not started once it can be')
+        self.assertGreaterEqual(int(srv.stats()['spawn_failures']), 3)
+        # new connections are served on both workers
+        for cs in spread_conns(self, srv).values():
+            for c in cs:
+                self.assertEqual(c.cmd('PING'), ['PONG'])
+
     def test_kill_master(self):
         """Children die with the master; the ports are free again."""
         srv = self.server()
