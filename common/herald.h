@@ -57,8 +57,6 @@
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */
 #define RESTART_DELAY_MAX_MS	10000	/* back-off ceiling */
 #define RESTART_STABLE_SEC	10	/* a child up this long was healthy */
-#define ADDR_SLOTS		16384	/* source addresses tracked for
-					 * clients.per_address */
 
 _Static_assert(FANOUT_BATCH_RECS + 1 <= IOV_MAX, "a batch's sendmsg");
 
@@ -87,19 +85,8 @@ struct listener {
 	int			 shared_fd;	/* unix: one for all */
 };
 
-/*
- * Per-address connection counts, shared by all workers: a key per address
- * hash, and one block of counts per worker (so that a restarted worker
- * zeroes only its own pages).
- */
-struct addr_table {
-	uint64_t	*keys;		/* ADDR_SLOTS, 0 = free */
-	int32_t		*counts;	/* WORKERS_MAX blocks of ADDR_SLOTS */
-};
-#define ADDR_COUNT(t, worker_id, slot) \
-	((t)->counts[(size_t)((worker_id) - 1) * ADDR_SLOTS + (slot)])
-
 struct bus;
+struct addr_table;
 
 /* What the master prepares before forking; every child inherits it. */
 struct herald {
@@ -113,7 +100,7 @@ struct herald {
 	int			 fwd_fd;	/* producer's listener for the
 						 * PUBs workers forward */
 	char			 fwd_path[108];	/* its abstract address */
-	struct addr_table	 addrs;
+	struct addr_table	*addrs;		/* clients.per_address (addr.h) */
 	time_t			 started;
 };
 

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -29,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "bus.h"
 #include "herald.h"
 #include "log.h"
@@ -262,20 +262,6 @@ open_bus(struct herald *h)
 	    "%llu", bc.file[0] ? bc.file : "anonymous memory",
 	    (long long)bc.ring_size, bc.retained_max,
 	    (unsigned long long)bus_head_seq(h->bus));
-}
-
-static void
-open_addr_table(struct herald *h)
-{
-	size_t keys = ADDR_SLOTS * sizeof(uint64_t);
-	size_t counts = (size_t)ADDR_SLOTS * WORKERS_MAX * sizeof(int32_t);
-	char *p = mmap(NULL, keys + counts, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		fatal("mmap address table");
-	h->addrs.keys = (uint64_t *)p;
-	h->addrs.counts = (int32_t *)(p + keys);
 }
 
 /* Lock and check the pidfile before anything binds: one instance only. */
@@ -542,8 +528,12 @@ child_exited(struct child *c, int status)
 	c->pid = 0;
 	close(c->ctl_fd);
 	c->ctl_fd = -1;
-	if (c->id > 0)
+	if (c->id > 0) {
 		bus_counter_add(H.bus, SLOT_MASTER, CTR_WORKERS, -1);
+		if (addr_unlock_dead(H.addrs, c->id))
+			log_warnx("%s died holding the address table's lock: "
+			    "released", name);
+	}
 	if (stopping)
 		return;
 	/* A child that ran a while was healthy: restart it at once. */
@@ -819,7 +809,8 @@ main(int argc, char *argv[])
 	bind_listeners(&H);
 	bind_forward(&H);
 	open_bus(&H);
-	open_addr_table(&H);
+	if ((H.addrs = addr_table_create()) == NULL)
+		fatal("mmap address table");
 	for (int i = 0; i < H.cfg.workers; i++)
 		if ((H.wake_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 			fatal("eventfd");

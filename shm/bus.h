@@ -56,6 +56,9 @@ enum bus_counter {
 				 * of its last tick; the master watches it */
 	CTR_SPAWN_FAILED,	/* children the master could not start
 				 * (socketpair or fork failed): retried */
+	CTR_ADDR_UNTRACKED,	/* connections admitted without the
+				 * clients.per_address check: the address
+				 * table was full (or its lock held) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

@@ -254,8 +254,7 @@ client_kill(struct client *c)
 	c->fd = -1;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, -1);
 	if (c->addr_slot >= 0)
-		__atomic_fetch_sub(&ADDR_COUNT(&w->h->addrs, w->id,
-		    c->addr_slot), 1, __ATOMIC_RELAXED);
+		addr_release(w->h->addrs, w->id, c->addr_slot);
 	c->dead_next = w->dead;
 	w->dead = c;
 	worker_reap_later(w);
@@ -909,6 +908,7 @@ cmd_stats(struct client *c)
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },
 		{ "spawn_failures", CTR_SPAWN_FAILED },
+		{ "per_address_untracked", CTR_ADDR_UNTRACKED },
 	};
 	struct bus *b = c->w->bus;
 	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);

@@ -221,44 +221,6 @@ addr_key(const struct sockaddr_storage *ss)
 	return h ? h : 1;
 }
 
-/*
- * Count a connection from this address; returns its table row, -1 when
- * not tracked (unix socket, or the table is full), -2 when the address
- * is at clients.per_address.
- */
-static int
-addr_admit(struct worker *w, const struct sockaddr_storage *ss)
-{
-	struct addr_table *t = &w->h->addrs;
-	uint64_t key = addr_key(ss);
-
-	if (key == 0)
-		return -1;
-	for (int probe = 0; probe < 64; probe++) {
-		int slot = (key + probe) & (ADDR_SLOTS - 1);
-		uint64_t cur = __atomic_load_n(&t->keys[slot], __ATOMIC_ACQUIRE);
-		if (cur == 0) {
-			uint64_t zero = 0;
-			if (!__atomic_compare_exchange_n(&t->keys[slot], &zero,
-			    key, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
-			    zero != key)
-				continue;
-		} else if (cur != key) {
-			continue;
-		}
-		int64_t sum = 0;
-		for (int i = 1; i <= w->cfg->workers; i++)
-			sum += __atomic_load_n(&ADDR_COUNT(t, i, slot),
-			    __ATOMIC_RELAXED);
-		if (sum >= w->cfg->clients_per_address)
-			return -2;
-		__atomic_fetch_add(&ADDR_COUNT(t, w->id, slot), 1,
-		    __ATOMIC_RELAXED);
-		return slot;
-	}
-	return -1;
-}
-
 /* Turn a connection away: HELLO, BYE server-full, close. */
 static void
 reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
@@ -297,17 +259,27 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 		reject_full(w, fd, CTR_REJECTED_FULL, "clients.max reached");
 		return 0;
 	}
-	int slot = addr_admit(w, &ss);
-	if (slot == -2) {
+	int slot = addr_admit(w->h->addrs, w->id, w->cfg->workers,
+	    addr_key(&ss), w->cfg->clients_per_address);
+	if (slot == ADDR_REFUSED) {
 		reject_full(w, fd, CTR_REJECTED_ADDRESS,
 		    "clients.per_address reached");
 		return 0;
 	}
-	if (client_new(w, fd, kind, slot) == NULL) {
+	if (slot == ADDR_FULL)
+		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "the address table is "
+		    "full (%d addresses with clients): a connection from a "
+		    "new one is admitted without clients.per_address",
+		    ADDR_SLOTS);
+	else if (slot == ADDR_BUSY)
+		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "the address table "
+		    "stayed locked for %d ms (its holder stopped?): a "
+		    "connection is admitted without clients.per_address",
+		    ADDR_LOCK_WAIT_MS);
+	if (client_new(w, fd, kind, slot >= 0 ? slot : -1) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
-			__atomic_fetch_sub(&ADDR_COUNT(&w->h->addrs, w->id,
-			    slot), 1, __ATOMIC_RELAXED);
+			addr_release(w->h->addrs, w->id, slot);
 		close(fd);
 	}
 	return 0;
@@ -563,7 +535,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	/* A restarted worker's clients are gone with its predecessor. */
 	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
 	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
-	memset(&ADDR_COUNT(&h->addrs, id, 0), 0, ADDR_SLOTS * sizeof(int32_t));
+	addr_worker_reset(h->addrs, id);
 	alloc_buffers(w);
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "bus.h"
 #include "herald.h"
 #include "index.h"
