@@ -49,9 +49,10 @@
 #define STOP_EXIT_EARLY_MS	500	/* ... and exits this long before
 					 * shutdown_grace ends, ahead of the
 					 * master's KILL */
-#define STOP_PRODUCER_MS	1000	/* the producer's last turn, after
-					 * the workers: it only reads what
-					 * they sent and writes the bus */
+#define STOP_PRODUCER_MS	1000	/* the producer's least time after the
+					 * workers (shutdown_grace may be over):
+					 * it only reads what they sent and
+					 * writes the bus */
 #define WORKER_STALL_SEC	5	/* a worker whose loop has not turned
 					 * for this long is reported */
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */

@@ -51,6 +51,7 @@ static int		 nchildren;
 static enum { RUNNING, STOPPING_WORKERS, STOPPING_PRODUCER } stopping;
 static struct event_base *base;
 static struct event	*grace_timer;
+static struct timespec	 stop_began;
 static int		 pidfile_fd = -1;
 
 /* For proc_title: the argv area we may overwrite, and environ's copy. */
@@ -564,20 +565,26 @@ signal_children(int first, int last, int sig)
 
 /*
  * A stop's next step: once no worker runs, the producer is told to stop
- * (it takes in what the workers passed on, and writes the bus), with
- * STOP_PRODUCER_MS to do it; once nothing runs, the master ends.
+ * (it takes in what the workers passed on, and writes the bus), within
+ * what is left of shutdown_grace but never less than STOP_PRODUCER_MS;
+ * once nothing runs, the master ends.
  */
 static void
 stop_next(void)
 {
 	struct timeval tv = { STOP_PRODUCER_MS / 1000,
 	    (STOP_PRODUCER_MS % 1000) * 1000 };
+	struct timespec now;
 
 	if (stopping == STOPPING_WORKERS && children_alive(1, nchildren) == 0) {
 		stopping = STOPPING_PRODUCER;
-		evtimer_del(grace_timer);
-		if (children[0].pid != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ran_ms = (now.tv_sec - stop_began.tv_sec) * 1000 +
+		    (now.tv_nsec - stop_began.tv_nsec) / 1000000;
+		if (children[0].pid != 0)
 			kill(children[0].pid, SIGTERM);
+		if (H.cfg.shutdown_grace * 1000L - ran_ms < STOP_PRODUCER_MS) {
+			evtimer_del(grace_timer);
 			ev_add_or_warn(grace_timer, &tv, "producer stop");
 		}
 	}
@@ -609,8 +616,8 @@ grace_cb(evutil_socket_t fd, short ev, void *arg)
 		    H.cfg.shutdown_grace);
 		signal_children(1, nchildren, SIGKILL);
 	} else {
-		log_warnx("producer still running %d ms after TERM: killing it",
-		    STOP_PRODUCER_MS);
+		log_warnx("producer still running after the workers stopped: "
+		    "killing it");
 		signal_children(0, 0, SIGKILL);
 	}
 }
@@ -619,7 +626,8 @@ grace_cb(evutil_socket_t fd, short ev, void *arg)
  * TERM/INT: stop the workers first (each passes on the PUBs it has read,
  * then says BYE shutdown to its clients), then the producer (stop_next),
  * so that no PUB a worker had taken is lost; kill what is still running
- * after its time (shutdown_grace for the workers).
+ * shutdown_grace after the signal (the producer: STOP_PRODUCER_MS after
+ * the workers, if that is later).
  */
 static void
 sigterm_cb(evutil_socket_t sig, short ev, void *arg)
@@ -629,6 +637,7 @@ sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 	if (stopping)
 		return;
 	stopping = STOPPING_WORKERS;
+	clock_gettime(CLOCK_MONOTONIC, &stop_began);
 	log_info("signal %d: stopping", (int)sig);
 	for (int i = 0; i < nchildren; i++)
 		evtimer_del(children[i].respawn);
