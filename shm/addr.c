@@ -24,31 +24,24 @@ addr_table_create(void)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Take the lock for worker; -1 if ADDR_LOCK_WAIT_MS passed first. */
 static int
 table_lock(struct addr_table *t, int worker)
 {
-	uint64_t start = 0;
+	struct timespec start = { 0, 0 }, now;
 
-	for (int i = 0;; i++) {
+	for (int i = 1;; i++) {
 		uint32_t free = 0;
 		if (__atomic_compare_exchange_n(&t->lock, &free, worker, 0,
 		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			return 0;
-		if (i % 64 != 63)
+		if (i % 64 != 0)
 			continue;
-		if (start == 0)
-			start = now_ms();
-		else if (now_ms() - start >= ADDR_LOCK_WAIT_MS)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (i == 64)
+			start = now;
+		else if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec -
+		    start.tv_nsec) / 1000000 >= ADDR_LOCK_WAIT_MS)
 			return -1;
 		sched_yield();	/* the holder may need this CPU */
 	}

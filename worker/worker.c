@@ -267,10 +267,9 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 		return 0;
 	}
 	if (slot == ADDR_FULL)
-		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "the address table is "
-		    "full (%d addresses with clients): a connection from a "
-		    "new one is admitted without clients.per_address",
-		    ADDR_SLOTS);
+		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "no place for a new "
+		    "address in the address table (%d places): its connection "
+		    "is admitted without clients.per_address", ADDR_SLOTS);
 	else if (slot == ADDR_BUSY)
 		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "the address table "
 		    "stayed locked for %d ms (its holder stopped?): a "
