@@ -194,6 +194,9 @@ fmt_stat_help(const char *name)
 		{ "heartbeats", "HB lines sent" },
 		{ "producer_reconnects", "times workers reconnected to the "
 		    "producer" },
+		{ "spawn_failures", "times a process could not be started" },
+		{ "per_address_untracked", "connections admitted without "
+		    "clients.per_address (address table full)" },
 		{ "head_seq", "newest seq in the bus" },
 		{ "uptime", "seconds since the daemon started" },
 		{ "retained", "topics with a retained value" },

@@ -5,6 +5,7 @@
 #ifndef HERALD_H
 #define HERALD_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,7 +20,10 @@
 					 * publishers are not read (TCP pushes
 					 * back) until it drains to a quarter */
 #define READ_CHUNK		(64 * 1024) /* bytes read from a socket at once */
-#define FANOUT_BATCH_RECS	1024	/* records walked per fan-out batch */
+#define FANOUT_BATCH_RECS	1023	/* records walked per fan-out batch:
+					 * with the replies a client has
+					 * queued, one sendmsg of at most
+					 * IOV_MAX (1024) iovecs */
 #define FANOUT_BATCH_BYTES	(512 * 1024) /* ... and bytes copied */
 #define FANOUT_BATCH_DELIVERIES (256 * 1024) /* ... and runs of them waiting */
 #define FANOUT_EXTEND_EVERY	64	/* clients written between looks at the
@@ -44,13 +48,22 @@
 					 * values */
 #define BYE_GRACE_MS		5000	/* a client told BYE that does not
 					 * read it is closed after this */
+#define STOP_TICK_MS		100	/* a stopping worker looks at its
+					 * clients this often */
+#define STOP_EXIT_EARLY_MS	500	/* ... and exits this long before
+					 * shutdown_grace ends, ahead of the
+					 * master's KILL */
+#define STOP_PRODUCER_MS	1000	/* the producer's least time after the
+					 * workers (shutdown_grace may be over):
+					 * it only reads what they sent and
+					 * writes the bus */
 #define WORKER_STALL_SEC	5	/* a worker whose loop has not turned
 					 * for this long is reported */
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */
 #define RESTART_DELAY_MAX_MS	10000	/* back-off ceiling */
 #define RESTART_STABLE_SEC	10	/* a child up this long was healthy */
-#define ADDR_SLOTS		16384	/* source addresses tracked for
-					 * clients.per_address */
+
+_Static_assert(FANOUT_BATCH_RECS + 1 <= IOV_MAX, "a batch's sendmsg");
 
 /* Counter slots in the bus: master 0, producer 1, worker i at 1 + i. */
 #define SLOT_MASTER		0
@@ -58,6 +71,15 @@
 #define SLOT_WORKER(i)		(1 + (i))
 
 enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
+
+/*
+ * Control messages, master to child: one SOCK_SEQPACKET record of at most
+ * CTL_MSG_MAX bytes, the type first.  Master and children are one
+ * program, so a type not listed here is a bug (child_ctl_read).
+ */
+enum ctl_type {
+	CTL_RELOAD = 'R'	/* then the configuration text, parsed again */
+};
 
 /* One configured address; TCP ones have a socket per worker. */
 struct listener {
@@ -68,19 +90,8 @@ struct listener {
 	int			 shared_fd;	/* unix: one for all */
 };
 
-/*
- * Per-address connection counts, shared by all workers: a key per address
- * hash, and one block of counts per worker (so that a restarted worker
- * zeroes only its own pages).
- */
-struct addr_table {
-	uint64_t	*keys;		/* ADDR_SLOTS, 0 = free */
-	int32_t		*counts;	/* WORKERS_MAX blocks of ADDR_SLOTS */
-};
-#define ADDR_COUNT(t, worker_id, slot) \
-	((t)->counts[(size_t)((worker_id) - 1) * ADDR_SLOTS + (slot)])
-
 struct bus;
+struct addr_table;
 
 /* What the master prepares before forking; every child inherits it. */
 struct herald {
@@ -94,7 +105,7 @@ struct herald {
 	int			 fwd_fd;	/* producer's listener for the
 						 * PUBs workers forward */
 	char			 fwd_path[108];	/* its abstract address */
-	struct addr_table	 addrs;
+	struct addr_table	*addrs;		/* clients.per_address (addr.h) */
 	time_t			 started;
 };
 
@@ -106,12 +117,27 @@ void	producer_publish_status(const char *name, const char *value);
 void	worker_main(struct herald *, int id, int ctl_fd)
 	    __attribute__((noreturn));
 /* master.c */
+void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* proc.c: a child's signals and control channel; events that must exist */
 struct event_base;
 struct event;
-void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-struct event *child_signals(struct event_base *, const int *sigs, int n,
+struct timeval;
+void	child_signals_init(void);
+struct event *child_signals(struct event_base *,
 	    void (*cb)(int, short, void *), void *arg);
 int	child_signal_read(int fd);
+/* Returns 1 and the configuration in *next (apply it, then config_free)
+ * for a reload; 0 if there is nothing to do (no message, or a reload
+ * that does not parse: logged); -1 if the master is gone. */
+int	child_ctl_read(int fd, const struct herald *, struct herald_config *next);
+/* Returns -1 (errno set) if the child cannot be reached. */
+int	ctl_send(int fd, enum ctl_type, const char *data, size_t len);
+/* event_new and event_add as a process starts (fatal if they fail), and
+ * event_add at run time (a failure is logged, naming what, and is -1). */
+struct event *ev_new_or_die(struct event_base *, int fd, short what,
+	    void (*cb)(int, short, void *), void *arg);
+void	ev_add_or_die(struct event *, const struct timeval *);
+int	ev_add_or_warn(struct event *, const struct timeval *, const char *what);
 /* status.c: append this machine's figures to the bus (producer only) */
 void	status_publish(struct herald *);
 

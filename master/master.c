@@ -17,10 +17,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "bus.h"
 #include "herald.h"
 #include "log.h"
@@ -49,9 +48,10 @@ struct child {
 static struct herald	 H;
 static struct child	 children[WORKERS_MAX + 1];
 static int		 nchildren;
-static int		 stopping;
+static enum { RUNNING, STOPPING_WORKERS, STOPPING_PRODUCER } stopping;
 static struct event_base *base;
 static struct event	*grace_timer;
+static struct timespec	 stop_began;
 static int		 pidfile_fd = -1;
 
 /* For proc_title: the argv area we may overwrite, and environ's copy. */
@@ -94,41 +94,6 @@ title_init(int argc, char **argv)
 	environ = title_environ = env;
 	title_start = argv[0];
 	title_len = end - argv[0];
-}
-
-/*
- * A child's signals as an event: libevent allows signal events in only
- * one event base per process, and the master's (inherited) has them, so
- * children read theirs from a signalfd instead.
- */
-struct event *
-child_signals(struct event_base *b, const int *sigs, int n,
-    event_callback_fn cb, void *arg)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	for (int i = 0; i < n; i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal("signalfd");
-	struct event *ev = event_new(b, fd, EV_READ | EV_PERSIST, cb, arg);
-	if (ev == NULL || event_add(ev, NULL) == -1)
-		fatalx("cannot watch signals");
-	return ev;
-}
-
-/* The next signal from a child_signals descriptor, or 0. */
-int
-child_signal_read(int fd)
-{
-	struct signalfd_siginfo si;
-
-	if (read(fd, &si, sizeof(si)) != sizeof(si))
-		return 0;
-	return (int)si.ssi_signo;
 }
 
 /* Show a process's role in ps, as nginx does ("heraldd: producer"). */
@@ -300,20 +265,6 @@ open_bus(struct herald *h)
 	    (unsigned long long)bus_head_seq(h->bus));
 }
 
-static void
-open_addr_table(struct herald *h)
-{
-	size_t keys = ADDR_SLOTS * sizeof(uint64_t);
-	size_t counts = (size_t)ADDR_SLOTS * WORKERS_MAX * sizeof(int32_t);
-	char *p = mmap(NULL, keys + counts, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		fatal("mmap address table");
-	h->addrs.keys = (uint64_t *)p;
-	h->addrs.counts = (int32_t *)(p + keys);
-}
-
 /* Lock and check the pidfile before anything binds: one instance only. */
 static void
 pidfile_lock(const char *path)
@@ -423,22 +374,12 @@ child_name(const struct child *c, char *buf, size_t len)
 	return buf;
 }
 
-/* In a new child: forget the master's signal handling, run the role. */
+/* In a new child: the child's signal handling (proc.c), run the role. */
 static void
 child_run(struct child *c, int fd)
 {
-	struct sigaction sa;
-	sigset_t all;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	child_signals_init();
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int i = 0; i < nchildren; i++)
 		if (children[i].ctl_fd != -1)
 			close(children[i].ctl_fd);
@@ -447,6 +388,37 @@ child_run(struct child *c, int fd)
 	if (c->id == 0)
 		producer_main(&H, fd);
 	worker_main(&H, c->id, fd);
+}
+
+/* Start c again after its back-off, which doubles each time. */
+static void
+respawn_later(struct child *c)
+{
+	struct timeval tv = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000 };
+	char name[32];
+
+	log_info("restarting %s in %d ms", child_name(c, name, sizeof(name)),
+	    c->delay_ms);
+	ev_add_or_warn(c->respawn, &tv, "restart");
+	c->delay_ms *= 2;
+	if (c->delay_ms > RESTART_DELAY_MAX_MS)
+		c->delay_ms = RESTART_DELAY_MAX_MS;
+}
+
+/*
+ * A child could not be started (what failed, errno set): counted, and
+ * tried again as if it had crashed at once, or a worker would stay dead
+ * while its listening socket is dealt a share of new connections.
+ */
+static void
+spawn_failed(struct child *c, const char *what)
+{
+	char name[32];
+
+	log_warn("cannot start %s: %s", child_name(c, name, sizeof(name)), what);
+	bus_counter_add(H.bus, SLOT_MASTER, CTR_SPAWN_FAILED, 1);
+	if (!stopping)
+		respawn_later(c);
 }
 
 /* Fork one child; its control socket closes when the master dies. */
@@ -458,7 +430,7 @@ spawn(struct child *c)
 	char name[32];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair");
+		spawn_failed(c, "socketpair");
 		return;
 	}
 	int sz = CTL_MSG_MAX + 1024;
@@ -473,12 +445,13 @@ spawn(struct child *c)
 		child_run(c, sv[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(sv[1]);
 	if (pid == -1) {
-		log_warn("fork %s", child_name(c, name, sizeof(name)));
+		spawn_failed(c, "fork");
 		close(sv[0]);
+		close(sv[1]);
 		return;
 	}
+	close(sv[1]);
 	c->pid = pid;
 	c->ctl_fd = sv[0];
 	c->stalled = 0;
@@ -556,29 +529,67 @@ child_exited(struct child *c, int status)
 	c->pid = 0;
 	close(c->ctl_fd);
 	c->ctl_fd = -1;
-	if (c->id > 0)
+	if (c->id > 0) {
 		bus_counter_add(H.bus, SLOT_MASTER, CTR_WORKERS, -1);
+		if (addr_unlock_dead(H.addrs, c->id))
+			log_warnx("%s died holding the address table's lock: "
+			    "released", name);
+	}
 	if (stopping)
 		return;
 	/* A child that ran a while was healthy: restart it at once. */
 	if (ran >= RESTART_STABLE_SEC)
 		c->delay_ms = RESTART_DELAY_MIN_MS;
-	struct timeval tv = { c->delay_ms / 1000, (c->delay_ms % 1000) * 1000 };
-	log_info("restarting %s in %d ms", name, c->delay_ms);
-	evtimer_add(c->respawn, &tv);
-	c->delay_ms *= 2;
-	if (c->delay_ms > RESTART_DELAY_MAX_MS)
-		c->delay_ms = RESTART_DELAY_MAX_MS;
+	respawn_later(c);
 }
 
+/* Children running from first to last in the table (0 = the producer). */
 static int
-children_alive(void)
+children_alive(int first, int last)
 {
 	int n = 0;
 
-	for (int i = 0; i < nchildren; i++)
+	for (int i = first; i <= last && i < nchildren; i++)
 		n += children[i].pid != 0;
 	return n;
+}
+
+/* Send sig to every running child from first to last. */
+static void
+signal_children(int first, int last, int sig)
+{
+	for (int i = first; i <= last && i < nchildren; i++)
+		if (children[i].pid != 0)
+			kill(children[i].pid, sig);
+}
+
+/*
+ * A stop's next step: once no worker runs, the producer is told to stop
+ * (it takes in what the workers passed on, and writes the bus), within
+ * what is left of shutdown_grace but never less than STOP_PRODUCER_MS;
+ * once nothing runs, the master ends.
+ */
+static void
+stop_next(void)
+{
+	struct timeval tv = { STOP_PRODUCER_MS / 1000,
+	    (STOP_PRODUCER_MS % 1000) * 1000 };
+	struct timespec now;
+
+	if (stopping == STOPPING_WORKERS && children_alive(1, nchildren) == 0) {
+		stopping = STOPPING_PRODUCER;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ran_ms = (now.tv_sec - stop_began.tv_sec) * 1000 +
+		    (now.tv_nsec - stop_began.tv_nsec) / 1000000;
+		if (children[0].pid != 0)
+			kill(children[0].pid, SIGTERM);
+		if (H.cfg.shutdown_grace * 1000L - ran_ms < STOP_PRODUCER_MS) {
+			evtimer_del(grace_timer);
+			ev_add_or_warn(grace_timer, &tv, "producer stop");
+		}
+	}
+	if (children_alive(0, nchildren) == 0)
+		event_base_loopbreak(base);
 }
 
 static void
@@ -592,21 +603,32 @@ sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 		if (c != NULL)
 			child_exited(c, status);
 	}
-	if (stopping && children_alive() == 0)
-		event_base_loopbreak(base);
+	if (stopping)
+		stop_next();
 }
 
+/* The part of a stop that is running is over its time: kill it. */
 static void
 grace_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	log_warnx("children still running after %d s: killing them",
-	    H.cfg.shutdown_grace);
-	for (int i = 0; i < nchildren; i++)
-		if (children[i].pid != 0)
-			kill(children[i].pid, SIGKILL);
+	if (stopping == STOPPING_WORKERS) {
+		log_warnx("workers still running %d s after TERM: killing them",
+		    H.cfg.shutdown_grace);
+		signal_children(1, nchildren, SIGKILL);
+	} else {
+		log_warnx("producer still running after the workers stopped: "
+		    "killing it");
+		signal_children(0, 0, SIGKILL);
+	}
 }
 
-/* TERM/INT: every child stops gracefully; kill what is left after grace. */
+/*
+ * TERM/INT: stop the workers first (each passes on the PUBs it has read,
+ * then says BYE shutdown to its clients), then the producer (stop_next),
+ * so that no PUB a worker had taken is lost; kill what is still running
+ * shutdown_grace after the signal (the producer: STOP_PRODUCER_MS after
+ * the workers, if that is later).
+ */
 static void
 sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 {
@@ -614,16 +636,14 @@ sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 
 	if (stopping)
 		return;
-	stopping = 1;
+	stopping = STOPPING_WORKERS;
+	clock_gettime(CLOCK_MONOTONIC, &stop_began);
 	log_info("signal %d: stopping", (int)sig);
-	for (int i = 0; i < nchildren; i++) {
-		if (children[i].pid != 0)
-			kill(children[i].pid, SIGTERM);
+	for (int i = 0; i < nchildren; i++)
 		evtimer_del(children[i].respawn);
-	}
-	evtimer_add(grace_timer, &tv);
-	if (children_alive() == 0)
-		event_base_loopbreak(base);
+	signal_children(1, nchildren, SIGTERM);
+	ev_add_or_warn(grace_timer, &tv, "shutdown_grace");
+	stop_next();
 }
 
 /* HUP: check the new configuration; if good, hand it to every child. */
@@ -639,9 +659,9 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 		log_warn("reload refused: cannot read %s", H.cfg.file);
 		return;
 	}
-	if (text != NULL && strlen(text) + 1 > CTL_MSG_MAX) {
+	if (text != NULL && 1 + strlen(text) > CTL_MSG_MAX) {
 		log_warnx("reload refused: %s is larger than %d bytes",
-		    H.cfg.file, CTL_MSG_MAX);
+		    H.cfg.file, CTL_MSG_MAX - 1);
 		free(text);
 		return;
 	}
@@ -656,20 +676,12 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	config_apply_reload(&H.cfg, &next, print_error, NULL);
 	log_set_level(H.cfg.log_level);
 	config_free(&next);
-	/* Message: 'R' then the text the children parse the same way. */
-	size_t len = text ? strlen(text) : 0;
-	char *msg = malloc(len + 2);
-	if (msg != NULL) {
-		msg[0] = 'R';
-		memcpy(msg + 1, text ? text : "", len + 1);
-		for (int i = 0; i < nchildren; i++)
-			if (children[i].pid != 0 &&
-			    send(children[i].ctl_fd, msg, len + 2,
-			    MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-				log_warn("reload: cannot reach child %d",
-				    (int)children[i].pid);
-		free(msg);
-	}
+	/* The text, which the children parse the same way. */
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].pid != 0 && ctl_send(children[i].ctl_fd,
+		    CTL_RELOAD, text ? text : "", text ? strlen(text) : 0) == -1)
+			log_warn("reload: cannot reach child %d",
+			    (int)children[i].pid);
 	free(text);
 	log_info("reload accepted");
 }
@@ -734,23 +746,24 @@ main_loop(void)
 	    sighup_cb, sigusr1_cb };
 
 	for (int i = 0; i < 5; i++) {
-		ev[i] = evsignal_new(base, sigs[i], cbs[i], NULL);
-		evsignal_add(ev[i], NULL);
+		ev[i] = ev_new_or_die(base, sigs[i], EV_SIGNAL | EV_PERSIST,
+		    cbs[i], NULL);
+		ev_add_or_die(ev[i], NULL);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	grace_timer = evtimer_new(base, grace_cb, NULL);
+	grace_timer = ev_new_or_die(base, -1, 0, grace_cb, NULL);
 	nchildren = 1 + H.cfg.workers;
 	for (int i = 0; i < nchildren; i++) {
 		children[i].id = i;
 		children[i].ctl_fd = -1;
 		children[i].delay_ms = RESTART_DELAY_MIN_MS;
-		children[i].respawn = evtimer_new(base, respawn_cb,
+		children[i].respawn = ev_new_or_die(base, -1, 0, respawn_cb,
 		    &children[i]);
 	}
 	for (int i = 0; i < nchildren; i++)
 		spawn(&children[i]);
 	struct timeval sec = { 1, 0 };
-	event_add(event_new(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
+	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
 	event_base_dispatch(base);
 }
 
@@ -805,7 +818,8 @@ main(int argc, char *argv[])
 	bind_listeners(&H);
 	bind_forward(&H);
 	open_bus(&H);
-	open_addr_table(&H);
+	if ((H.addrs = addr_table_create()) == NULL)
+		fatal("mmap address table");
 	for (int i = 0; i < H.cfg.workers; i++)
 		if ((H.wake_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 			fatal("eventfd");

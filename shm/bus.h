@@ -58,6 +58,11 @@ enum bus_counter {
 	CTR_BYE_UNREAD,		/* closed: BYE not read within BYE_GRACE_MS */
 	CTR_LOOP_TIME,		/* gauge (a worker's block): monotonic second
 				 * of its last tick; the master watches it */
+	CTR_SPAWN_FAILED,	/* children the master could not start
+				 * (socketpair or fork failed): retried */
+	CTR_ADDR_UNTRACKED,	/* connections admitted without the
+				 * clients.per_address check: the address
+				 * table was full (or its lock held) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

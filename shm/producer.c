@@ -26,7 +26,12 @@ static struct herald	*H;
 static struct event_base *base;
 static struct event	*wake_ev;
 static struct event	*status_ev;
+static struct event	*accept_ev;
+static struct event	*ctl_ev;
+static struct event	*stop_ev;	/* bounds a stop */
 static int		 dirty;		/* appended since the last wake */
+static int		 nconns;	/* workers' connections open */
+static int		 stopping;
 
 /* Wake every worker: one eventfd write each, per batch. */
 static void
@@ -138,31 +143,49 @@ fwd_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * A worker's connection ends when all it sent has been read.  A write
+ * that fails (the worker is gone: its SYNC answers have nobody to go to)
+ * ends nothing: what it sent before it went may still be unread, and is
+ * taken in as any other.
+ */
 static void
 fwd_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		bufferevent_free(bev);
+	if (!(what & BEV_EVENT_EOF) && !(what & BEV_EVENT_READING))
+		return;
+	bufferevent_free(bev);
+	if (--nconns == 0 && stopping)
+		event_base_loopbreak(base);
 }
 
-static void
-fwd_accept_cb(evutil_socket_t lfd, short what, void *arg)
+/* Accept one worker's connection; -1 when none is waiting. */
+static int
+fwd_accept(int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd == -1) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("accept (worker connection)");
-		return;
+		return -1;
 	}
 	struct bufferevent *bev = bufferevent_socket_new(base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
-		return;
+		return 0;
 	}
 	bufferevent_setcb(bev, fwd_read_cb, NULL, fwd_event_cb, NULL);
 	bufferevent_enable(bev, EV_READ);
+	nconns++;
+	return 0;
+}
+
+static void
+fwd_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	fwd_accept(lfd);
 }
 
 static void
@@ -179,60 +202,92 @@ arm_status(void)
 	evtimer_del(status_ev);
 	if (H->cfg.status_interval > 0) {
 		status_publish(H);
-		event_add(status_ev, &tv);
+		ev_add_or_warn(status_ev, &tv, "status.interval");
 	}
 }
 
 static void
-reload_error(void *arg, const char *msg)
+stop_cb(evutil_socket_t fd, short what, void *arg)
 {
-	log_warnx("reload: %s", msg);
+	log_warnx("%d worker connection%s still open %d s after the stop "
+	    "began: stopping without what they may still send", nconns,
+	    nconns == 1 ? "" : "s", H->cfg.shutdown_grace);
+	event_base_loopbreak(base);
 }
 
-/* A reload from the master ('R' + text); EOF: the master is gone. */
+/*
+ * TERM, INT, or the master gone.  The master stops the workers first:
+ * each passes on the PUBs it has read and closes its connection, so the
+ * producer ends once every connection has been read to its end (at once,
+ * when the master sends TERM after the workers are gone), or after
+ * shutdown_grace if a worker is slow to close (all stopped together, as
+ * by `pkill -TERM heraldd`).  Connections still waiting in the
+ * listener's queue are taken first: a worker may have written before it
+ * was accepted.
+ */
+static void
+producer_stop(void)
+{
+	struct timeval tv = { H->cfg.shutdown_grace, 0 };
+
+	if (stopping)
+		return;
+	stopping = 1;
+	while (fwd_accept(H->fwd_fd) == 0)
+		;
+	event_del(accept_ev);
+	if (nconns == 0 || ev_add_or_warn(stop_ev, &tv, "stop") == -1)
+		event_base_loopbreak(base);
+}
+
+/*
+ * Every way out of the producer ends here (after OpenBSD's
+ * proc_shutdown): wake the workers for what was appended, write the bus
+ * to its file, exit.
+ */
+static void __attribute__((noreturn))
+producer_shutdown(void)
+{
+	if (dirty)
+		wake_workers();
+	bus_sync(H->bus);
+	log_debug("stopped at seq %llu",
+	    (unsigned long long)bus_head_seq(H->bus));
+	exit(0);
+}
+
+/* A message from the master (child_ctl_read); EOF: the master is gone. */
 static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static char msg[CTL_MSG_MAX + 2];
 	struct herald_config next;
-	ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+	int r = child_ctl_read(fd, H, &next);
 
-	if (n <= 0) {
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+	if (r == -1) {
 		log_warnx("master went away: stopping");
-		bus_sync(H->bus);
-		exit(0);
-	}
-	msg[n] = '\0';
-	if (msg[0] != 'R')
-		return;
-	if (config_load(&next, H->cfg.file, msg + 1, H->overrides,
-	    H->noverrides, reload_error, NULL) != 0) {
-		config_free(&next);
+		event_del(ctl_ev);
+		producer_stop();
 		return;
 	}
+	if (r == 0)
+		return;
 	config_apply_reload(&H->cfg, &next, NULL, NULL);
 	log_set_level(H->cfg.log_level);
 	config_free(&next);
 	arm_status();
 }
 
-/* TERM/INT: flush the bus and exit; USR1: reopen the log. */
+/* TERM/INT: stop (producer_stop); USR1: reopen the log. */
 static void
 signal_cb(evutil_socket_t fd, short what, void *arg)
 {
 	int sig;
 
 	while ((sig = child_signal_read(fd)) != 0) {
-		if (sig == SIGUSR1) {
+		if (sig == SIGUSR1)
 			log_reopen();
-			continue;
-		}
-		if (dirty)
-			wake_workers();
-		bus_sync(H->bus);
-		exit(0);
+		else
+			producer_stop();
 	}
 }
 
@@ -253,21 +308,21 @@ producer_main(struct herald *h, int ctl_fd)
 			for (int k = 0; k < h->cfg.workers; k++)
 				close(l->fds[k]);
 	}
-	wake_ev = event_new(base, -1, 0, wake_cb, NULL);
-	struct event *acc = event_new(base, h->fwd_fd, EV_READ | EV_PERSIST,
+	wake_ev = ev_new_or_die(base, -1, 0, wake_cb, NULL);
+	accept_ev = ev_new_or_die(base, h->fwd_fd, EV_READ | EV_PERSIST,
 	    fwd_accept_cb, NULL);
-	event_add(acc, NULL);
-	struct event *ctl = event_new(base, ctl_fd, EV_READ | EV_PERSIST,
-	    ctl_cb, NULL);
-	event_add(ctl, NULL);
-	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
-	child_signals(base, sigs, 3, signal_cb, NULL);
-	status_ev = event_new(base, -1, EV_PERSIST, status_cb, NULL);
+	ev_add_or_die(accept_ev, NULL);
+	ctl_ev = ev_new_or_die(base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, NULL);
+	ev_add_or_die(ctl_ev, NULL);
+	stop_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
+	child_signals(base, signal_cb, NULL);
+	status_ev = ev_new_or_die(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();
 	struct timeval sec = { 1, 0 };
-	event_add(event_new(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
+	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
 	log_debug("producer ready at seq %llu",
 	    (unsigned long long)bus_head_seq(h->bus));
-	event_base_dispatch(base);
-	exit(0);
+	if (event_base_dispatch(base) == -1)
+		log_warnx("event loop failed");
+	producer_shutdown();
 }

@@ -281,8 +281,7 @@ client_kill(struct client *c)
 	c->fd = -1;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, -1);
 	if (c->addr_slot >= 0)
-		__atomic_fetch_sub(&ADDR_COUNT(&w->h->addrs, w->id,
-		    c->addr_slot), 1, __ATOMIC_RELAXED);
+		addr_release(w->h->addrs, w->id, c->addr_slot);
 	c->dead_next = w->dead;
 	w->dead = c;
 	worker_reap_later(w);
@@ -406,11 +405,12 @@ close_after_bye(struct client *c)
 	client_kill(c);
 }
 
-/* 1 if the client may run commands now (see client_input). */
+/* 1 if the client may run commands now (see client_input).  None runs
+ * once the worker is stopping: what it has not taken stays untaken. */
 static int
 may_execute(const struct client *c)
 {
-	if (c->state != CS_OPEN || c->waiting_sync)
+	if (c->state != CS_OPEN || c->waiting_sync || c->w->stopping)
 		return 0;
 	if (client_pending(c) > REPLY_HIGH_WATER)
 		return 0;
@@ -937,6 +937,8 @@ cmd_stats(struct client *c)
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },
+		{ "spawn_failures", CTR_SPAWN_FAILED },
+		{ "per_address_untracked", CTR_ADDR_UNTRACKED },
 	};
 	struct bus *b = c->w->bus;
 	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);

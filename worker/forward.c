@@ -3,7 +3,8 @@
  * from this worker's clients go out in order as "P <topic> <payload>",
  * a SYNC as "S <id>", answered "S <id> <seq>" once what came before it
  * is in the bus.  If the producer restarts, the worker reconnects; what
- * waits meanwhile is answered -ERR busy.
+ * waits meanwhile is answered -ERR busy.  A stopping worker asks for one
+ * last answer, for everything it sent (forward_drain), before its BYEs.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -61,6 +62,10 @@ read_cb(struct bufferevent *bev, void *arg)
 		if (s->c != NULL)
 			client_sync_done(s->c, seq, 1);
 		free(line);
+		if (w->stopping && s->id == w->drain_sync) {
+			worker_drained(w);	/* closes bev: read no more */
+			return;
+		}
 	}
 }
 
@@ -76,6 +81,20 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 	write_cb(NULL, arg);
 }
 
+/* Drop the connection to the producer; SYNCs waiting fail. */
+void
+forward_close(struct worker *w)
+{
+	if (w->fwd == NULL)
+		return;
+	bufferevent_free(w->fwd);
+	w->fwd = NULL;
+	w->fwd_ready = 0;
+	w->fwd_gen++;		/* PUBs sent on it may be lost: see cmd_sync */
+	fail_syncs(w);
+	write_cb(NULL, w);	/* held publishers now get -ERR busy */
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -86,17 +105,17 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		w->fwd_ready = 1;
 		return;
 	}
-	if (!w->stopping)
-		log_warnx("lost the connection to the producer: reconnecting");
-	bufferevent_free(bev);
-	w->fwd = NULL;
-	w->fwd_ready = 0;
-	w->fwd_gen++;		/* PUBs sent on it may be lost: see cmd_sync */
-	fail_syncs(w);
-	write_cb(NULL, w);	/* held publishers now get -ERR busy */
 	bus_counter_add(w->bus, w->slot, CTR_RECONNECTS, 1);
-	if (!w->stopping)
-		evtimer_add(w->fwd_retry, &tv);
+	if (w->stopping)
+		log_warnx("lost the connection to the producer while stopping: "
+		    "PUBs it has not confirmed may be lost");
+	else
+		log_warnx("lost the connection to the producer: reconnecting");
+	forward_close(w);
+	if (w->stopping)
+		worker_drained(w);	/* nothing more to wait for */
+	else
+		ev_add_or_warn(w->fwd_retry, &tv, "producer reconnect");
 }
 
 static void
@@ -111,7 +130,7 @@ forward_connect(struct worker *w)
 	memcpy(sun.sun_path + 1, w->h->fwd_path, plen);
 	w->fwd = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (w->fwd == NULL) {
-		evtimer_add(w->fwd_retry, &tv);
+		ev_add_or_warn(w->fwd_retry, &tv, "producer reconnect");
 		return;
 	}
 	bufferevent_setcb(w->fwd, read_cb, write_cb, event_cb, w);
@@ -120,7 +139,7 @@ forward_connect(struct worker *w)
 	    offsetof(struct sockaddr_un, sun_path) + 1 + plen) == -1) {
 		bufferevent_free(w->fwd);
 		w->fwd = NULL;
-		evtimer_add(w->fwd_retry, &tv);
+		ev_add_or_warn(w->fwd_retry, &tv, "producer reconnect");
 		return;
 	}
 	bufferevent_enable(w->fwd, EV_READ);
@@ -130,8 +149,8 @@ forward_connect(struct worker *w)
 void
 forward_start(struct worker *w)
 {
-	w->fwd_retry = evtimer_new(w->base, retry_cb, w);
-	w->fwd_resume = event_new(w->base, -1, 0, resume_cb, w);
+	w->fwd_retry = ev_new_or_die(w->base, -1, 0, retry_cb, w);
+	w->fwd_resume = ev_new_or_die(w->base, -1, 0, resume_cb, w);
 	forward_connect(w);
 }
 
@@ -231,6 +250,22 @@ forward_sync(struct worker *w, struct client *c)
 	s->id = ++w->next_sync;
 	w->nsyncs++;
 	evbuffer_add_printf(bufferevent_get_output(w->fwd), "S %u\n", s->id);
+	return 0;
+}
+
+/*
+ * A stopping worker: write what is queued for the producer and ask it to
+ * confirm that it has it all; worker_drained follows once it has (or is
+ * gone).  -1 if it cannot be reached: there is nothing to wait for.
+ */
+int
+forward_drain(struct worker *w)
+{
+	event_del(w->fwd_retry);	/* stopping: no reconnecting */
+	if (forward_sync(w, NULL) == -1)
+		return -1;
+	w->drain_sync = w->next_sync;
+	forward_flush(w);
 	return 0;
 }
 

@@ -215,7 +215,8 @@ pause_accepting(struct worker *w)
 	for (int i = 0; i < w->nlisten_ev; i++)
 		event_del(w->listen_ev[i]);
 	w->accept_paused = 1;
-	evtimer_add(w->accept_resume, &tv);
+	if (ev_add_or_warn(w->accept_resume, &tv, "accept pause") == -1)
+		w->accept_paused = 0;	/* or it would never end */
 	worker_limit(w, CTR_ACCEPT_PAUSED, 1, "out of file descriptors with "
 	    "%d clients: accepting paused for %d ms", w->nclients,
 	    ACCEPT_PAUSE_MS);
@@ -230,7 +231,7 @@ resume_accepting(evutil_socket_t fd, short what, void *arg)
 	if (w->stopping)
 		return;
 	for (int i = 0; i < w->nlisten_ev; i++)
-		event_add(w->listen_ev[i], NULL);
+		ev_add_or_warn(w->listen_ev[i], NULL, "listener");
 }
 
 static uint64_t
@@ -246,44 +247,6 @@ addr_key(const struct sockaddr_storage *ss)
 	else
 		return 0;
 	return h ? h : 1;
-}
-
-/*
- * Count a connection from this address; returns its table row, -1 when
- * not tracked (unix socket, or the table is full), -2 when the address
- * is at clients.per_address.
- */
-static int
-addr_admit(struct worker *w, const struct sockaddr_storage *ss)
-{
-	struct addr_table *t = &w->h->addrs;
-	uint64_t key = addr_key(ss);
-
-	if (key == 0)
-		return -1;
-	for (int probe = 0; probe < 64; probe++) {
-		int slot = (key + probe) & (ADDR_SLOTS - 1);
-		uint64_t cur = __atomic_load_n(&t->keys[slot], __ATOMIC_ACQUIRE);
-		if (cur == 0) {
-			uint64_t zero = 0;
-			if (!__atomic_compare_exchange_n(&t->keys[slot], &zero,
-			    key, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
-			    zero != key)
-				continue;
-		} else if (cur != key) {
-			continue;
-		}
-		int64_t sum = 0;
-		for (int i = 1; i <= w->cfg->workers; i++)
-			sum += __atomic_load_n(&ADDR_COUNT(t, i, slot),
-			    __ATOMIC_RELAXED);
-		if (sum >= w->cfg->clients_per_address)
-			return -2;
-		__atomic_fetch_add(&ADDR_COUNT(t, w->id, slot), 1,
-		    __ATOMIC_RELAXED);
-		return slot;
-	}
-	return -1;
 }
 
 /* Turn a connection away: HELLO, BYE server-full, close. */
@@ -324,17 +287,26 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 		reject_full(w, fd, CTR_REJECTED_FULL, "clients.max reached");
 		return 0;
 	}
-	int slot = addr_admit(w, &ss);
-	if (slot == -2) {
+	int slot = addr_admit(w->h->addrs, w->id, w->cfg->workers,
+	    addr_key(&ss), w->cfg->clients_per_address);
+	if (slot == ADDR_REFUSED) {
 		reject_full(w, fd, CTR_REJECTED_ADDRESS,
 		    "clients.per_address reached");
 		return 0;
 	}
-	if (client_new(w, fd, kind, slot) == NULL) {
+	if (slot == ADDR_FULL)
+		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "no place for a new "
+		    "address in the address table (%d places): its connection "
+		    "is admitted without clients.per_address", ADDR_SLOTS);
+	else if (slot == ADDR_BUSY)
+		worker_limit(w, CTR_ADDR_UNTRACKED, 1, "the address table "
+		    "stayed locked for %d ms (its holder stopped?): a "
+		    "connection is admitted without clients.per_address",
+		    ADDR_LOCK_WAIT_MS);
+	if (client_new(w, fd, kind, slot >= 0 ? slot : -1) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
-			__atomic_fetch_sub(&ADDR_COUNT(&w->h->addrs, w->id,
-			    slot), 1, __ATOMIC_RELAXED);
+			addr_release(w->h->addrs, w->id, slot);
 		close(fd);
 	}
 	return 0;
@@ -386,37 +358,22 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	timers_run(w);
 }
 
-static void
-reload_error(void *arg, const char *msg)
-{
-	log_warnx("reload: %s", msg);
-}
-
-/* A message from the master: 'R' + configuration text = reload. */
+/* A message from the master (child_ctl_read); EOF: the master is gone. */
 static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	static char msg[CTL_MSG_MAX + 2];
-	ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
 	struct herald_config next;
+	int r = child_ctl_read(fd, w->h, &next);
 
-	if (n <= 0) {
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+	if (r == -1) {
 		log_warnx("master went away: stopping");
 		event_del(w->ctl_ev);
 		stop(w);
 		return;
 	}
-	msg[n] = '\0';
-	if (msg[0] != 'R')
+	if (r == 0)
 		return;
-	if (config_load(&next, w->cfg->file, msg + 1, w->h->overrides,
-	    w->h->noverrides, reload_error, NULL) != 0) {
-		config_free(&next);
-		return;
-	}
 	config_apply_reload(w->cfg, &next, NULL, NULL);
 	timers_all_soon(w);	/* heartbeat, idle_timeout, slow_policy */
 	log_set_level(w->cfg->log_level);
@@ -430,41 +387,90 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	log_debug("configuration reloaded");
 }
 
+/*
+ * The producer has every PUB this stopping worker read (or cannot be
+ * reached, or did not answer in time): close the connection to it (a
+ * SYNC still waiting is answered -ERR busy), and say BYE shutdown to
+ * every client.
+ */
+void
+worker_drained(struct worker *w)
+{
+	struct client *c, *nx;
+
+	if (w->stopping != STOP_DRAINING)
+		return;
+	w->stopping = STOP_SAYING_BYE;
+	forward_close(w);
+	CLIENTS_FOREACH(w, c, nx) {
+		if (c->state == CS_DEAD)
+			continue;
+		client_bye(c, "shutdown");
+		client_flush(c);
+	}
+}
+
+/*
+ * A stop's clock: the PUBs to pass on get half of the worker's time
+ * (shutdown_grace, less STOP_EXIT_EARLY_MS), the BYEs the rest; the
+ * worker ends when every client has gone, or when its time is up.
+ */
 static void
 stop_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	static int ticks;
+	uint64_t ran = now_ms() - w->stop_ms;
+	uint64_t budget = w->cfg->shutdown_grace * 1000 - STOP_EXIT_EARLY_MS;
 
-	/* Everyone has had their BYE, or the grace period is nearly over. */
-	if (w->nclients == 0 || ++ticks * 100 >= (w->cfg->shutdown_grace * 1000
-	    - 500)) {
-		bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
-		exit(0);
+	if (w->stopping == STOP_DRAINING) {
+		if (ran < budget / 2)
+			return;
+		log_warnx("the producer has not confirmed the PUBs passed on "
+		    "%llu ms ago: stopping without it", (unsigned long long)ran);
+		worker_drained(w);
 	}
+	if (w->nclients == 0 || ran >= budget)
+		event_base_loopbreak(w->base);
 }
 
-/* TERM/INT: BYE shutdown to every client, then exit. */
+/*
+ * TERM, INT, or the master gone.  Accept nothing more and run no more
+ * commands (may_execute): what clients send from now on is not taken;
+ * pass on the PUBs already taken, and say BYE once the producer has
+ * them all (worker_drained).  The master stops the producer only after
+ * the workers, so that none of them is lost.
+ */
 static void
 stop(struct worker *w)
 {
-	struct timeval tv = { 0, 100 * 1000 };
-	struct client *c, *nx;
+	struct timeval tv = { 0, STOP_TICK_MS * 1000 };
 
 	if (w->stopping)
 		return;
-	w->stopping = 1;
+	w->stopping = STOP_DRAINING;
+	w->stop_ms = now_ms();
 	for (int i = 0; i < w->nlisten_ev; i++)
 		event_del(w->listen_ev[i]);
-	CLIENTS_FOREACH(w, c, nx) {
-		if (c->state == CS_DEAD)
-			continue;
-		c->waiting_sync = 0;
-		client_bye(c, "shutdown");
-		client_flush(c);
+	if (ev_add_or_warn(w->stop_timer, &tv, "stop") == -1) {
+		worker_drained(w);	/* without its clock, a stop could
+					 * last for ever: end it now */
+		event_base_loopbreak(w->base);
+		return;
 	}
-	w->stop_timer = event_new(w->base, -1, EV_PERSIST, stop_check, w);
-	event_add(w->stop_timer, &tv);
+	if (forward_drain(w) == -1)
+		worker_drained(w);
+}
+
+/*
+ * Every way out of a worker ends here (after OpenBSD's proc_shutdown):
+ * its clients are gone with it.
+ */
+static void __attribute__((noreturn))
+worker_shutdown(struct worker *w)
+{
+	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	log_debug("stopped");
+	exit(0);
 }
 
 /* TERM/INT: stop gracefully; USR1: reopen the log. */
@@ -484,11 +490,10 @@ signal_cb(evutil_socket_t fd, short what, void *arg)
 static void
 add_listener(struct worker *w, int fd, enum listener_kind kind)
 {
-	struct event *ev = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	struct event *ev = ev_new_or_die(w->base, fd, EV_READ | EV_PERSIST,
 	    accept_cb, (void *)(intptr_t)kind);
 
-	if (ev == NULL || event_add(ev, NULL) == -1)
-		fatalx("cannot watch a listener");
+	ev_add_or_die(ev, NULL);
 	w->listen_ev[w->nlisten_ev++] = ev;
 }
 
@@ -544,7 +549,6 @@ void
 worker_main(struct herald *h, int id, int ctl_fd)
 {
 	struct worker *w = &W;
-	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
 	char name[32];
 
 	snprintf(name, sizeof(name), "worker %d", id);
@@ -561,38 +565,41 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	/* A restarted worker's clients are gone with its predecessor. */
 	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
 	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
-	memset(&ADDR_COUNT(&h->addrs, id, 0), 0, ADDR_SLOTS * sizeof(int32_t));
+	addr_worker_reset(h->addrs, id);
 	alloc_buffers(w);
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);
-	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+	w->reap_ev = ev_new_or_die(w->base, -1, 0, reap_cb, w);
 	fanout_replay_init(w);
-	w->accept_resume = evtimer_new(w->base, resume_accepting, w);
-	w->wake_ev = event_new(w->base, h->wake_fds[id - 1],
+	w->accept_resume = ev_new_or_die(w->base, -1, 0, resume_accepting, w);
+	w->wake_ev = ev_new_or_die(w->base, h->wake_fds[id - 1],
 	    EV_READ | EV_PERSIST, wake_cb, w);
-	event_add(w->wake_ev, NULL);
-	w->more_ev = evtimer_new(w->base, more_cb, w);
+	ev_add_or_die(w->wake_ev, NULL);
+	w->more_ev = ev_new_or_die(w->base, -1, 0, more_cb, w);
 	struct timeval sec = { 1, 0 };
 	w->wheel_sec = now_ms() / 1000;
-	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
-	event_add(w->tick_ev, &sec);
+	w->tick_ev = ev_new_or_die(w->base, -1, EV_PERSIST, tick_cb, w);
+	ev_add_or_die(w->tick_ev, &sec);
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
-	w->epoll_ev = event_new(w->base, w->epfd, EV_READ | EV_PERSIST,
+	w->epoll_ev = ev_new_or_die(w->base, w->epfd, EV_READ | EV_PERSIST,
 	    clients_cb, w);
-	event_add(w->epoll_ev, NULL);
+	ev_add_or_die(w->epoll_ev, NULL);
 	if ((w->pub_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
-	w->pub_epoll_ev = event_new(w->base, w->pub_epfd,
+	w->pub_epoll_ev = ev_new_or_die(w->base, w->pub_epfd,
 	    EV_READ | EV_PERSIST, clients_cb, w);
-	event_add(w->pub_epoll_ev, NULL);
-	w->ctl_ev = event_new(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, w);
-	event_add(w->ctl_ev, NULL);
-	child_signals(w->base, sigs, 3, signal_cb, w);
+	ev_add_or_die(w->pub_epoll_ev, NULL);
+	w->ctl_ev = ev_new_or_die(w->base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb,
+	    w);
+	ev_add_or_die(w->ctl_ev, NULL);
+	w->stop_timer = ev_new_or_die(w->base, -1, EV_PERSIST, stop_check, w);
+	child_signals(w->base, signal_cb, w);
 	forward_start(w);
 	log_debug("worker %d ready at seq %llu", id,
 	    (unsigned long long)w->head_seq);
-	event_base_dispatch(w->base);
-	exit(0);
+	if (event_base_dispatch(w->base) == -1)
+		log_warnx("event loop failed");
+	worker_shutdown(w);
 }

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "bus.h"
 #include "herald.h"
 #include "index.h"
@@ -126,6 +127,10 @@ struct snapshot {
 	size_t		   len, cap_data;
 };
 
+/* A worker's stop (worker.c stop): running (0), passing on the PUBs it
+ * has read, then saying BYE to its clients. */
+enum worker_stop { STOP_DRAINING = 1, STOP_SAYING_BYE };
+
 struct sync_wait {
 	struct client	*c;
 	uint32_t	 id;
@@ -138,7 +143,8 @@ struct worker {
 	int			 id;		/* 1..N */
 	unsigned		 slot;		/* counter slot */
 	struct event_base	*base;
-	int			 stopping;
+	int			 stopping;	/* enum worker_stop */
+	uint64_t		 stop_ms;	/* now_ms() when it began */
 
 	uint64_t		 pos;		/* bus position fanned out to */
 	uint64_t		 head_seq;	/* seq of the record before pos */
@@ -197,6 +203,7 @@ struct worker {
 	struct sync_wait	*syncs;
 	int			 nsyncs, syncs_cap, syncs_head;
 	uint32_t		 next_sync;
+	uint32_t		 drain_sync;	/* stopping: the last one's id */
 
 	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
 };
@@ -210,6 +217,7 @@ void	worker_reap_later(struct worker *);
 int	worker_pending(struct worker *);
 void	worker_serve_publishers(struct worker *);
 void	worker_publisher(struct client *);
+void	worker_drained(struct worker *);
 
 /* client.c */
 struct client *client_new(struct worker *, int fd, enum listener_kind,
@@ -252,6 +260,8 @@ int	forward_pub(struct worker *, const char *topic, size_t tlen,
 	    const char *payload, size_t plen);
 int	forward_sync(struct worker *, struct client *);
 int	forward_full(struct worker *);
+int	forward_drain(struct worker *);
+void	forward_close(struct worker *);
 void	forward_forget(struct worker *, struct client *);
 
 /* timers.c */

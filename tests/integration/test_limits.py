@@ -192,6 +192,32 @@ class ConnectionLimits(LimitTestCase):
         self.check_rate_limited(lines, 300, elapsed, srv.workers,
                                 'clients.per_address')
 
+    def test_per_address_after_many_addresses(self):
+        """More distinct addresses than the address table has slots
+        (ADDR_SLOTS, 16384, in shm/addr.h) connect and go, one after
+        another: clients.per_address still applies to a new address (the
+        slot of an address with no connection left is reused), and no
+        connection was admitted unchecked."""
+        srv = self.server({'clients.per_address': 2})
+        n = 16384 + 1000
+        t0 = time.monotonic()
+        for i in range(n):
+            s = socket.socket()
+            s.settimeout(5)
+            try:
+                s.bind(('127.%d.%d.%d' % (1 + (i >> 16), (i >> 8) & 255,
+                                          i & 255), 0))
+                s.connect(('127.0.0.1', srv.port))
+                self.assertTrue(s.recv(64).startswith(b'HELLO '), i)
+            finally:
+                s.close()
+        print('\n  %d addresses connected and went in %.1f s' %
+              (n, time.monotonic() - t0))
+        held = self.hold(srv, 2, source='127.200.0.1')
+        self.assertIsNone(rejected(srv.port, '127.200.0.1'),
+                          'clients.per_address no longer applies')
+        self.assertEqual(stat(held[0], 'per_address_untracked'), 0)
+
     def test_burst_suppressed_count_is_told(self):
         """A burst of refusals within a second, then quiet: within a few
         seconds the log accounts for every refusal (lines + suppressed)."""

@@ -167,6 +167,41 @@ class Processes(ht.HeraldTestCase):
         self.assertRegex(c.cmd('GET cmd/a')[0], r'^VAL cmd/a \d+ 2$')
 
 
+    def test_failed_restart_is_retried(self):
+        """A worker that cannot be restarted (the master is out of file
+        descriptors: socketpair fails) is tried again with the back-off of
+        a crash, logged and counted, and serves again once it can."""
+        import resource
+        srv = self.server()
+        old = srv.pids()['worker 1']
+        soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+        # 0, 1 and 2 are open: no descriptor is left to the master
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (3, hard))
+        try:
+            os.kill(old, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while srv.log().count('cannot start worker 1') < 3 and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIsNone(srv.pids().get('worker 1'))
+        finally:
+            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        log = srv.log()
+        self.assertRegex(log, r'cannot start worker 1: socketpair: Too '
+                         r'many open files')
+        delays = [int(d) for d in
+                  re.findall(r'restarting worker 1 in (\d+) ms', log)]
+        self.assertGreaterEqual(len(delays), 3, log)
+        self.assertEqual(delays[:3], [100, 200, 400], 'the back-off of a '
+                         'crash, doubling')
+        new = srv.wait_role('worker 1', not_pid=old, timeout=5)
+        self.assertIsNotNone(new, 'worker 1 not started once it can be')
+        self.assertGreaterEqual(int(srv.stats()['spawn_failures']), 3)
+        # new connections are served on both workers
+        for cs in spread_conns(self, srv).values():
+            for c in cs:
+                self.assertEqual(c.cmd('PING'), ['PONG'])
+
     def test_kill_master(self):
         """Children die with the master; the ports are free again."""
         srv = self.server()
@@ -252,6 +287,36 @@ class Signals(ht.HeraldTestCase):
         n.sub('h/1')
         n.sub('h/2')
         self.assertErr(self.assertOne(n.cmd('SUB h/3')), 'too-many-subs')
+
+    def test_hup_to_every_process(self):
+        """`pkill -HUP heraldd` (or a logrotate postrotate written that
+        way) signals every process: the children ignore HUP (the master
+        reloads and tells them), so no client is dropped and no child is
+        replaced."""
+        srv = self.server()
+        pids0 = srv.pids()
+        by = spread_conns(self, srv, n=20)
+        conns = [c for cs in by.values() for c in cs]
+        for c in conns:
+            c.sub('hup/#')
+        for role, pid in pids0.items():
+            if role != 'master':
+                os.kill(pid, signal.SIGHUP)
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 3
+        while 'reload accepted' not in srv.log() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn('reload accepted', srv.log())
+        time.sleep(0.2)
+        self.assertEqual(srv.pids(), pids0, 'a process died of SIGHUP')
+        i = self.conn(srv.ingest_port)
+        i.pub('hup/x', 'after')
+        i.sync()
+        for k, c in enumerate(conns):
+            self.assertRegex(c.line(), r'^MSG hup/x \d+ after$',
+                             'client %d of %d' % (k, len(conns)))
+        self.assertNotIn('killed by signal', srv.log())
 
     def test_hup_live_settings(self):
         srv = self.server(config='clients = { max_line = 4096; };\n')
@@ -481,6 +546,145 @@ class Persistence(ht.HeraldTestCase):
         self.assertGreater(s2, c.hello_seq)
         self.assertEqual(c.cmd('GET mf/0'), ['VAL mf/0 %d after' % s2,
                                              '+OK GET mf/0'])
+
+
+class OrderedStop(ht.HeraldTestCase):
+    """TERM stops the workers first (each passes on the PUBs it has read
+    and says BYE), then the producer: no PUB a worker took is lost."""
+
+    def replay(self, srv, pattern):
+        """{topic: [payload, ...]} of every message on pattern in the bus,
+        oldest first (a resume from seq 0)."""
+        c = self.conn(srv.port, timeout=10)
+        head = c.hello_seq
+        lines = c.cmd('SUB %s 0' % pattern)
+        self.assertRegex(lines[-1], r'^\+OK SUB ', lines[:3])
+        self.assertEqual(len(lines), 1, 'the bus no longer holds it all: '
+                         '%r' % lines[:3])
+        got = {}
+        seq = 0
+        while seq < head:
+            m = ht.parse_msg(c.line())
+            self.assertTrue(m and m[0] == 'MSG', m)
+            seq = m[2]
+            got.setdefault(m[1], []).append(m[3])
+        return got
+
+    def check_term_waits(self, everyone):
+        """PUBs and a SYNC a worker has read wait for the producer (held
+        with SIGSTOP) when TERM comes: the SYNC is still answered +OK
+        before BYE shutdown, and the PUBs are in the bus after a
+        restart."""
+        srv = self.server({'shutdown_grace': 4})
+        i = self.conn(srv.ingest_port)
+        i.pub('ts/x', 'before')
+        s0 = i.sync()
+        pids = srv.pids()
+        prod = pids['producer']
+        os.kill(prod, signal.SIGSTOP)
+        try:
+            i.send(''.join('PUB ts/a %d\n' % k for k in range(100)) +
+                   'SYNC\n')
+            time.sleep(0.3)     # read and passed on by the worker
+            for pid in pids.values() if everyone else [srv.pid]:
+                os.kill(pid, signal.SIGTERM)
+            time.sleep(0.3)     # the workers wait for the producer
+            self.assertTrue(ht.pid_alive(prod))
+        finally:
+            os.kill(prod, signal.SIGCONT)
+        lines, eof = i.read_all(quiet=1.0, timeout=6)
+        self.assertEqual(lines, ['+OK SYNC %d' % (s0 + 100),
+                                 'BYE shutdown'])
+        self.assertTrue(eof)
+        self.assertEqual(srv.wait_exit(8), 0)
+        srv.restart()
+        self.assertEqual(self.replay(srv, 'ts/a'),
+                         {'ts/a': [str(k) for k in range(100)]})
+
+    def test_term_waits_for_the_producer(self):
+        self.check_term_waits(everyone=False)
+
+    def test_term_to_every_process(self):
+        """As from `pkill -TERM heraldd`: the producer, told at the same
+        time as the workers, waits until they have closed their
+        connections to it."""
+        self.check_term_waits(everyone=True)
+
+    def test_term_under_publishing(self):
+        """Publishers pipeline PUBs, a SYNC every 20, right up to TERM.
+        After a restart on the kept bus file, every PUB that got its
+        +OK SYNC is in the bus, and what each connection has in the bus
+        is a prefix of what it sent: never a hole."""
+        import threading
+        # most is 6 x 150k records: the bus holds them all
+        srv = self.server({'shutdown_grace': 3, 'bus.size': '64M'})
+        npub, block, window, most = 6, 20, 4, 150000
+
+        class Pub:
+            def __init__(self, k):
+                self.topic = 'tl/%d' % k
+                self.conn = ht.Conn(srv.ingest_port, timeout=10)
+                self.sent = 0       # PUBs sent
+                self.synced = 0     # PUBs covered by a +OK SYNC
+                self.errors = []
+                self.credit = threading.Semaphore(window)
+                self.end = threading.Event()
+
+            def write(self):
+                try:
+                    while not self.end.is_set() and self.sent < most:
+                        if not self.credit.acquire(timeout=0.2):
+                            continue
+                        self.conn.send(''.join(
+                            'PUB %s %d\n' % (self.topic, self.sent + j)
+                            for j in range(block)) + 'SYNC\n')
+                        self.sent += block
+                except OSError:
+                    pass
+
+            def read(self):
+                try:
+                    while True:
+                        ln = self.conn.recv_line(10)
+                        if ln is None or ln == 'BYE shutdown':
+                            break
+                        if ln.startswith('+OK SYNC '):
+                            self.synced += block
+                            self.credit.release()
+                        else:
+                            self.errors.append(ln)
+                except (OSError, AssertionError):
+                    pass
+                self.end.set()
+
+        pubs = [Pub(k) for k in range(npub)]
+        threads = [threading.Thread(target=f, daemon=True)
+                   for p in pubs for f in (p.write, p.read)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8)
+        self.assertTrue(all(p.synced > 0 for p in pubs),
+                        [p.synced for p in pubs])
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait_exit(8), 0)
+        for p in pubs:
+            p.end.set()
+        for t in threads:
+            t.join(12)
+            self.assertFalse(t.is_alive())
+        for p in pubs:
+            p.conn.close()
+        srv.restart()
+        got = self.replay(srv, 'tl/#')
+        for p in pubs:
+            self.assertEqual(p.errors, [], p.topic)
+            stored = got.get(p.topic, [])
+            print('\n  %s: sent %d, synced %d, in the bus %d' %
+                  (p.topic, p.sent, p.synced, len(stored)), end='')
+            self.assertEqual(stored, [str(k) for k in range(len(stored))],
+                             '%s: not a prefix of what was sent' % p.topic)
+            self.assertGreaterEqual(len(stored), p.synced, p.topic)
+            self.assertLessEqual(len(stored), p.sent, p.topic)
 
 
 class SingleInstance(ht.HeraldTestCase):

@@ -101,6 +101,21 @@ class Resume(ht.HeraldTestCase):
         for k in range(5):
             self.assertEqual(c.line(), 'MSG z/%d %d %d' % (k, k + 1, k))
 
+    def test_long_replay(self):
+        """A replay longer than one fan-out batch, whose first write also
+        carries the +OK: the records and the reply go in one sendmsg,
+        which takes at most IOV_MAX iovecs (EMSGSIZE closed the client)."""
+        srv = self.server()
+        i = self.conn(srv.ingest_port)
+        n = 3000
+        for k in range(0, n, 500):
+            i.send(''.join('PUB lr/a %d\n' % j for j in range(k, k + 500)))
+        self.assertEqual(i.sync(), n)
+        c = self.conn(srv.port)
+        self.assertEqual(c.cmd('SUB lr/a 0'), ['+OK SUB lr/a %d' % n])
+        for k in range(n):
+            self.assertEqual(c.line(), 'MSG lr/a %d %d' % (k + 1, k))
+
     def test_merged_replay(self):
         items = []
         for k in range(1, 31):

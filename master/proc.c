@@ -1,0 +1,178 @@
+/*
+ * What the master and its children share about processes (after
+ * OpenBSD's proc.c): which signals a child takes and which it ignores,
+ * the control channel from the master, and the events a process cannot
+ * work without.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "herald.h"
+#include "log.h"
+
+/*
+ * The signals a child acts on (read from a signalfd), and those it
+ * ignores.  The master handles SIGCHLD, SIGTERM, SIGINT, SIGHUP and
+ * SIGUSR1 (main_loop in master.c): a child takes TERM, INT and USR1 as
+ * the master does, and ignores HUP, which means a reload only to the
+ * master (the children get the new configuration from it); `pkill -HUP
+ * heraldd` reaches every process, and HUP's default action would kill
+ * them.  SIGCHLD's default is already to ignore it.  SIGPIPE: a write to
+ * a closed socket fails with EPIPE instead.
+ */
+static const int child_taken[] = { SIGTERM, SIGINT, SIGUSR1 };
+static const int child_ignored[] = { SIGHUP, SIGPIPE };
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static void
+taken_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < NELEM(child_taken); i++)
+		sigaddset(set, child_taken[i]);
+}
+
+/*
+ * In a new child, before anything else: forget the master's handlers,
+ * ignore what the child must ignore, and keep blocked what it will read
+ * from child_signals, so that a TERM that comes before the child's loop
+ * exists waits for it.  The master forks with every signal blocked; one
+ * ignored here that came meanwhile is dropped.
+ */
+void
+child_signals_init(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	for (size_t i = 0; i < NELEM(child_ignored); i++)
+		sigaction(child_ignored[i], &sa, NULL);
+	taken_set(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+/*
+ * A child's signals as an event: libevent allows signal events in only
+ * one event base per process, and the master's (inherited) has them, so
+ * children read theirs from a signalfd instead.
+ */
+struct event *
+child_signals(struct event_base *b, event_callback_fn cb, void *arg)
+{
+	sigset_t set;
+	int fd;
+
+	taken_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	struct event *ev = ev_new_or_die(b, fd, EV_READ | EV_PERSIST, cb, arg);
+	ev_add_or_die(ev, NULL);
+	return ev;
+}
+
+/* The next signal from a child_signals descriptor, or 0. */
+int
+child_signal_read(int fd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
+
+static void
+reload_error(void *arg, const char *msg)
+{
+	log_warnx("reload: %s", msg);
+}
+
+/*
+ * Read the master's next control message.  Master and children are one
+ * program (forked, never exec'd), so a message of an unknown type or
+ * larger than CTL_MSG_MAX is a bug, not input: fatal, like OpenBSD's
+ * proc_dispatch with an invalid imsg.
+ */
+int
+child_ctl_read(int fd, const struct herald *h, struct herald_config *next)
+{
+	static char msg[CTL_MSG_MAX + 1];
+	ssize_t n = recv(fd, msg, sizeof(msg) - 1, MSG_TRUNC);
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	if (n > (ssize_t)sizeof(msg) - 1)
+		fatalx("control message of %zd bytes from the master (at most "
+		    "%d)", n, CTL_MSG_MAX);
+	msg[n] = '\0';
+	switch (msg[0]) {
+	case CTL_RELOAD:
+		if (config_load(next, h->cfg.file, msg + 1, h->overrides,
+		    h->noverrides, reload_error, NULL) != 0) {
+			config_free(next);
+			return 0;
+		}
+		return 1;
+	default:
+		fatalx("control message of unknown type 0x%02x (%zd bytes) "
+		    "from the master", (unsigned char)msg[0], n);
+	}
+}
+
+/* Send a control message to a child: type, then len bytes of data. */
+int
+ctl_send(int fd, enum ctl_type type, const char *data, size_t len)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = &(char){ (char)type }, .iov_len = 1 },
+		{ .iov_base = (void *)data, .iov_len = len },
+	};
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	return sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 ? -1 : 0;
+}
+
+/* An event a process sets up as it starts: without it, it cannot work. */
+struct event *
+ev_new_or_die(struct event_base *b, evutil_socket_t fd, short what,
+    event_callback_fn cb, void *arg)
+{
+	struct event *ev = event_new(b, fd, what, cb, arg);
+
+	if (ev == NULL)
+		fatalx("cannot create an event (fd %d)", (int)fd);
+	return ev;
+}
+
+/* Add an event as the process starts (tv: its timeout, or NULL). */
+void
+ev_add_or_die(struct event *ev, const struct timeval *tv)
+{
+	if (event_add(ev, tv) == -1)
+		fatalx("cannot add an event (fd %d)", (int)event_get_fd(ev));
+}
+
+/* Add an event at run time; a failure is logged (what names the event,
+ * for the reader of the log) and returns -1. */
+int
+ev_add_or_warn(struct event *ev, const struct timeval *tv, const char *what)
+{
+	if (event_add(ev, tv) == 0)
+		return 0;
+	log_warnx("cannot add the %s event", what);
+	return -1;
+}
