@@ -30,7 +30,7 @@
 
 #include "addr.h"
 #include "bus.h"
-#include "herald.h"
+#include "heraldd.h"
 #include "log.h"
 #include "net.h"
 

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "herald.h"
+#include "heraldd.h"
 
 #define ADDR_SLOTS		16384	/* source addresses counted at once
 					 * (a power of two): many more than

@@ -16,7 +16,7 @@
 
 #include "addr.h"
 #include "bus.h"
-#include "herald.h"
+#include "heraldd.h"
 #include "index.h"
 #include "log.h"
 

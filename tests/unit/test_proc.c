@@ -13,7 +13,7 @@
 
 #include <event2/event.h>
 
-#include "herald.h"
+#include "heraldd.h"
 #include "log.h"
 
 static int	sv[2];

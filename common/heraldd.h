@@ -2,8 +2,8 @@
  * herald: limits first, then the structures the processes share, then the
  * entry points of each process role.
  */
-#ifndef HERALD_H
-#define HERALD_H
+#ifndef HERALDD_H
+#define HERALDD_H
 
 #include <limits.h>
 #include <stdint.h>
@@ -141,4 +141,4 @@ int	ev_add_or_warn(struct event *, const struct timeval *, const char *what);
 /* status.c: append this machine's figures to the bus (producer only) */
 void	status_publish(struct herald *);
 
-#endif /* HERALD_H */
+#endif /* HERALDD_H */

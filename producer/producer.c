@@ -17,7 +17,7 @@
 #include <event2/event.h>
 
 #include "bus.h"
-#include "herald.h"
+#include "heraldd.h"
 #include "log.h"
 #include "net.h"
 #include "topic.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bus.h"
-#include "herald.h"
+#include "heraldd.h"
 
 static void
 put_u64(const char *name, unsigned long long v)
