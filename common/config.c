@@ -45,7 +45,7 @@ struct setting {
 #define GI	(1024LL * 1024 * 1024)
 
 static const struct setting settings[] = {
-	{ "workers", T_INT, O(workers), "0", 0, 128, 0,
+	{ "workers", T_INT, O(workers), "0", 0, WORKERS_MAX, 0,
 	  "worker processes; 0 = one per core" },
 	{ "listen", T_LIST, O(listen), "0.0.0.0:7400", 0, 0, 0,
 	  "client listeners, host:port" },
@@ -500,7 +500,7 @@ resolve(struct herald_config *c)
 {
 	if (c->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		c->workers = n < 1 ? 1 : n > 128 ? 128 : (int)n;
+		c->workers = n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (int)n;
 	}
 	if (c->ingest_max_line == 0)
 		c->ingest_max_line = c->max_payload + 512;

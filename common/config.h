@@ -11,6 +11,11 @@
 
 #define CONFIG_DEFAULT_FILE	SYSCONFDIR "/herald/heraldd.conf"
 
+/* The most worker processes (the `workers` setting's bound).  Every
+ * per-worker table is sized by it: listener sockets, wake descriptors,
+ * address counts, the bus's counter slots (heraldd.h ties them). */
+#define WORKERS_MAX		128
+
 enum slow_policy { SLOW_CONFLATE, SLOW_DISCONNECT };
 
 struct strlist {

@@ -9,10 +9,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bus.h"
 #include "config.h"
 
 /* --- limits and tunables ------------------------------------------------ */
-#define WORKERS_MAX		128	/* worker processes */
 #define LISTENERS_MAX		32	/* listen + ingest addresses */
 #define CTL_MSG_MAX		(256 * 1024) /* a control message (config) */
 #define FWD_QUEUE_MAX		(8 * 1024 * 1024) /* PUB bytes a worker
@@ -69,6 +69,8 @@ _Static_assert(FANOUT_BATCH_RECS + 1 <= IOV_MAX, "a batch's sendmsg");
 #define SLOT_MASTER		0
 #define SLOT_PRODUCER		1
 #define SLOT_WORKER(i)		(1 + (i))
+_Static_assert(SLOT_WORKER(WORKERS_MAX) < BUS_COUNTER_SLOTS_MAX,
+    "the bus has a counter slot for the master, the producer and every worker");
 
 enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
 
