@@ -1,6 +1,6 @@
 /*
  * The four protocols the load generator speaks, as pure encoders and
- * decoders: herald's line protocol (PROTOCOL.md), MQTT 3.1.1 at QoS 0,
+ * decoders: herald's line protocol (herald-protocol(7)), MQTT 3.1.1 at QoS 0,
  * Redis RESP pub/sub and the NATS text protocol.  No I/O here.
  */
 #include <stdio.h>
@@ -240,7 +240,7 @@ num(const char **s, const char *end)
 	return v;
 }
 
-/* herald: one LF-terminated line (PROTOCOL.md). */
+/* herald: one LF-terminated line (herald-protocol(7)). */
 static long
 parse_herald(const char *buf, size_t len, struct wire_ev *ev)
 {

@@ -182,7 +182,7 @@ const char *herald_errmsg(const struct herald_client *c);
 /* A short description of an error code. */
 const char *herald_strerror(int err);
 
-/* 1 if s is a valid topic, pattern or payload (PROTOCOL.md, Names). */
+/* 1 if s is a valid topic, pattern or payload (herald-protocol(7), Names). */
 int	 herald_valid_topic(const char *s);
 int	 herald_valid_pattern(const char *s);
 int	 herald_valid_payload(const char *p, size_t len);

@@ -1,5 +1,5 @@
 /*
- * The server's side of the line protocol (PROTOCOL.md), as a client reads
+ * The server's side of the line protocol (herald-protocol(7)), as a client reads
  * it, and the back-off between reconnects.  Pure code: no I/O, so it can
  * be unit-tested alone.  Topic and pattern rules are the daemon's own
  * (common/topic.c).
@@ -154,7 +154,7 @@ parse_args(struct lh_line *l, char *line, size_t len, size_t i)
 /*
  * Parse one line from the server (without its LF; line[len] must be
  * writable).  Fills l; l->kind is LH_L_BAD for anything not in
- * PROTOCOL.md.  Words are NUL-terminated in place.
+ * herald-protocol(7).  Words are NUL-terminated in place.
  */
 void
 lh_parse_line(char *line, size_t len, struct lh_line *l)

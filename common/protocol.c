@@ -1,5 +1,5 @@
 /*
- * The line protocol (PROTOCOL.md, "Framing", "Client to server" and
+ * The line protocol (herald-protocol(7): Framing, COMMANDS and
  * "Errors"): split one client line into a command, and format "-ERR"
  * lines.  Pure code: no I/O, no allocation.
  *

@@ -1,5 +1,5 @@
 /*
- * The line protocol (PROTOCOL.md): parse one client line into a command,
+ * The line protocol (herald-protocol(7)): parse one client line into a command,
  * and format the server's error lines.  Pure code, no I/O.
  */
 #ifndef HERALD_PROTOCOL_H
@@ -20,7 +20,7 @@ enum cmd_verb {
 	CMD_QUIT
 };
 
-/* Error codes, in the order PROTOCOL.md lists them. */
+/* Error codes, in the order herald-protocol(7) lists them. */
 enum proto_err {
 	PERR_NONE,
 	PERR_SYNTAX,

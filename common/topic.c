@@ -1,5 +1,5 @@
 /*
- * Topics and patterns (PROTOCOL.md, "Names").  A topic is 1..255 bytes of
+ * Topics and patterns (herald-protocol(7), Names).  A topic is 1..255 bytes of
  * 0x21..0x7e except '+' and '#', in non-empty segments separated by '/'.
  * A pattern may also have a whole segment '+' (exactly one segment) and,
  * as its last segment, '#' (zero or more segments).

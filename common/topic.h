@@ -1,5 +1,5 @@
 /*
- * Topics and patterns, exactly as PROTOCOL.md defines them.  Pure code:
+ * Topics and patterns, exactly as herald-protocol(7) defines them.  Pure code:
  * no I/O, no allocation, so it can be unit-tested and fuzzed alone.
  */
 #ifndef HERALD_TOPIC_H

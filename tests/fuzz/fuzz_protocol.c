@@ -1,7 +1,7 @@
 /*
  * Fuzz target for the line parser and the error formatter.  Every input
  * is one line (without its LF).  It is parsed with several max_payload
- * values, the results are checked against the rules of PROTOCOL.md, and
+ * values, the results are checked against the rules of herald-protocol(7), and
  * the "-ERR" line for it is formatted into buffers of several sizes.
  *
  * libFuzzer: clang -fsanitize=fuzzer,address,undefined -Icommon \

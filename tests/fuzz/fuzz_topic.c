@@ -1,7 +1,7 @@
 /*
  * Fuzz target for topics and patterns.  The input is "<pattern>\n<topic>"
  * (or one name used as both).  topic_valid, pattern_valid and topic_match
- * must agree with a slow reference written from PROTOCOL.md that splits
+ * must agree with a slow reference written from herald-protocol(7) that splits
  * names into segments.
  *
  * libFuzzer: clang -fsanitize=fuzzer,address,undefined -Icommon \

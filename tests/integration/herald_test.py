@@ -118,7 +118,7 @@ def have_daemon():
 
 
 def esc(data):
-    """Escape bytes (or a latin-1 str) as PROTOCOL.md escapes a detail."""
+    """Escape bytes (or a latin-1 str) as herald-protocol(7) escapes a detail."""
     if isinstance(data, str):
         data = data.encode('latin-1')
     out = []

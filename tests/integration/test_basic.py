@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """herald integration: greeting, PING, QUIT, STATS, framing, error lines
-and their order of faults, heraldd -V and -t (PROTOCOL.md: Framing, Names,
+and their order of faults, heraldd -V and -t (herald-protocol(7): Framing, Names,
 Client to server, Errors)."""
 
 import os

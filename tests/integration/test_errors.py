@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """herald integration: bad lines in a row (max_errors), line-too-long on
 both listeners, and the connection limits clients.max and
-clients.per_address (PROTOCOL.md: Framing, Errors; DESIGN.md: limits)."""
+clients.per_address (herald-protocol(7): Framing, Errors; doc/DESIGN: Limits)."""
 
 import os
 import re

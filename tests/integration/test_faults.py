@@ -518,7 +518,7 @@ class KillUnderLoad(ht.HeraldTestCase):
     def test_sync_after_lost_pubs(self):
         """PUBs the killed producer had not read yet (its socket buffer,
         the worker's queue) may be lost, but then a SYNC sent after the
-        worker reconnected must not answer +OK: PROTOCOL.md says +OK SYNC
+        worker reconnected must not answer +OK: herald-protocol(7) says +OK SYNC
         means every PUB sent before it is in the bus.  The producer is
         frozen first so that the PUBs are surely in flight.  (Was a daemon
         bug: /work/notes/bugs-faults.md #1.)"""

@@ -225,7 +225,7 @@ class Garbage(Watched):
     def test_binary_garbage(self):
         """100 clients send random bytes 0-255 (NUL, invalid UTF-8, CR
         storms, lines longer than max_line, 1 MB of NULs): each line gets
-        exactly the answer PROTOCOL.md defines, 16 bad lines in a row get
+        exactly the answer herald-protocol(7) defines, 16 bad lines in a row get
         BYE too-many-errors, the counters count them, and the watcher and
         new clients are served throughout."""
         srv = self.server()
@@ -369,7 +369,7 @@ class Slowloris(Watched):
 
     def test_idle_close_logged(self):
         """A client closed for clients.idle_timeout gets BYE idle, is
-        counted and logged: DESIGN.md says hitting a bound gives a log line.
+        counted and logged: doc/DESIGN says hitting a bound gives a log line.
         (Was a daemon bug: /work/notes/bugs-faults.md #3.)"""
         srv = self.server({'clients.idle_timeout': 1})
         c = self.conn(srv.port)

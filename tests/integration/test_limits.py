@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""herald reliability: limits (DESIGN.md "Limits are named").  Hitting a
-bound gives the client what PROTOCOL.md and heraldd.conf(5) define, a
+"""herald reliability: limits (doc/DESIGN, Limits).  Hitting a
+bound gives the client what herald-protocol(7) and heraldd.conf(5) define, a
 STATS counter, and a rate-limited log line (one a second per worker at
 most, "N similar suppressed"): clients.max and clients.per_address
 (BYE server-full, rejected_full), running out of file descriptors (accept
@@ -421,7 +421,7 @@ class RingFull(LimitTestCase):
     def test_lapped_readers(self):
         """30 stalled readers lapped by a 64 KB ring (out_limit far above
         it, so only lapping makes them slow): each gets a GAP as
-        PROTOCOL.md defines, every one is counted, and the log has a
+        herald-protocol(7) defines, every one is counted, and the log has a
         handful of lines."""
         srv = self.server({'bus.size': '64K', 'max_payload': 4096,
                            'clients.out_limit': '1G', 'tcp.sndbuf': '16K'})

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """herald integration: PUB, GET, SUB (snapshot and live), UNSUB, SYNC,
 wildcards, publish permissions, payload rules, pipelining, and the
-snapshot/live handoff (PROTOCOL.md: Client to server, Guarantees 1-2)."""
+snapshot/live handoff (herald-protocol(7): Client to server, Guarantees 1-2)."""
 
 import os
 import re

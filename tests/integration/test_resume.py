@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""herald integration: SUB <pattern> <since>, the resume (PROTOCOL.md:
+"""herald integration: SUB <pattern> <since>, the resume (herald-protocol(7):
 Client to server, SUB with since): live branch, replay branch, merged
 replay of several SUBs, gap branch (history lost, or since below the
 connection's position)."""

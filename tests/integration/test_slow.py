@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """herald integration: slow consumers (conflate and disconnect policies,
-PROTOCOL.md Guarantees 1-3), heartbeats and the idle timeout."""
+herald-protocol(7) Guarantees 1-3), heartbeats and the idle timeout."""
 
 import os
 import socket
@@ -208,7 +208,7 @@ class Slow(ht.HeraldTestCase):
         self.assertEqual(pos, recs[-1][0])
 
     def test_stalled_clients_cost_no_memory(self):
-        """Guarantee 3 / DESIGN.md: a client holds a cursor, not a queue:
+        """Guarantee 3 / doc/DESIGN: a client holds a cursor, not a queue:
         20 stalled subscribers do not grow the workers' own memory."""
         srv = self.server({'bus.size': '16M'})
         stalled = []
@@ -380,7 +380,7 @@ class Idle(ht.HeraldTestCase):
         while time.monotonic() < t_end:
             self.assertEqual(c.cmd('PING'), ['PONG'])
             time.sleep(0.4)
-        # blank lines are lines too? PROTOCOL.md: "without any line"; only
+        # blank lines are lines too? herald-protocol(7): "without any line"; only
         # a command is checked here.
         self.assertEqual(c.cmd('PING end'), ['PONG end'])
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""herald reliability: slow consumers at scale (PROTOCOL.md Guarantee 3,
-DESIGN.md "a cursor, not a queue").  10 stalled subscribers and 1,000
+"""herald reliability: slow consumers at scale (herald-protocol(7) Guarantee 3,
+doc/DESIGN "a cursor, not a queue").  10 stalled subscribers and 1,000
 normal ones on one busy topic: the normal ones receive every message, in
 order, with low latency; the server's memory stays flat; the stalled ones
 get exactly what clients.slow_policy says (conflate: GAP, then the newest

@@ -1,5 +1,5 @@
 /*
- * Unit tests of topics and patterns (PROTOCOL.md, "Names"): validation
+ * Unit tests of topics and patterns (herald-protocol(7), Names): validation
  * of every rule, pattern_is_exact, and a table of matches.
  */
 #include <check.h>
