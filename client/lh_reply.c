@@ -185,7 +185,8 @@ on_ok(struct herald_client *c, const struct lh_line *l, const char *line,
 	lh_cmd_done(c, cmd, HERALD_OK, NULL, seq);
 }
 
-/* 1 if a -ERR can only be the answer to a PUB (herald-protocol(7), ERROR REPLIES). */
+/* 1 if a -ERR can only be the answer to a PUB (herald-protocol(7),
+ * ERROR REPLIES). */
 static int
 is_pub_err(const char *code, const char *detail)
 {
