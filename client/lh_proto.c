@@ -1,8 +1,8 @@
 /*
  * The server's side of the line protocol (herald-protocol(7)), as a
- * client reads it, and the back-off between reconnects.  Pure code: no I/O, so it can
- * be unit-tested alone.  Topic and pattern rules are the daemon's own
- * (common/topic.c).
+ * client reads it, and the back-off between reconnects.  Pure code: no
+ * I/O, so it can be unit-tested alone.  Topic and pattern rules are the
+ * daemon's own (common/topic.c).
  */
 #include <stdint.h>
 #include <string.h>
