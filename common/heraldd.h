@@ -118,28 +118,6 @@ void	producer_publish_status(const char *name, const char *value);
 /* worker.c */
 void	worker_main(struct herald *, int id, int ctl_fd)
 	    __attribute__((noreturn));
-/* master.c */
-void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* proc.c: a child's signals and control channel; events that must exist */
-struct event_base;
-struct event;
-struct timeval;
-void	child_signals_init(void);
-struct event *child_signals(struct event_base *,
-	    void (*cb)(int, short, void *), void *arg);
-int	child_signal_read(int fd);
-/* Returns 1 and the configuration in *next (apply it, then config_free)
- * for a reload; 0 if there is nothing to do (no message, or a reload
- * that does not parse: logged); -1 if the master is gone. */
-int	child_ctl_read(int fd, const struct herald *, struct herald_config *next);
-/* Returns -1 (errno set) if the child cannot be reached. */
-int	ctl_send(int fd, enum ctl_type, const char *data, size_t len);
-/* event_new and event_add as a process starts (fatal if they fail), and
- * event_add at run time (a failure is logged, naming what, and is -1). */
-struct event *ev_new_or_die(struct event_base *, int fd, short what,
-	    void (*cb)(int, short, void *), void *arg);
-void	ev_add_or_die(struct event *, const struct timeval *);
-int	ev_add_or_warn(struct event *, const struct timeval *, const char *what);
 /* status.c: append this machine's figures to the bus (producer only) */
 void	status_publish(struct herald *);
 

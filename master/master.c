@@ -32,6 +32,7 @@
 #include "bus.h"
 #include "heraldd.h"
 #include "log.h"
+#include "proc.h"
 #include "net.h"
 
 /* One child in the process table (after nginx's ngx_processes). */
@@ -54,13 +55,6 @@ static struct event	*grace_timer;
 static struct timespec	 stop_began;
 static int		 pidfile_fd = -1;
 
-/* For proc_title: the argv area we may overwrite, and environ's copy. */
-static char		*title_start;
-static size_t		 title_len;
-/* volatile: only written, the compiler would drop it, and the copy would
- * look lost once libc's exit-time cleanup clears environ (valgrind). */
-static char		**volatile title_environ;
-
 static void	spawn(struct child *);
 
 static void
@@ -70,47 +64,6 @@ usage(void)
 	    "[-o name=value]...\n       heraldd -o help   "
 	    "(lists every setting)\n");
 	exit(1);
-}
-
-/* Keep argv's memory for proc_title: move environ out of its way. */
-static void
-title_init(int argc, char **argv)
-{
-	extern char **environ;
-	char *end = argv[0] + strlen(argv[0]);
-	int n = 0;
-
-	for (int i = 1; i < argc; i++)
-		if (argv[i] == end + 1)
-			end = argv[i] + strlen(argv[i]);
-	for (; environ[n] != NULL; n++)
-		if (environ[n] == end + 1)
-			end = environ[n] + strlen(environ[n]);
-	char **env = calloc(n + 1, sizeof(char *));
-	if (env == NULL)
-		return;
-	for (int i = 0; i < n; i++)
-		env[i] = strdup(environ[i]);
-	environ = title_environ = env;
-	title_start = argv[0];
-	title_len = end - argv[0];
-}
-
-/* Show a process's role in ps, as nginx does ("heraldd: producer"). */
-void
-proc_title(const char *fmt, ...)
-{
-	va_list ap;
-	char buf[128];
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	prctl(PR_SET_NAME, buf + (strncmp(buf, "heraldd: ", 9) ? 0 : 9));
-	if (title_start == NULL || title_len < 2)
-		return;
-	memset(title_start, 0, title_len);
-	snprintf(title_start, title_len, "%s", buf);
 }
 
 static void

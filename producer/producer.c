@@ -19,6 +19,7 @@
 #include "bus.h"
 #include "heraldd.h"
 #include "log.h"
+#include "proc.h"
 #include "net.h"
 #include "topic.h"
 

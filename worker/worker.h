@@ -19,6 +19,7 @@
 #include "heraldd.h"
 #include "index.h"
 #include "log.h"
+#include "proc.h"
 
 /* Slots of the per-client timer wheel, one second each (timers.c). */
 #define WHEEL_SLOTS	64

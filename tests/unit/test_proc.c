@@ -15,6 +15,7 @@
 
 #include "heraldd.h"
 #include "log.h"
+#include "proc.h"
 
 static int	sv[2];
 static struct herald H;

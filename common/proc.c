@@ -1,12 +1,17 @@
 /*
  * What the master and its children share about processes (after
- * OpenBSD's proc.c): which signals a child takes and which it ignores,
- * the control channel from the master, and the events a process cannot
- * work without.
+ * OpenBSD's proc.c and nginx's ngx_process.c, ngx_setproctitle.c): the
+ * title a process shows in ps, which signals a child takes and which it
+ * ignores, the control channel from the master, and the events a process
+ * cannot work without.  No file of a child role includes the master's.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +20,57 @@
 
 #include "heraldd.h"
 #include "log.h"
+#include "proc.h"
+
+/* For proc_title: the argv area we may overwrite, and environ's copy. */
+static char		*title_start;
+static size_t		 title_len;
+/* volatile: only written, the compiler would drop it, and the copy would
+ * look lost once libc's exit-time cleanup clears environ (valgrind). */
+static char		**volatile title_environ;
+
+
+/* Keep argv's memory for proc_title: move environ out of its way. */
+void
+title_init(int argc, char **argv)
+{
+	extern char **environ;
+	char *end = argv[0] + strlen(argv[0]);
+	int n = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (argv[i] == end + 1)
+			end = argv[i] + strlen(argv[i]);
+	for (; environ[n] != NULL; n++)
+		if (environ[n] == end + 1)
+			end = environ[n] + strlen(environ[n]);
+	char **env = calloc(n + 1, sizeof(char *));
+	if (env == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		env[i] = strdup(environ[i]);
+	environ = title_environ = env;
+	title_start = argv[0];
+	title_len = end - argv[0];
+}
+
+
+/* Show a process's role in ps, as nginx does ("heraldd: producer"). */
+void
+proc_title(const char *fmt, ...)
+{
+	va_list ap;
+	char buf[128];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	prctl(PR_SET_NAME, buf + (strncmp(buf, "heraldd: ", 9) ? 0 : 9));
+	if (title_start == NULL || title_len < 2)
+		return;
+	memset(title_start, 0, title_len);
+	snprintf(title_start, title_len, "%s", buf);
+}
 
 /*
  * The signals a child acts on (read from a signalfd), and those it
