@@ -59,6 +59,14 @@ int	cli_run_get(struct cli *, int argc, char **argv);
 
 /* The long options cli_common_opt handles (end a subcommand's table). */
 #define CLI_COMMON_SHORT	"s:i:t:h"
+
+/*
+ * A subcommand's optstring for getopt_long: its own letters, then the
+ * common ones.  No leading '+': options are taken anywhere before "--",
+ * operands moved after them, as GNU tools do ("herald sub PATTERN -c 1").
+ * ':' first: a missing value is told apart from an unknown option.
+ */
+#define CLI_SHORTOPTS(own)	":" own CLI_COMMON_SHORT
 #define CLI_COMMON_LONG \
 	{ "server", required_argument, NULL, 's' }, \
 	{ "ingest", required_argument, NULL, 'i' }, \
