@@ -421,14 +421,14 @@ static void
 stop(struct worker *w)
 {
 	struct timeval tv = { 0, 100 * 1000 };
-	struct client *c, *nx;
+	struct client *c;
 
 	if (w->stopping)
 		return;
 	w->stopping = 1;
 	for (int i = 0; i < w->nlisten_ev; i++)
 		event_del(w->listen_ev[i]);
-	CLIENTS_FOREACH(w, c, nx) {
+	CLIENTS_FOREACH(w, c) {
 		if (c->state == CS_DEAD)
 			continue;
 		c->waiting_sync = 0;
@@ -543,7 +543,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	event_add(w->wake_ev, NULL);
 	w->more_ev = evtimer_new(w->base, more_cb, w);
 	struct timeval sec = { 1, 0 };
-	w->wheel_sec = now_ms() / 1000;
+	wheel_init(&w->wheel, now_ms() / 1000);
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
 	event_add(w->tick_ev, &sec);
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
