@@ -54,6 +54,8 @@ enum bus_counter {
 	CTR_BYE_UNREAD,		/* closed: BYE not read within BYE_GRACE_MS */
 	CTR_LOOP_TIME,		/* gauge (a worker's block): monotonic second
 				 * of its last tick; the master watches it */
+	CTR_EOF_UNREAD,		/* closed: input ended, what it was owed
+				 * stuck for EOF_GRACE_MS */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

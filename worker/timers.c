@@ -39,6 +39,15 @@ left(uint32_t limit, uint32_t elapsed)
 	return elapsed >= limit ? 0 : limit - elapsed;
 }
 
+/* How long nothing has moved for c: no input run, no output written. */
+static uint32_t
+quiet_for(const struct client *c, uint32_t now)
+{
+	uint32_t in = now - c->last_in, out = now - c->last_out;
+
+	return in < out ? in : out;
+}
+
 /* How long until something may be due for c, as of now (ms, wrapping). */
 static uint32_t
 next_due(const struct client *c, uint32_t now)
@@ -52,6 +61,8 @@ next_due(const struct client *c, uint32_t now)
 		return left(BYE_GRACE_MS, now - c->last_in);
 	if (c->state != CS_OPEN)
 		return 1000;		/* the reaper frees it before then */
+	if (c->eof)			/* closed when done, or when stuck */
+		return left(EOF_GRACE_MS, quiet_for(c, now));
 	if (c->writing)
 		due = 1000;		/* stalled? look every second */
 	if (idle > 0 && left(idle, now - c->last_in) < due)
@@ -101,6 +112,24 @@ timers_all_soon(struct worker *w)
 		timers_soon(c);
 }
 
+/*
+ * A client whose input ended: closed once it is owed nothing (a write
+ * that ends what it is owed may not have been client_flush's, so look
+ * here too), or once nothing it is owed has moved for EOF_GRACE_MS.
+ */
+static void
+eof_due(struct client *c, uint32_t now)
+{
+	if (quiet_for(c, now) < EOF_GRACE_MS) {
+		client_flush(c);
+		return;
+	}
+	worker_limit(c->w, CTR_EOF_UNREAD, 0, "client %u: ended its input; "
+	    "what it is owed has not moved for %d ms: closed", c->id,
+	    EOF_GRACE_MS);
+	client_kill(c);
+}
+
 /* What is due for one client at now (ms, wrapping): act on it. */
 static void
 client_due(struct client *c, uint32_t now)
@@ -116,6 +145,10 @@ client_due(struct client *c, uint32_t now)
 	}
 	if (c->state != CS_OPEN)
 		return;
+	if (c->eof) {
+		eof_due(c, now);
+		return;
+	}
 	/* A stalled client (socket full, never writable) is not walked:
 	 * under the disconnect policy find it here. */
 	if (c->writing && w->cfg->clients_slow_policy == SLOW_DISCONNECT &&

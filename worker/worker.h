@@ -79,6 +79,8 @@ struct client {
 	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
 	unsigned	 publisher:1;	/* has published: see client_ack_now */
 	unsigned	 no_quickack:1;	/* not TCP (unix ingest): none asked */
+	unsigned	 eof:1;		/* its input ended: no more reading;
+					 * closed once owed nothing */
 	unsigned	 wheel_slot:8;	/* its slot of w->wheel (wheel.c) */
 	unsigned	 in_walk:1;	/* held by a walk of the wheel */
 };
