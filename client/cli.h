@@ -59,6 +59,12 @@ int	cli_run_get(struct cli *, int argc, char **argv);
 
 /* The long options cli_common_opt handles (end a subcommand's table). */
 #define CLI_COMMON_SHORT	"s:i:t:h"
+#define CLI_COMMON_LONG \
+	{ "server", required_argument, NULL, 's' }, \
+	{ "ingest", required_argument, NULL, 'i' }, \
+	{ "timeout", required_argument, NULL, 't' }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ NULL, 0, NULL, 0 }
 
 /*
  * A subcommand's optstring for getopt_long: its own letters, then the
@@ -67,12 +73,6 @@ int	cli_run_get(struct cli *, int argc, char **argv);
  * ':' first: a missing value is told apart from an unknown option.
  */
 #define CLI_SHORTOPTS(own)	":" own CLI_COMMON_SHORT
-#define CLI_COMMON_LONG \
-	{ "server", required_argument, NULL, 's' }, \
-	{ "ingest", required_argument, NULL, 'i' }, \
-	{ "timeout", required_argument, NULL, 't' }, \
-	{ "help", no_argument, NULL, 'h' }, \
-	{ NULL, 0, NULL, 0 }
 
 /* cli_fmt.c */
 int	fmt_parse_u64(const char *s, uint64_t *out);
