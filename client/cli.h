@@ -66,6 +66,14 @@ int	cli_run_get(struct cli *, int argc, char **argv);
 	{ "help", no_argument, NULL, 'h' }, \
 	{ NULL, 0, NULL, 0 }
 
+/*
+ * A subcommand's optstring for getopt_long: its own letters, then the
+ * common ones.  No leading '+': options are taken anywhere before "--",
+ * operands moved after them, as GNU tools do ("herald sub PATTERN -c 1").
+ * ':' first: a missing value is told apart from an unknown option.
+ */
+#define CLI_SHORTOPTS(own)	":" own CLI_COMMON_SHORT
+
 /* cli_fmt.c */
 int	fmt_parse_u64(const char *s, uint64_t *out);
 int	fmt_parse_seconds(const char *s, int *ms);

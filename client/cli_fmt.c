@@ -190,6 +190,7 @@ fmt_stat_help(const char *name)
 		{ "conn_errors", "connections lost: reset or timed out" },
 		{ "worker_lapped", "times a worker was lapped by the ring" },
 		{ "bye_unread", "clients closed: BYE not read in 5 s" },
+		{ "eof_unread", "clients closed: at EOF, answers stuck 5 s" },
 		{ "accept_paused", "times accepting paused (no fds)" },
 		{ "heartbeats", "HB lines sent" },
 		{ "producer_reconnects", "times workers reconnected to the "

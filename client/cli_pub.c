@@ -130,7 +130,7 @@ cli_run_pub(struct cli *cli, int argc, char **argv)
 	struct herald_client *c;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "+:" CLI_COMMON_SHORT, lo,
+	while ((ch = getopt_long(argc, argv, CLI_SHORTOPTS(""), lo,
 	    NULL)) != -1)
 		cli_common_opt(cli, ch, optarg);
 	if (argc - optind != 2)

@@ -105,7 +105,7 @@ cli_run_stats(struct cli *cli, int argc, char **argv)
 	size_t n;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "+:f:" CLI_COMMON_SHORT, lo,
+	while ((ch = getopt_long(argc, argv, CLI_SHORTOPTS("f:"), lo,
 	    NULL)) != -1) {
 		if (ch == 'f') {
 			if (fmt_parse_format(optarg, 1, &fmt) == -1)
@@ -330,7 +330,7 @@ cli_run_top(struct cli *cli, int argc, char **argv)
 	uint64_t iterations = 0;
 	int ch, rc, delay_ms = 1000, batch = !isatty(1);
 
-	while ((ch = getopt_long(argc, argv, "+:d:n:b" CLI_COMMON_SHORT, lo,
+	while ((ch = getopt_long(argc, argv, CLI_SHORTOPTS("d:n:b"), lo,
 	    NULL)) != -1) {
 		if (ch == 'd' && fmt_parse_seconds(optarg, &delay_ms) == -1)
 			cli_usage_error(cli, "bad delay '%s': expected "

@@ -99,7 +99,7 @@ sub_options(struct cli *cli, int argc, char **argv, struct sub_state *st,
 		CLI_COMMON_LONG };
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "+:f:c:" CLI_COMMON_SHORT, lo,
+	while ((ch = getopt_long(argc, argv, CLI_SHORTOPTS("f:c:"), lo,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f':

@@ -122,8 +122,8 @@ cli_help(const struct cli *cli, const struct cli_cmd *cmd)
 	for (const struct cli_cmd *c = cli_cmds; c->name != NULL; c++)
 		printf("  %-5s %-34s %s\n", c->name, c->synopsis, c->summary);
 	printf("  %-5s %-34s %s\n", "help", "[COMMAND]", "show help");
-	printf("\nOptions (before or after COMMAND; options"
-	    " come before operands):\n%s"
+	printf("\nOptions (before or after COMMAND and its operands;"
+	    " -- ends them):\n%s"
 	    "  -V, --version            show the version\n\n"
 	    "Exit status: 0 done, 1 get found no value, 2 usage error, 3 the"
 	    " server\ncould not be reached or refused.  See herald(1).\n",
@@ -158,10 +158,18 @@ cli_common_opt(struct cli *cli, int ch, const char *arg)
 			}
 		}
 		cli_usage_error(cli, "no such command");
-	case ':':
+	case ':':	/* the word is behind optind; a letter may be in a
+			 * cluster (-bn) */
+		if (strncmp(cli->argv[optind - 1], "--", 2) != 0)
+			cli_usage_error(cli, "option '-%c' needs a value",
+			    optopt);
 		cli_usage_error(cli, "option '%s' needs a value",
 		    cli->argv[optind - 1]);
 	default:
+		/* A letter, maybe in a cluster (-qx): optind may not have
+		 * moved past its word yet.  A long option has: optopt 0. */
+		if (optopt != 0)
+			cli_usage_error(cli, "unknown option '-%c'", optopt);
 		cli_usage_error(cli, "unknown option '%s'",
 		    cli->argv[optind - 1]);
 	}
@@ -234,7 +242,7 @@ cli_run_get(struct cli *cli, int argc, char **argv)
 	uint64_t seq;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "+:f:" CLI_COMMON_SHORT, lo,
+	while ((ch = getopt_long(argc, argv, CLI_SHORTOPTS("f:"), lo,
 	    NULL)) != -1) {
 		if (ch == 'f') {
 			if (fmt_parse_format(optarg, 0, &fmt) == -1)
@@ -291,6 +299,7 @@ main(int argc, char **argv)
 	int ch;
 
 	opterr = 0;
+	/* '+': stop at the command's name; its own words are its own. */
 	while ((ch = getopt_long(argc, argv, "+:V" CLI_COMMON_SHORT, lo,
 	    NULL)) != -1) {
 		if (ch == 'V') {

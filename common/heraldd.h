@@ -57,6 +57,10 @@
 					 * workers (shutdown_grace may be over):
 					 * it only reads what they sent and
 					 * writes the bus */
+#define EOF_GRACE_MS		5000	/* a client that ended its input
+					 * (shutdown, nc -q) is closed once
+					 * nothing it is owed has moved for
+					 * this long: as a BYE's grace */
 #define WORKER_STALL_SEC	5	/* a worker whose loop has not turned
 					 * for this long is reported */
 #define RESTART_DELAY_MIN_MS	100	/* first respawn delay of a child */

@@ -63,6 +63,8 @@ enum bus_counter {
 	CTR_ADDR_UNTRACKED,	/* connections admitted without the
 				 * clients.per_address check: the address
 				 * table was full (or its lock held) */
+	CTR_EOF_UNREAD,		/* closed: input ended, what it was owed
+				 * stuck for EOF_GRACE_MS */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

@@ -20,6 +20,7 @@
 
 static void	client_execute(struct client *, const char *line, size_t len);
 static void	client_greet(struct client *);
+static void	client_eof(struct client *);
 static void	out_release(struct client *);
 
 /* Create a client for an accepted socket; greets it (client_greet). */
@@ -62,8 +63,10 @@ client_greet(struct client *c)
 		client_send_seq(c, "HELLO herald/1", w->head_seq);
 		return;
 	}
-	if (n == 0) {
-		client_kill(c);
+	if (n == 0) {		/* nothing, then its end: HELLO all the same */
+		client_send_seq(c, "HELLO herald/1", w->head_seq);
+		if (c->state != CS_DEAD)
+			client_eof(c);
 		return;
 	}
 	if (n == -1) {
@@ -405,6 +408,37 @@ close_after_bye(struct client *c)
 	client_kill(c);
 }
 
+/*
+ * The client ended its input (a shutdown of its side, as nc -q does):
+ * read no more (EPOLLIN would fire for ever), but run every complete line
+ * it sent, write what they answer (a SYNC's too, once it comes) and what
+ * the bus owes it up to now, then close (client_eof_check).  An
+ * unfinished last line is ignored: a line ends with LF.  One that takes
+ * nothing of it for EOF_GRACE_MS is closed all the same (timers.c).
+ */
+static void
+client_eof(struct client *c)
+{
+	c->eof = 1;
+	c->last_in = (uint32_t)now_ms();	/* EOF_GRACE_MS from now */
+	worker_want(c, 0, c->writing);
+	timers_soon(c);
+	client_flush(c);
+}
+
+/* A client whose input ended: close it once it is owed nothing more. */
+static void
+client_eof_check(struct client *c)
+{
+	const struct client_io *io = c->io;
+
+	if (c->state == CS_OPEN && !c->waiting_sync && !c->pub_paused &&
+	    client_pending(c) == 0 && (c->caught_up || c->pos >= c->w->pos) &&
+	    (io == NULL || io->in_len == 0 ||
+	    memchr(io->in, '\n', io->in_len) == NULL))
+		client_kill(c);
+}
+
 /* 1 if the client may run commands now (see client_input).  None runs
  * once the worker is stopping: what it has not taken stays untaken. */
 static int
@@ -456,7 +490,9 @@ client_flush(struct client *c)
 			if (client_pending(c) > 0 || !c->caught_up)
 				continue;
 		}
-		if (c->state == CS_OPEN && !c->reading && !c->pub_paused &&
+		if (c->eof)
+			client_eof_check(c);
+		else if (c->state == CS_OPEN && !c->reading && !c->pub_paused &&
 		    may_execute(c))
 			worker_want(c, 1, 0);
 		return;
@@ -934,6 +970,7 @@ cmd_stats(struct client *c)
 		{ "conn_errors", CTR_CONN_ERRORS },
 		{ "worker_lapped", CTR_WORKER_LAPPED },
 		{ "bye_unread", CTR_BYE_UNREAD },
+		{ "eof_unread", CTR_EOF_UNREAD },
 		{ "accept_paused", CTR_ACCEPT_PAUSED },
 		{ "heartbeats", CTR_HEARTBEATS },
 		{ "producer_reconnects", CTR_RECONNECTS },
@@ -1029,7 +1066,7 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	ssize_t n = read(fd, w->rbuf, READ_CHUNK);
 	if (n == 0) {
-		client_kill(c);
+		client_eof(c);
 		return;
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR) {

@@ -304,9 +304,9 @@ static void
 worker_lapped(struct worker *w)
 {
 	uint64_t tpos, tseq;
-	struct client *c, *nx;
+	struct client *c;
 
-	CLIENTS_FOREACH(w, c, nx) {
+	CLIENTS_FOREACH(w, c) {
 		if (c->state == CS_DEAD || !c->caught_up)
 			continue;
 		c->caught_up = 0;

@@ -171,12 +171,12 @@ static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct worker *w = arg;
-	struct client *c, *nx;
+	struct client *c;
 
 	if (!w->fwd_full)
 		return;
 	w->fwd_full = 0;
-	CLIENTS_FOREACH(w, c, nx) {
+	CLIENTS_FOREACH(w, c) {
 		if (c->state != CS_OPEN || !c->pub_paused)
 			continue;
 		c->pub_paused = 0;

@@ -12,52 +12,24 @@
  * new time falls.  Only changes that bring a time closer (a BYE, a full
  * socket) move a client at once (timers_soon).
  *
- * The slots' lists are also the list of all the worker's clients
- * (CLIENTS_FOREACH).
+ * The slots' lists (wheel.c) are also the list of all the worker's
+ * clients (CLIENTS_FOREACH).
  */
 #include <stdint.h>
 
 #include "worker.h"
 
-_Static_assert(WHEEL_SLOTS <= 256, "struct client's wheel_slot is 8 bits");
-
-/* The slot of a second on now_ms()'s clock. */
+/* The slot of second sec, kept within the wheel's reach: the next second
+ * at the earliest, WHEEL_SLOTS - 1 seconds ahead at most (a client whose
+ * time is further off is looked at then, and put back). */
 static unsigned
-slot_of(uint64_t sec)
+slot_for(const struct wheel *wh, uint64_t sec)
 {
+	if (sec <= wh->sec)
+		sec = wh->sec + 1;
+	if (sec > wh->sec + WHEEL_SLOTS - 1)
+		sec = wh->sec + WHEEL_SLOTS - 1;
 	return (unsigned)(sec % WHEEL_SLOTS);
-}
-
-static void
-wheel_unlink(struct worker *w, struct client *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->wheel[c->wheel_slot] = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->next = c->prev = NULL;
-}
-
-/* Put c in the slot of second sec, kept within the wheel's reach: the
- * next second at the earliest, WHEEL_SLOTS - 1 seconds ahead at most
- * (a client whose time is further off is looked at then, and put back). */
-static void
-wheel_insert(struct worker *w, struct client *c, uint64_t sec)
-{
-	if (sec <= w->wheel_sec)
-		sec = w->wheel_sec + 1;
-	if (sec > w->wheel_sec + WHEEL_SLOTS - 1)
-		sec = w->wheel_sec + WHEEL_SLOTS - 1;
-	unsigned s = slot_of(sec);
-
-	c->wheel_slot = s;
-	c->prev = NULL;
-	c->next = w->wheel[s];
-	if (c->next != NULL)
-		c->next->prev = c;
-	w->wheel[s] = c;
 }
 
 /* Milliseconds left until elapsed reaches limit; 0 if it has. */
@@ -65,6 +37,15 @@ static uint32_t
 left(uint32_t limit, uint32_t elapsed)
 {
 	return elapsed >= limit ? 0 : limit - elapsed;
+}
+
+/* How long nothing has moved for c: no input run, no output written. */
+static uint32_t
+quiet_for(const struct client *c, uint32_t now)
+{
+	uint32_t in = now - c->last_in, out = now - c->last_out;
+
+	return in < out ? in : out;
 }
 
 /* How long until something may be due for c, as of now (ms, wrapping). */
@@ -80,6 +61,8 @@ next_due(const struct client *c, uint32_t now)
 		return left(BYE_GRACE_MS, now - c->last_in);
 	if (c->state != CS_OPEN)
 		return 1000;		/* the reaper frees it before then */
+	if (c->eof)			/* closed when done, or when stuck */
+		return left(EOF_GRACE_MS, quiet_for(c, now));
 	if (c->writing)
 		due = 1000;		/* stalled? look every second */
 	if (idle > 0 && left(idle, now - c->last_in) < due)
@@ -89,45 +72,62 @@ next_due(const struct client *c, uint32_t now)
 	return due;
 }
 
-/* Place c by its next time, from the moment now_full (ms). */
-static void
-wheel_place(struct worker *w, struct client *c, uint64_t now_full)
+/* The slot of c's next time, from the moment now_full (ms). */
+static unsigned
+due_slot(const struct client *c, uint64_t now_full)
 {
-	wheel_insert(w, c, (now_full + next_due(c, (uint32_t)now_full)) /
-	    1000);
+	return slot_for(&c->w->wheel, (now_full + next_due(c,
+	    (uint32_t)now_full)) / 1000);
 }
 
 /* A new client: on the wheel by its first heartbeat or idle time. */
 void
 timers_add(struct client *c)
 {
-	wheel_place(c->w, c, now_ms());
+	wheel_add(&c->w->wheel, c, due_slot(c, now_ms()));
 }
 
 void
 timers_remove(struct client *c)
 {
-	wheel_unlink(c->w, c);
+	wheel_remove(c);
 }
 
 /* Something may be due for c sooner than its slot says: look next second. */
 void
 timers_soon(struct client *c)
 {
-	struct worker *w = c->w;
+	struct wheel *wh = &c->w->wheel;
 
-	wheel_unlink(w, c);
-	wheel_insert(w, c, w->wheel_sec + 1);
+	wheel_move(wh, c, slot_for(wh, wh->sec + 1));
 }
 
 /* The limits changed (reload): every client is looked at next second. */
 void
 timers_all_soon(struct worker *w)
 {
-	struct client *c, *nx;
+	struct client *c;
 
-	CLIENTS_FOREACH(w, c, nx)	/* one met again is moved again: harmless */
+	CLIENTS_FOREACH(w, c)
 		timers_soon(c);
+}
+
+/*
+ * A client whose input ended: closed once it is owed nothing (a write
+ * that ends what it is owed may not have been client_flush's, so look
+ * here too), or once nothing it is owed has moved for EOF_GRACE_MS.
+ */
+static void
+eof_due(struct client *c, uint32_t now)
+{
+	if (quiet_for(c, now) < EOF_GRACE_MS) {
+		client_flush(c);
+		return;
+	}
+	worker_limit(c->w, CTR_EOF_UNREAD, 0, "client %u: ended its input; "
+	    "what it is owed has not moved for %d ms: closed", c->id,
+	    EOF_GRACE_MS);
+	client_kill(c);
 }
 
 /* What is due for one client at now (ms, wrapping): act on it. */
@@ -145,6 +145,10 @@ client_due(struct client *c, uint32_t now)
 	}
 	if (c->state != CS_OPEN)
 		return;
+	if (c->eof) {
+		eof_due(c, now);
+		return;
+	}
 	/* A stalled client (socket full, never writable) is not walked:
 	 * under the disconnect policy find it here. */
 	if (c->writing && w->cfg->clients_slow_policy == SLOW_DISCONNECT &&
@@ -173,22 +177,24 @@ client_due(struct client *c, uint32_t now)
 void
 timers_run(struct worker *w)
 {
+	struct wheel *wh = &w->wheel;
 	uint64_t now_full = now_ms(), sec = now_full / 1000;
 	uint32_t now = (uint32_t)now_full;
+	struct client *c;
 
+	/* Run from the loop: a walk still entered was left by a body. */
+	if (wh->walks != NULL)
+		fatalx("a walk over the clients was left unfinished");
 	/* After a long stop, one turn of the wheel covers every client. */
-	if (sec > w->wheel_sec + WHEEL_SLOTS)
-		w->wheel_sec = sec - WHEEL_SLOTS;
-	while (w->wheel_sec < sec) {
-		struct client *c, *nx;
+	if (sec > wh->sec + WHEEL_SLOTS)
+		wh->sec = sec - WHEEL_SLOTS;
+	while (wh->sec < sec) {
+		struct wheel_walk walk = WHEEL_WALK_SLOT(++wh->sec %
+		    WHEEL_SLOTS);
 
-		w->wheel_sec++;
-		for (c = w->wheel[slot_of(w->wheel_sec)]; c != NULL; c = nx) {
-			nx = c->next;
+		while ((c = wheel_next(wh, &walk)) != NULL) {
 			client_due(c, now);
-			/* c may have moved (timers_soon) but is on the wheel */
-			wheel_unlink(w, c);
-			wheel_place(w, c, now_full);
+			wheel_move(wh, c, due_slot(c, now_full));
 		}
 	}
 }

@@ -396,13 +396,13 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 void
 worker_drained(struct worker *w)
 {
-	struct client *c, *nx;
+	struct client *c;
 
 	if (w->stopping != STOP_DRAINING)
 		return;
 	w->stopping = STOP_SAYING_BYE;
 	forward_close(w);
-	CLIENTS_FOREACH(w, c, nx) {
+	CLIENTS_FOREACH(w, c) {
 		if (c->state == CS_DEAD)
 			continue;
 		client_bye(c, "shutdown");
@@ -578,7 +578,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	ev_add_or_die(w->wake_ev, NULL);
 	w->more_ev = ev_new_or_die(w->base, -1, 0, more_cb, w);
 	struct timeval sec = { 1, 0 };
-	w->wheel_sec = now_ms() / 1000;
+	wheel_init(&w->wheel, now_ms() / 1000);
 	w->tick_ev = ev_new_or_die(w->base, -1, EV_PERSIST, tick_cb, w);
 	ev_add_or_die(w->tick_ev, &sec);
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)

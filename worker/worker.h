@@ -20,9 +20,7 @@
 #include "index.h"
 #include "log.h"
 #include "proc.h"
-
-/* Slots of the per-client timer wheel, one second each (timers.c). */
-#define WHEEL_SLOTS	64
+#include "wheel.h"
 
 enum client_state {
 	CS_OPEN,	/* reading commands, receiving messages */
@@ -53,7 +51,7 @@ struct client {
 	struct worker	*w;
 	struct sub	*subs;
 	struct client_io *io;		/* NULL when nothing is pending */
-	struct client	*next, *prev;	/* its slot of the timer wheel */
+	struct wheel_link link;		/* its slot of the timer wheel */
 	struct client	*dead_next;	/* reaper list */
 	struct client	*batch_next;	/* clients touched this batch */
 	uint64_t	 pos;		/* next record to examine, if !caught_up */
@@ -84,7 +82,10 @@ struct client {
 	unsigned	 publisher:1;	/* has published: see client_ack_now,
 					 * worker_publisher */
 	unsigned	 no_quickack:1;	/* not TCP (unix ingest): none asked */
-	unsigned	 wheel_slot:8;	/* w->wheel[] it is in */
+	unsigned	 eof:1;		/* its input ended: no more reading;
+					 * closed once owed nothing */
+	unsigned	 wheel_slot:8;	/* its slot of w->wheel (wheel.c) */
+	unsigned	 in_walk:1;	/* held by a walk of the wheel */
 };
 
 /* Bytes of output queued for the client and not yet written. */
@@ -95,14 +96,14 @@ client_pending(const struct client *c)
 }
 
 /*
- * Every client of the worker: they are all on the timer wheel.  The body
- * may move c to another slot (it may then be met again) or kill it, but
- * must not free any client.
+ * Every client of the worker, each once: they are all on the timer wheel.
+ * The body may move any client to another slot, kill it, or walk them
+ * all again; it must not free a client, nor leave the loop (break,
+ * return): see wheel.h.
  */
-#define CLIENTS_FOREACH(w, c, nx)					\
-	for (int slot_ = 0; slot_ < WHEEL_SLOTS; slot_++)		\
-		for ((c) = (w)->wheel[slot_];				\
-		    (c) != NULL && ((nx) = (c)->next, 1); (c) = (nx))
+#define CLIENTS_FOREACH(w, c)						\
+	for (struct wheel_walk walk_ = WHEEL_WALK_ALL;			\
+	    ((c) = wheel_next(&(w)->wheel, &walk_)) != NULL; )
 
 /* Deliveries in a fast-path batch: a run of records (indexes first..last)
  * for one client, and its next run. */
@@ -169,8 +170,7 @@ struct worker {
 	struct index		 idx;
 	struct snapshot		 snap;
 
-	struct client		*wheel[WHEEL_SLOTS]; /* timers.c; all clients */
-	uint64_t		 wheel_sec;	/* the last second it ran */
+	struct wheel		 wheel;		/* timers.c; all clients */
 	int			 nclients;
 	uint32_t		 next_id;
 	struct client		*dead;

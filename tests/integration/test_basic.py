@@ -5,6 +5,7 @@ Client to server, Errors)."""
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -195,6 +196,58 @@ class Basic(ht.HeraldTestCase):
         lines, eof = c.read_all(quiet=2.0, timeout=5)
         self.assertEqual(lines[:4], ['PONG a', 'VAL basic/hc %d v' % s,
                                      '+OK GET basic/hc', 'PONG b'])
+
+    def half_close(self, conn, data):
+        """Send data, end the input, read to the end: (lines, eof)."""
+        conn.send(data)
+        conn.sock.shutdown(socket.SHUT_WR)
+        return conn.read_all(quiet=ht.TIMEOUT, timeout=ht.TIMEOUT * 2)
+
+    def test_half_close_waits_for_sync(self):
+        """herald-protocol(7)'s example, `printf 'PUB t 1\\nSYNC\\n' |
+        nc -q1 host port`: the SYNC is answered before the server closes
+        (it used to close at the client's EOF, the answer unsent)."""
+        for k in range(3):
+            i = self.i()
+            lines, eof = self.half_close(i, 'PUB basic/hs %d\nSYNC\n' % k)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertRegex(lines[0], r'^\+OK SYNC \d+$')
+            self.assertTrue(eof, 'the server closes once it owes nothing')
+            self.assertEqual(self.c().cmd('GET basic/hs'),
+                             ['VAL basic/hs %s %d' % (lines[0].split()[2], k),
+                              '+OK GET basic/hs'])
+
+    def test_half_close_at_once(self):
+        """A client that ends its input before saying anything gets
+        HELLO all the same, then the end."""
+        for port in (self.srv.port, self.srv.ingest_port):
+            s = socket.create_connection(('127.0.0.1', port),
+                                         timeout=ht.TIMEOUT)
+            self.addCleanup(s.close)
+            s.shutdown(socket.SHUT_WR)
+            got = b''
+            while True:
+                data = s.recv(4096)
+                if not data:
+                    break
+                got += data
+            self.assertRegex(got, br'^HELLO herald/1 \d+\n$')
+
+    def test_half_close_with_nc(self):
+        """The example itself, with nc(1) (OpenBSD's: it has -q)."""
+        nc = shutil.which('nc')
+        if nc is None:
+            self.skipTest('nc is not installed')
+        usage = subprocess.run([nc, '-h'], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10).stdout
+        if b'-q' not in usage:
+            self.skipTest('this nc has no -q')
+        p = subprocess.run([nc, '-q1', '127.0.0.1', str(self.srv.ingest_port)],
+                           input=b'PUB plant/line1/temp 71.7\nSYNC\n',
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=ht.TIMEOUT * 2)
+        self.assertRegex(p.stdout.decode(),
+                         r'^HELLO herald/1 \d+\n\+OK SYNC \d+\n$', p.stderr)
 
     def test_blank_lines_ignored(self):
         c = self.c()

@@ -472,6 +472,81 @@ class StatsTop(ClientTest):
         self.assertNotIn('totals only', out)
 
 
+class OptionsAnywhere(ClientTest):
+    """Every subcommand takes its options before or after its operands,
+    as GNU tools do; -- ends them, for a topic that starts with '-'."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.srv = cls.class_server(FAST)
+        cls.server_addr = '127.0.0.1:%d' % cls.srv.port
+        cls.ingest_addr = '127.0.0.1:%d' % cls.srv.ingest_port
+
+    def herald(self, *args, **kw):
+        return self.run_herald(None, *args, server=False, **kw)
+
+    def test_pub_and_get_with_options_last(self):
+        self.assertEqual(self.herald('pub', 'oa/t', 'v1', '-i',
+                                     self.ingest_addr, '-t', '5'),
+                         (0, '', ''))
+        self.assertEqual(self.herald('get', 'oa/t', '-s', self.server_addr),
+                         (0, 'v1\n', ''))
+        rc, out, err = self.herald('get', 'oa/t', '--format', 'json',
+                                   '--server', self.server_addr)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)['payload'], 'v1')
+        rc, out, err = self.herald('pub', 'oa/bulk', '-', '--ingest',
+                                   self.ingest_addr, stdin=b'b1\nb2\n')
+        self.assertEqual((rc, out, err), (0, '', ''))
+        self.assertEqual(self.herald('get', '-s', self.server_addr,
+                                     'oa/bulk'), (0, 'b2\n', ''))
+
+    def test_sub_with_options_after_the_pattern(self):
+        self.pub(self.srv, 'oa/s/a', 'first')
+        p = Proc([HERALD, 'sub', 'oa/s/#', '--count', '2', '-s',
+                  self.server_addr, '-f', 'json'])
+        self.addCleanup(p.kill)
+        self.assertEqual(json.loads(p.lines(1)[0])['payload'], 'first')
+        self.pub(self.srv, 'oa/s/b', 'second')
+        self.assertEqual(json.loads(p.lines(2)[1])['payload'], 'second')
+        self.assertEqual(p.wait(), 0, p.stderr())
+        self.assertEqual(p.stderr(), '')
+
+    def test_stats_and_top_with_options_after_the_name(self):
+        rc, out, err = self.herald('stats', '-f', 'plain', '-s',
+                                   self.server_addr)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r'(?m)^head_seq \d+$')
+        rc, out, err = self.herald('top', '-n', '1', '-s', self.server_addr,
+                                   '-b')
+        self.assertEqual(rc, 0, err)
+        self.assertIn('herald top - %s' % self.server_addr, out)
+        rc, out, err = self.herald('stats', 'extra', '-s', self.server_addr)
+        self.assertEqual((rc, out), (2, ''))
+        self.assertIn("unexpected argument 'extra'", err)
+
+    def test_double_dash_ends_options(self):
+        # '-' is a topic character: "-oa/t" is a topic, "-1" a payload.
+        self.assertEqual(self.herald('pub', '-i', self.ingest_addr, '--',
+                                     '-oa/t', '-1'), (0, '', ''))
+        self.assertEqual(self.herald('get', '-s', self.server_addr, '--',
+                                     '-oa/t'), (0, '-1\n', ''))
+        p = Proc([HERALD, 'sub', '-c', '1', '-s', self.server_addr, '--',
+                  '-oa/#'])
+        self.addCleanup(p.kill)
+        self.assertEqual(p.lines(1), ['-oa/t -1'])
+        self.assertEqual(p.wait(), 0, p.stderr())
+        # Without --, a word that starts with '-' is an option anywhere.
+        rc, out, err = self.herald('get', '-s', self.server_addr, '-oa/t')
+        self.assertEqual((rc, out), (2, ''))
+        self.assertIn("unknown option '-o'", err)
+        rc, out, err = self.herald('pub', '-i', self.ingest_addr, 'oa/t',
+                                   '-1')
+        self.assertEqual((rc, out), (2, ''))
+        self.assertIn("unknown option '-1'", err)
+
+
 class Errors(ClientTest):
 
     def test_usage(self):
@@ -493,6 +568,9 @@ class Errors(ClientTest):
         for argv, what in ((['nosuch'], "unknown command 'nosuch'"),
                            (['get'], 'expected one TOPIC'),
                            (['get', '-x', 't'], "unknown option '-x'"),
+                           (['get', 't', '-qx'], "unknown option '-q'"),
+                           (['get', 't', '--nope'], "unknown option '--nope'"),
+                           (['top', '-bn'], "option '-n' needs a value"),
                            (['sub', '--count'], "needs a value"),
                            (['sub', '-c', '0', 'a'], 'bad count'),
                            (['sub', '-f', 'xml', 'a'], 'bad format'),

@@ -257,6 +257,65 @@ class LineLength(ht.HeraldTestCase):
         self.assertErr(c.line(), 'line-too-long')
 
 
+class HalfClose(ht.HeraldTestCase):
+    """A client that ends its input (shutdown, as nc -q does) still gets
+    everything it is owed, unless it takes none of it for 5 s.  The
+    socket buffers are small, so that what is owed stays queued in the
+    server when it reads the client's EOF."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.srv = cls.class_server({'tcp.sndbuf': '16K'})
+
+    def test_answers_owed_at_eof_are_written(self):
+        i = self.conn(self.srv.ingest_port)
+        big = 'b' * 60000
+        for k in range(10):
+            i.pub('hc/%d' % k, big)
+        s = i.sync()
+        c = self.conn(self.srv.port, rcvbuf=4096)
+        c.send('SUB hc/#\nGET hc/7\nPING x\nPING y')
+        c.sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)         # the server reads the EOF meanwhile
+        lines, eof = c.read_all(quiet=ht.TIMEOUT, timeout=ht.TIMEOUT * 2)
+        self.assertEqual(len(lines), 10 + 4, [ln[:30] for ln in lines])
+        self.assertEqual(sorted(lines[:10]), ['VAL hc/%d %d %s' %
+                                              (k, s - 9 + k, big)
+                                              for k in range(10)])
+        # "PING y" has no LF: not a line, not answered.
+        self.assertEqual(lines[10:], ['+OK SUB hc/# %d' % s,
+                                      'VAL hc/7 %d %s' % (s - 2, big),
+                                      '+OK GET hc/7', 'PONG x'])
+        self.assertTrue(eof, 'closed once it is owed nothing')
+        self.assertEqual(int(self.srv.stats()['eof_unread']), 0)
+
+    def test_eof_without_reading_is_closed(self):
+        """Ends its input, never reads the answers: closed after 5 s
+        without progress, counted as eof_unread."""
+        c = self.conn(self.srv.port, rcvbuf=4096)
+        c.send('STATS\n' * 300)        # some 250 KB of answers
+        c.sock.shutdown(socket.SHUT_WR)
+        time.sleep(1.0)
+        before = self.srv.stats()
+        self.assertEqual(int(before['eof_unread']), 0,
+                         'closed before the grace period')
+        deadline = time.monotonic() + 15
+        while int(self.srv.stats()['eof_unread']) == 0:
+            self.assertLess(time.monotonic(), deadline,
+                            'a client at EOF that reads nothing stays')
+            time.sleep(0.2)
+        # what the kernel held is there, cut anywhere, then the end
+        c.sock.settimeout(ht.TIMEOUT)
+        try:
+            while c.sock.recv(1 << 16):
+                pass
+        except ConnectionResetError:
+            pass
+        self.assertIn('ended its input; what it is owed has not moved',
+                      self.srv.log())
+
+
 class ConnectionLimits(ht.HeraldTestCase):
 
     def refused(self, port, source=None):
