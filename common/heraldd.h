@@ -19,6 +19,10 @@
 					 * queues for the producer; above it,
 					 * publishers are not read (TCP pushes
 					 * back) until it drains to a quarter */
+#define FWD_RETRY_MS		100	/* a worker reconnects to a restarted
+					 * producer this often: the master
+					 * respawns it within RESTART_DELAY_MIN_MS,
+					 * and PUBs wait (-ERR busy) meanwhile */
 #define READ_CHUNK		(64 * 1024) /* bytes read from a socket at once */
 #define FANOUT_BATCH_RECS	1023	/* records walked per fan-out batch:
 					 * with the replies a client has
@@ -40,6 +44,11 @@
 					 * this is made on the stack (most
 					 * are); a longer one (a long topic
 					 * or pattern) straight in the output */
+#define ACCEPT_BATCH		32	/* connections a worker accepts per
+					 * wake of a listener: enough to
+					 * drain a reconnect storm's queue
+					 * quickly, few enough that the
+					 * clients it has are served between */
 #define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
 #define REPLAY_SWEEP_DELAY_MS	5	/* resumes gathered for one sweep */
 #define SNAPSHOT_TRY_MS		200	/* a snapshot the ring keeps lapping

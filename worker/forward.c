@@ -18,8 +18,6 @@
 
 #include "worker.h"
 
-#define FWD_RETRY_MS	100
-
 static void	forward_connect(struct worker *);
 static void	write_cb(struct bufferevent *, void *);
 
@@ -187,8 +185,8 @@ write_cb(struct bufferevent *bev, void *arg)
 /*
  * Write what is queued for the producer now rather than when the loop
  * turns again: in a turn that also fans out, the PUBs read in it would
- * wait for every round of that fan-out (broadcast to 10k at 100 msg/s:
- * 30 ms at the median before the producer saw a message).  What the
+ * wait for every round of that fan-out before the producer saw them.
+ * What the
  * socket does not take, the bufferevent writes later as before.
  */
 void

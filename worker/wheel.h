@@ -21,7 +21,13 @@
 
 #include <stdint.h>
 
-/* Slots of the per-client timer wheel, one second each (timers.c). */
+/*
+ * Slots of the per-client timer wheel, one second each (timers.c).  A
+ * turn of 64 s is longer than the default heartbeat (30 s), so an idle
+ * client is looked at once per heartbeat; a time further off than a turn
+ * costs one look per turn (the client is put back).  At most 256: struct
+ * client keeps its slot in 8 bits.
+ */
 #define WHEEL_SLOTS	64
 
 struct client;
