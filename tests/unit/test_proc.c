@@ -131,10 +131,12 @@ START_TEST(child_signal_set)
 	ck_assert_int_eq(raise(SIGHUP), 0);
 	ck_assert_int_eq(raise(SIGTERM), 0);	/* pending, not fatal */
 	struct event_base *b = event_base_new();
-	child_signals(b, sig_cb, NULL);
+	struct event *ev = child_signals(b, sig_cb, NULL);
 	event_base_loop(b, EVLOOP_ONCE);
 	ck_assert_int_eq(got_sig, SIGTERM);
 	ck_assert_int_eq(raise(SIGHUP), 0);	/* unblocked, and ignored */
+	close(event_get_fd(ev));
+	event_free(ev);
 	event_base_free(b);
 }
 END_TEST
