@@ -53,6 +53,18 @@ index_init(struct index *idx)
 	memset(idx, 0, sizeof(*idx));
 }
 
+/* Free what an index holds once every subscription is removed: the
+ * exact table and the trie's root. */
+void
+index_free(struct index *idx)
+{
+	free(idx->buckets);
+	if (idx->root != NULL)
+		segtab_free(&idx->root->children);
+	free(idx->root);
+	index_init(idx);
+}
+
 static void
 list_push(struct sub **head, struct sub *s)
 {

@@ -97,6 +97,7 @@ START_TEST(patterns)
 			check_topic(&idx, all, n, topics[t]);
 	}
 	ck_assert_uint_eq(idx.nsubs, 0);
+	index_free(&idx);
 }
 END_TEST
 
@@ -138,6 +139,7 @@ START_TEST(many_siblings)
 		if (all[i] != NULL)
 			index_remove(&idx, all[i]);
 	ck_assert_uint_eq(idx.nsubs, 0);
+	index_free(&idx);
 	free(all);
 }
 END_TEST
@@ -157,6 +159,7 @@ START_TEST(churn)
 	}
 	check_topic(&idx, &keep, 1, "a/x");
 	index_remove(&idx, keep);
+	index_free(&idx);
 }
 END_TEST
 
