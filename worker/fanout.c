@@ -1267,7 +1267,8 @@ snapshot_start(struct client *c, enum snap_kind kind, const char *pattern,
 	s->kind = kind;
 	s->first = first;
 	s->plen = plen;
-	memcpy(s->pattern, pattern, plen);
+	if (plen > 0)		/* (a conflation has none) */
+		memcpy(s->pattern, pattern, plen);
 	io->snap = s;
 	c->caught_up = 0;	/* it walks on after the snapshot */
 	return 0;
