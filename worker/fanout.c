@@ -801,7 +801,6 @@ fanout_replay_init(struct worker *w)
 		fatalx("event_new failed");
 }
 
-
 /* --- snapshots ------------------------------------------------------------ */
 
 /*
@@ -814,12 +813,14 @@ fanout_replay_init(struct worker *w)
  * (client_flush).  A client holds about one step, whatever the table
  * holds, and its commands wait until the snapshot is sent.
  *
- * A snapshot is "as of h", h being where the worker is when it starts,
- * and the client walks on from h + 1 once it is sent.  The worker is never
- * moved inside one: a client's other subscriptions would then be owed MSGs
- * at or below h after its +OK (snapshot_may_start makes it catch up
- * first).  The table has every record up to h (snapshot_may_start again),
- * so a value with seq <= h is the topic's value as of h.  A topic whose
+ * A snapshot is "as of h", h being where the worker is when its first
+ * step runs, and the client walks on from h + 1 once it is sent.  A SUB
+ * waits until its connection has caught up with the worker
+ * (snapshot_may_start), and the worker is moved past the client only
+ * where that owes the client nothing (below): else its other
+ * subscriptions' MSGs at or below h would come after its +OK.  The table
+ * has every record up to h (snapshot_may_start again), so a value with
+ * seq <= h is the topic's value as of h.  A topic whose
  * value has changed since h is left out: its newer record, above h,
  * reaches the client as a MSG after the snapshot (or, if the ring laps the
  * client meanwhile, as a VAL after a GAP).  Nothing is lost, and no VAL is

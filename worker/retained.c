@@ -10,10 +10,6 @@
 #include "retained.h"
 #include "segtab.h"
 
-#define RETAINED_LOST_MIN 1024	/* lost topics before they may cause a
-				 * new index: it costs a walk of the whole
-				 * table, worth it only for many */
-
 struct rnode {
 	struct rnode	*parent;
 	struct segtab	 kids;

@@ -26,6 +26,9 @@
 				 * twice its size when built before it asks
 				 * for a new one: topics come and go, and a
 				 * rebuild walks the whole table */
+#define RETAINED_LOST_MIN 1024	/* lost topics before they may ask for a
+				 * new index: it costs a walk of the whole
+				 * table, worth it only for many */
 
 struct rnode;
 
