@@ -51,10 +51,21 @@
 					 * clients it has are served between */
 #define ACCEPT_PAUSE_MS		1000	/* pause accepting on EMFILE */
 #define REPLAY_SWEEP_DELAY_MS	5	/* resumes gathered for one sweep */
-#define SNAPSHOT_TRY_MS		200	/* a snapshot the ring keeps lapping
-					 * (bus.size too small) tries this
-					 * long before it settles for older
-					 * values */
+#define SNAPSHOT_STEP_BYTES	(64 * 1024) /* VAL bytes a snapshot queues
+					 * for a client at a time: what it
+					 * holds stays near this whatever the
+					 * retained table holds */
+#define SNAPSHOT_STEP_NODES	1024	/* topic index nodes one snapshot
+					 * step visits at most: a pattern that
+					 * passes many topics and returns few
+					 * (a/+/x) lets the loop turn too */
+#define CLIENT_COMMANDS_PER_TURN 32	/* commands of one client run before
+					 * the loop turns (PUBs and resumes
+					 * not counted: cheap, and resumes go
+					 * together); each is bounded (a SUB
+					 * runs one snapshot step), so a turn
+					 * spent on one pipelining client
+					 * stays near a millisecond */
 #define BYE_GRACE_MS		5000	/* a client told BYE that does not
 					 * read it is closed after this */
 #define STOP_TICK_MS		100	/* a stopping worker looks at its

@@ -18,7 +18,7 @@
 #include "topic.h"
 #include "worker.h"
 
-static void	client_execute(struct client *, const char *line, size_t len);
+static int	client_execute(struct client *, const char *line, size_t len);
 static void	client_greet(struct client *);
 static void	client_eof(struct client *);
 static void	out_release(struct client *);
@@ -100,8 +100,8 @@ client_ack_now(struct client *c)
 }
 
 /* The client's buffers, created on first use; NULL if memory runs out. */
-static struct client_io *
-io_get(struct client *c)
+struct client_io *
+client_io(struct client *c)
 {
 	if (c->io == NULL)
 		c->io = calloc(1, sizeof(*c->io));
@@ -114,7 +114,8 @@ io_release(struct client *c)
 {
 	struct client_io *io = c->io;
 
-	if (io == NULL || io->out_len > io->out_off || io->in_len > 0)
+	if (io == NULL || io->out_len > io->out_off || io->in_len > 0 ||
+	    io->snap != NULL)
 		return;
 	free(io->out);
 	free(io->in);
@@ -126,12 +127,17 @@ io_release(struct client *c)
 static int
 out_reserve(struct client *c, size_t n)
 {
-	struct client_io *io = io_get(c);
+	struct client_io *io = client_io(c);
 
 	if (io == NULL)
 		return -1;
 	if (io->out_off > 0 && io->out_off == io->out_len)
 		io->out_off = io->out_len = 0;
+	/* What is queued is bounded (REPLY_HIGH_WATER stops the commands,
+	 * a snapshot queues a step at a time): far below 4 GB, which the
+	 * 32-bit lengths must never pass. */
+	if (n > UINT32_MAX / 2 - io->out_len)
+		return -1;
 	if (io->out_len + n <= io->out_cap)
 		return 0;
 	if (io->out_off > 0) {		/* slide the unsent part down */
@@ -208,6 +214,10 @@ client_send_seq(struct client *c, const char *word, uint64_t seq)
 	int n = snprintf(line, sizeof(line), "%s %llu\n", word,
 	    (unsigned long long)seq);
 
+	/* Not inside a snapshot's lines (HB): a client being sent one is
+	 * not idle anyway. */
+	if (client_snapshot(c))
+		return;
 	if (c->state == CS_OPEN && c->caught_up && c->io == NULL) {
 		ssize_t k = write(c->fd, line, n);
 		if (k > 0) {
@@ -332,6 +342,8 @@ client_free(struct client *c)
 	timers_remove(c);
 	w->nclients--;
 	if (c->io != NULL) {
+		if (c->io->snap != NULL)
+			snapshot_end(c);
 		free(c->io->out);
 		free(c->io->in);
 		free(c->io);
@@ -444,7 +456,8 @@ client_eof_check(struct client *c)
 static int
 may_execute(const struct client *c)
 {
-	if (c->state != CS_OPEN || c->waiting_sync || c->w->stopping)
+	if (c->state != CS_OPEN || c->waiting_sync || c->w->stopping ||
+	    client_snapshot(c))
 		return 0;
 	if (client_pending(c) > REPLY_HIGH_WATER)
 		return 0;
@@ -456,13 +469,18 @@ may_execute(const struct client *c)
 }
 
 /*
- * Write everything the client is owed: queued replies, then records from
- * the bus from its cursor up to the worker's position.  Then run any
- * commands that waited for that.
+ * Write everything the client is owed: queued replies, a snapshot being
+ * sent (step by step, at most CLIENT_WRITE_MAX bytes of it per call, so
+ * that one cannot hog the loop), then records from the bus from its
+ * cursor up to the worker's position.  Then run the commands that waited
+ * for that, once per call: more when the loop has turned.
  */
 void
 client_flush(struct client *c)
 {
+	size_t streamed = 0;
+	int resumed = 0;
+
 	for (int rounds = 0; rounds < 64 && c->state != CS_DEAD; rounds++) {
 		/* A resume: the next sweep writes it (with others), its
 		 * replies and its records in one write. */
@@ -477,18 +495,37 @@ client_flush(struct client *c)
 			close_after_bye(c);
 			return;
 		}
+		if (client_snapshot(c)) {
+			if (streamed >= CLIENT_WRITE_MAX ||
+			    (r = snapshot_step(c, &streamed)) == 0)
+				break;
+			if (r < 0)
+				return;
+			continue;
+		}
 		if (!c->caught_up) {
 			r = fanout_walk(c);
 			if (r <= 0)	/* socket full, or killed */
 				return;
-			if (client_pending(c) > 0)
-				continue;	/* GAP/VALs or a cut record */
+			if (client_pending(c) > 0 || client_snapshot(c))
+				continue;	/* a conflation, a cut record */
 		}
 		worker_want(c, c->reading, 0);
-		if (c->io != NULL && c->io->in_len > 0 && may_execute(c)) {
-			client_resume_input(c);
-			if (client_pending(c) > 0 || !c->caught_up)
-				continue;
+		if (c->io != NULL && c->io->in_len > 0 && !c->input_wait &&
+		    may_execute(c)) {
+			if (resumed) {
+				c->input_wait = 1;
+			} else {
+				resumed = 1;
+				client_resume_input(c);
+				if (client_pending(c) > 0 || !c->caught_up ||
+				    client_snapshot(c))
+					continue;
+			}
+		}
+		if (c->input_wait) {
+			worker_want(c, 0, 1);
+			return;
 		}
 		if (c->eof)
 			client_eof_check(c);
@@ -506,7 +543,7 @@ client_flush(struct client *c)
 static void
 save_input(struct client *c, const char *p, size_t len)
 {
-	struct client_io *io = io_get(c);
+	struct client_io *io = client_io(c);
 	char *buf = malloc(len);
 
 	if (io == NULL || buf == NULL) {
@@ -561,15 +598,27 @@ is_pub(const char *p, size_t n)
 	    (p[3] == ' ' || p[3] == '\t');
 }
 
+/* Keep the input from p on, and come back to it when the loop has
+ * turned (client_flush), without waiting for more from the socket. */
+static void
+hold_input(struct client *c, const char *p, size_t len)
+{
+	save_input(c, p, len);
+	c->input_wait = 1;
+	worker_want(c, 0, 1);
+}
+
 /*
- * Take bytes read from the client: run every complete line while the
- * client may run commands, keep the rest (never more than max_line + 1
- * bytes of an unfinished line), and drop too-long lines up to their LF.
+ * Take bytes read from the client: run complete lines while the client
+ * may run commands, CLIENT_COMMANDS_PER_TURN of them at most; keep the
+ * rest (never more than max_line + 1 bytes of an unfinished line), and
+ * drop too-long lines up to their LF.
  */
 void
 client_input(struct client *c, const char *data, size_t len)
 {
 	const char *p = data, *end = data + len;
+	int ran = 0;
 
 	c->last_in = (uint32_t)now_ms();
 	while (p < end && c->state == CS_OPEN) {
@@ -595,6 +644,10 @@ client_input(struct client *c, const char *data, size_t len)
 			save_input(c, p, end - p);
 			return;
 		}
+		if (ran >= CLIENT_COMMANDS_PER_TURN) {
+			hold_input(c, p, end - p);
+			return;
+		}
 		size_t n = lf - p;
 		if (is_pub(p, n) && forward_full(c->w)) {
 			/* Hold it (and what follows) until the queue to the
@@ -606,10 +659,17 @@ client_input(struct client *c, const char *data, size_t len)
 		}
 		if (n > 0 && p[n - 1] == '\r')
 			n--;
-		if (n > max_line(c))
+		if (n > max_line(c)) {
 			line_too_long(c);
-		else
-			client_execute(c, p, n);
+			ran++;
+		} else {
+			int k = client_execute(c, p, n);
+			if (k == -1) {	/* the command waits: see cmd_sub */
+				hold_input(c, p, end - p);
+				return;
+			}
+			ran += k;
+		}
 		p = lf + 1;
 	}
 }
@@ -718,24 +778,52 @@ conn_position(const struct client *c)
 	return c->sent_seq;
 }
 
-/* SUB pattern: snapshot as of h, then live messages above h. */
-static void
-cmd_sub_snapshot(struct client *c, const char *p, size_t len)
+/* How SUB pattern since is answered (herald-protocol(7)). */
+enum resume {
+	RESUME_NOW,	/* since >= h: +OK, then live MSGs */
+	RESUME_REPLAY,	/* the bus holds since+1..h: +OK, then the MSGs */
+	RESUME_GAP	/* GAP since+1 h, the snapshot, +OK */
+};
+
+static enum resume
+resume_kind(const struct client *c, uint64_t since, uint64_t *pos)
 {
 	struct worker *w = c->w;
-	uint64_t h = snapshot_build(w, c, p, len, 0);
 
-	/*
-	 * The snapshot may have moved the worker far ahead (to the newest
-	 * value's seq).  A client with no other subscription is owed none
-	 * of the records it skipped: start it there, or its walk over them
-	 * would look like lag and conflate it for nothing.
-	 */
-	if (c->subs == NULL && !c->caught_up) {
-		c->pos = w->pos;
-		c->next_seq = w->head_seq + 1;
-	}
-	snapshot_emit(w, c, "VAL");
+	if (since >= w->head_seq)
+		return RESUME_NOW;
+	/* A connection never goes back before what it was sent: nothing
+	 * after since was sent on it, so walking again from there can
+	 * only deliver what the new pattern adds. */
+	if (since >= conn_position(c) &&
+	    bus_find_seq(w->bus, since + 1, pos) == BUS_OK && *pos <= w->pos)
+		return RESUME_REPLAY;
+	return RESUME_GAP;
+}
+
+/*
+ * 1 if this SUB must wait (its line is kept, and run again when the loop
+ * has turned): one that takes a snapshot waits until the connection has
+ * been sent every MSG its other subscriptions are owed up to the worker's
+ * position, so that none at or below the snapshot's h follows its +OK
+ * (snapshot_may_start).
+ */
+static int
+sub_waits(const struct client *c, const struct cmd *cmd)
+{
+	uint64_t pos;
+
+	if (cmd->has_since && resume_kind(c, cmd->since, &pos) != RESUME_GAP)
+		return 0;
+	return !snapshot_may_start(c);
+}
+
+/* The snapshot of a SUB has been sent (fanout.c): the subscription
+ * delivers from h + 1 on. */
+void
+client_snapshot_done(struct client *c, const char *p, size_t len,
+    uint64_t h)
+{
 	if (add_sub(c, p, len, h + 1) == -1) {
 		client_kill(c);
 		return;
@@ -744,64 +832,50 @@ cmd_sub_snapshot(struct client *c, const char *p, size_t len)
 	    (unsigned long long)h);
 }
 
-/* SUB pattern since: replay from the bus, or GAP + snapshot. */
-static void
+/* SUB pattern since: +OK and the replay, or GAP and the snapshot.
+ * Returns 1 for the snapshot, 0 otherwise. */
+static int
 cmd_sub_since(struct client *c, const char *p, size_t len, uint64_t since)
 {
 	struct worker *w = c->w;
 	uint64_t h = w->head_seq, pos;
 
-	if (since >= h) {
-		if (add_sub(c, p, len, h + 1) == -1)
-			client_kill(c);
-		else
-			client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
-			    (unsigned long long)h);
-		return;
-	}
-	if (since >= conn_position(c) &&
-	    bus_find_seq(w->bus, since + 1, &pos) == BUS_OK &&
-	    pos <= w->pos) {
-		/*
-		 * Replay: move the cursor back to since+1.  Nothing after
-		 * since was sent on this connection, so walking again from
-		 * there can only deliver what the new pattern adds.
-		 */
+	switch (resume_kind(c, since, &pos)) {
+	case RESUME_NOW:
+		client_snapshot_done(c, p, len, h);
+		break;
+	case RESUME_REPLAY:
+		/* Move the cursor back to since+1; the sweep replays. */
 		if (c->pos > pos) {
 			c->pos = pos;
 			c->next_seq = since + 1;
 		}
 		if (c->replay_end < w->pos)
 			c->replay_end = w->pos;
-		if (add_sub(c, p, len, since + 1) == -1) {
+		if (add_sub(c, p, len, since + 1) == -1)
 			client_kill(c);
-			return;
-		}
-		client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
-		    (unsigned long long)h);
-		return;
+		else
+			client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+			    (unsigned long long)h);
+		break;
+	case RESUME_GAP:
+		/* The bus no longer holds it all: GAP, then the snapshot. */
+		if (snapshot_start(c, SNAP_SUB_GAP, p, len, since + 1) == 0)
+			snapshot_step(c, &(size_t){ 0 });
+		return 1;
 	}
-	/* The bus no longer holds it all: GAP, then the snapshot. */
-	h = snapshot_build(w, c, p, len, 0);
-	client_replyf(c, "GAP %llu %llu\n", (unsigned long long)since + 1,
-	    (unsigned long long)h);
-	bus_counter_add(w->bus, w->slot, CTR_GAPS, 1);
-	snapshot_emit(w, c, "VAL");
-	if (add_sub(c, p, len, h + 1) == -1) {
-		client_kill(c);
-		return;
-	}
-	/* The GAP covers everything up to h for every pattern. */
-	c->pos = w->pos;
-	c->next_seq = h + 1;
-	c->replay_end = 0;
-	if (c->sent_seq < h)
-		c->sent_seq = h;
-	client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
-	    (unsigned long long)h);
+	return 0;
 }
 
-static void
+/*
+ * SUB, run when it need not wait (sub_waits).  A snapshot's first step is
+ * taken at once, while the connection is where sub_waits saw it; a small
+ * snapshot is all sent in it, VALs and +OK, and the next command runs
+ * right after.  A bigger one goes on from client_flush, and the commands
+ * after it wait until it is sent.  Returns 0 for a resume that replays or
+ * starts at the head (cheap, and a client's resumes go together), else 1.
+ */
+static int
 cmd_sub(struct client *c, const struct cmd *cmd)
 {
 	struct worker *w = c->w;
@@ -812,12 +886,13 @@ cmd_sub(struct client *c, const struct cmd *cmd)
 		    "refused: clients.max_subs (%d) reached", c->id,
 		    (int)cmd->name_len, cmd->name, w->cfg->clients_max_subs);
 		reply_err(c, PERR_TOO_MANY_SUBS, cmd->name, cmd->name_len);
-		return;
+		return 1;
 	}
 	if (cmd->has_since)
-		cmd_sub_since(c, cmd->name, cmd->name_len, cmd->since);
-	else
-		cmd_sub_snapshot(c, cmd->name, cmd->name_len);
+		return cmd_sub_since(c, cmd->name, cmd->name_len, cmd->since);
+	if (snapshot_start(c, SNAP_SUB, cmd->name, cmd->name_len, 0) == 0)
+		snapshot_step(c, &(size_t){ 0 });
+	return 1;
 }
 
 static void
@@ -843,18 +918,11 @@ cmd_unsub(struct client *c, const struct cmd *cmd)
 static void
 cmd_get(struct client *c, const struct cmd *cmd)
 {
-	struct worker *w = c->w;
-	struct bus_value v;
-
-	if (!bus_retained_get(w->bus, cmd->name, cmd->name_len, &v,
-	    w->slow_buf, w->slow_len)) {
+	if (!snapshot_get(c, cmd->name, cmd->name_len)) {
 		reply_err(c, PERR_NOT_FOUND, cmd->name, cmd->name_len);
 		return;
 	}
-	client_replyf(c, "VAL %.*s %llu ", (int)v.topic_len, v.topic,
-	    (unsigned long long)v.seq);
-	client_reply(c, v.payload, v.payload_len);
-	client_replyf(c, "\n+OK GET %.*s\n", (int)cmd->name_len, cmd->name);
+	client_replyf(c, "+OK GET %.*s\n", (int)cmd->name_len, cmd->name);
 }
 
 static int
@@ -990,13 +1058,19 @@ cmd_stats(struct client *c)
 	client_reply(c, "+OK STATS\n", 10);
 }
 
-/* Run one command line (without LF/CR). */
-static void
+/*
+ * Run one command line (without LF/CR).  Returns what it counts against
+ * CLIENT_COMMANDS_PER_TURN: 0 for a PUB, a blank line or a resume that
+ * replays (cheap, and a client's resumes are run together), else 1; or
+ * -1 when the command must wait (it was not run: sub_waits).
+ */
+static int
 client_execute(struct client *c, const char *line, size_t len)
 {
 	struct worker *w = c->w;
 	struct cmd cmd;
 	enum proto_err err = proto_parse(line, len, w->cfg->max_payload, &cmd);
+	int cost = 1;
 
 	if (err != PERR_NONE) {
 		const char *d = cmd.verb_str;
@@ -1007,16 +1081,18 @@ client_execute(struct client *c, const char *line, size_t len)
 		}
 		reply_err(c, err, d, dl);
 		bad_line(c);
-		return;
+		return 1;
 	}
 	if (cmd.verb == CMD_NONE)
-		return;		/* blank: no answer, no count */
+		return 0;	/* blank: no answer, no count */
+	if (cmd.verb == CMD_SUB && sub_waits(c, &cmd))
+		return -1;
 	if (cmd.verb != CMD_PUB)	/* cmd_pub knows if its line is bad */
 		c->errors = 0;
 	client_detach(c);
 	switch (cmd.verb) {
 	case CMD_SUB:
-		cmd_sub(c, &cmd);
+		cost = cmd_sub(c, &cmd);
 		break;
 	case CMD_UNSUB:
 		cmd_unsub(c, &cmd);
@@ -1026,6 +1102,7 @@ client_execute(struct client *c, const char *line, size_t len)
 		break;
 	case CMD_PUB:
 		cmd_pub(c, &cmd);
+		cost = 0;
 		break;
 	case CMD_SYNC:
 		cmd_sync(c);
@@ -1048,6 +1125,7 @@ client_execute(struct client *c, const char *line, size_t len)
 	case CMD_NONE:
 		break;
 	}
+	return cost;
 }
 
 /* Socket events: read commands, or write what is owed. */
@@ -1058,6 +1136,7 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = c->w;
 
 	if (what & EV_WRITE) {
+		c->input_wait = 0;	/* the loop has turned */
 		client_flush(c);
 		if (c->state == CS_DEAD)
 			return;

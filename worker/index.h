@@ -42,6 +42,9 @@ uint64_t hash_bytes(const void *, size_t len);
 /* Prepare an empty index. */
 void	index_init(struct index *);
 
+/* Free what an index holds once every subscription is removed. */
+void	index_free(struct index *);
+
 /* Create a subscription for client c to a valid pattern, and index it.
  * Returns NULL when memory runs out. */
 struct sub *index_add(struct index *, struct client *c, const char *pattern,

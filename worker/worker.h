@@ -20,6 +20,7 @@
 #include "index.h"
 #include "log.h"
 #include "proc.h"
+#include "retained.h"
 #include "wheel.h"
 
 enum client_state {
@@ -37,14 +38,15 @@ enum client_state {
  * Every byte here is paid a hundred thousand times over: an idle client
  * is this struct and its subscriptions, nothing else (no libevent event:
  * clients sit in the worker's own epoll set; no buffers: io exists only
- * while replies wait to be written or an unfinished line waits for its
- * end).
+ * while replies wait to be written, an unfinished line waits for its
+ * end, or a snapshot is being sent).
  */
 struct client_io {
 	char		*out;		/* replies, at most one cut record */
 	uint32_t	 out_len, out_off, out_cap;
 	uint32_t	 in_len;
 	char		*in;		/* unfinished input */
+	struct snapshot	*snap;		/* a snapshot being sent (fanout.c) */
 };
 
 struct client {
@@ -84,6 +86,8 @@ struct client {
 	unsigned	 no_quickack:1;	/* not TCP (unix ingest): none asked */
 	unsigned	 eof:1;		/* its input ended: no more reading;
 					 * closed once owed nothing */
+	unsigned	 input_wait:1;	/* its input goes on when the loop has
+					 * turned (client_input) */
 	unsigned	 wheel_slot:8;	/* its slot of w->wheel (wheel.c) */
 	unsigned	 in_walk:1;	/* held by a walk of the wheel */
 };
@@ -93,6 +97,14 @@ static inline uint32_t
 client_pending(const struct client *c)
 {
 	return c->io != NULL ? c->io->out_len - c->io->out_off : 0;
+}
+
+/* 1 while a snapshot is being sent to the client: its VALs come before
+ * anything else, and its commands wait. */
+static inline int
+client_snapshot(const struct client *c)
+{
+	return c->io != NULL && c->io->snap != NULL;
 }
 
 /*
@@ -112,15 +124,22 @@ struct delivery {
 	int	next;
 };
 
-/* A snapshot being built: newest value per topic, deduplicated. */
+/* What a snapshot is for (snapshot_start). */
+enum snap_kind {
+	SNAP_SUB,	/* SUB pattern: VALs, then +OK SUB */
+	SNAP_SUB_GAP,	/* SUB pattern since, history gone: GAP, VALs, +OK */
+	SNAP_CONFLATE	/* a slow client: GAP, VALs of all its patterns */
+};
+
+/* The values of one snapshot step, newest per topic (fanout.c). */
 struct snap_entry {
 	uint64_t	 seq;
-	uint32_t	 off;		/* topic then payload in snap.data */
+	uint32_t	 off;		/* topic then payload in snap_set.data */
 	uint16_t	 topic_len;
 	uint32_t	 payload_len;
 };
 
-struct snapshot {
+struct snap_set {
 	struct snap_entry *e;
 	int		   n, cap;
 	int		  *slots;	/* hash of topic -> index+1 */
@@ -168,7 +187,9 @@ struct worker {
 	struct bus_rec		*slow_recs;
 
 	struct index		 idx;
-	struct snapshot		 snap;
+	struct snap_set		 snap;		/* a snapshot step's values */
+	struct retained		*ret;		/* retained topics (fanout.c) */
+	int			 ret_stale;	/* ... to be built anew */
 
 	struct wheel		 wheel;		/* timers.c; all clients */
 	int			 nclients;
@@ -223,6 +244,7 @@ void	worker_drained(struct worker *);
 /* client.c */
 struct client *client_new(struct worker *, int fd, enum listener_kind,
 	    int addr_slot);
+struct client_io *client_io(struct client *);
 void	client_input(struct client *, const char *data, size_t len);
 void	client_resume_input(struct client *);
 void	client_reply(struct client *, const char *data, size_t len);
@@ -239,6 +261,8 @@ void	client_event_cb(evutil_socket_t, short, void *);
 int	client_take_pubs(struct client *);
 void	client_sync_done(struct client *, uint64_t seq, int ok);
 int	client_matches(const struct client *, const struct bus_rec *);
+void	client_snapshot_done(struct client *, const char *pattern, size_t plen,
+	    uint64_t h);
 
 /* fanout.c */
 void	fanout_advance(struct worker *, uint64_t until_seq);
@@ -249,10 +273,12 @@ int	fanout_too_slow(const struct client *);
 int	fanout_replay_later(struct client *);
 void	fanout_replay_forget(struct client *);
 void	fanout_replay_init(struct worker *);
-uint64_t snapshot_build(struct worker *, struct client *, const char *pattern,
-	    size_t plen, uint64_t min_seq);
-void	snapshot_emit(struct worker *, struct client *, const char *kind);
-void	snapshot_free(struct snapshot *);
+int	snapshot_may_start(const struct client *);
+int	snapshot_start(struct client *, enum snap_kind, const char *pattern,
+	    size_t plen, uint64_t first);
+int	snapshot_step(struct client *, size_t *queued);
+void	snapshot_end(struct client *);
+int	snapshot_get(struct client *, const char *topic, size_t len);
 
 /* forward.c */
 void	forward_start(struct worker *);
