@@ -36,7 +36,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	c->id = ++w->next_id;
 	c->kind = kind;
 	c->addr_slot = addr_slot;
-	c->caught_up = 1;
+	c->cursor = CUR_LIVE;
 	c->last_in = c->last_out = (uint32_t)now_ms();
 	timers_add(c);
 	w->nclients++;
@@ -159,19 +159,49 @@ out_reserve(struct client *c, size_t n)
 	return 0;
 }
 
+/* The moves enum cursor allows (worker.h draws them): from -> to. */
+static const unsigned char cursor_moves[5][5] = {
+	[CUR_LIVE] =	{ [CUR_LIVE] = 1, [CUR_BEHIND] = 1 },
+	[CUR_BEHIND] =	{ [CUR_BEHIND] = 1, [CUR_LIVE] = 1, [CUR_REPLAY] = 1 },
+	[CUR_REPLAY] =	{ [CUR_REPLAY] = 1, [CUR_SWEEP] = 1, [CUR_ALONE] = 1 },
+	[CUR_SWEEP] =	{ [CUR_SWEEP] = 1, [CUR_LIVE] = 1, [CUR_ALONE] = 1 },
+	[CUR_ALONE] =	{ [CUR_ALONE] = 1, [CUR_LIVE] = 1, [CUR_BEHIND] = 1 },
+};
+
+static const char *const cursor_names[] = {
+	"LIVE", "BEHIND", "REPLAY", "SWEEP", "ALONE"
+};
+
+/*
+ * Move the client's cursor to another mode (enum cursor).  The one place
+ * that does: a move the drawing does not allow is a bug in the worker,
+ * and would lose or repeat records, so it is fatal.  Going LIVE forgets
+ * a resume's replay_end.
+ */
+void
+client_cursor_set(struct client *c, enum cursor to)
+{
+	if (!cursor_moves[c->cursor][to])
+		fatalx("client %u: cursor %s -> %s is not a move it may make",
+		    c->id, cursor_names[c->cursor], cursor_names[to]);
+	c->cursor = to;
+	if (to == CUR_LIVE)
+		c->replay_end = 0;
+}
+
 /*
  * Take the client off the fast path: its cursor becomes explicit at the
  * worker's position, and it walks the bus itself once its output is out.
  * Replies and commands need this, so that no record passes it by.
  */
-static void
+void
 client_detach(struct client *c)
 {
-	if (!c->caught_up)
+	if (c->cursor != CUR_LIVE)
 		return;
-	c->caught_up = 0;
 	c->pos = c->w->pos;
 	c->next_seq = c->w->head_seq + 1;
+	client_cursor_set(c, CUR_BEHIND);
 }
 
 /* Room for len more bytes after everything queued for the client; NULL
@@ -218,7 +248,7 @@ client_send_seq(struct client *c, const char *word, uint64_t seq)
 	 * not idle anyway. */
 	if (client_snapshot(c))
 		return;
-	if (c->state == CS_OPEN && c->caught_up && c->io == NULL) {
+	if (c->state == CS_OPEN && client_live(c) && c->io == NULL) {
 		ssize_t k = write(c->fd, line, n);
 		if (k > 0) {
 			c->last_out = (uint32_t)now_ms();
@@ -337,7 +367,7 @@ client_free(struct client *c)
 		index_remove(&w->idx, s);
 	}
 	forward_forget(w, c);
-	if (c->in_replay || c->in_sweep)
+	if (c->cursor == CUR_REPLAY || c->cursor == CUR_SWEEP)
 		fanout_replay_forget(c);
 	timers_remove(c);
 	w->nclients--;
@@ -445,7 +475,7 @@ client_eof_check(struct client *c)
 	const struct client_io *io = c->io;
 
 	if (c->state == CS_OPEN && !c->waiting_sync && !c->pub_paused &&
-	    client_pending(c) == 0 && (c->caught_up || c->pos >= c->w->pos) &&
+	    client_pending(c) == 0 && (client_live(c) || c->pos >= c->w->pos) &&
 	    (io == NULL || io->in_len == 0 ||
 	    memchr(io->in, '\n', io->in_len) == NULL))
 		client_kill(c);
@@ -463,7 +493,7 @@ may_execute(const struct client *c)
 		return 0;
 	/* Behind in the bus (not in a replay): catch up first, so that a
 	 * snapshot or GAP never jumps over messages still owed. */
-	if (!c->caught_up && c->pos < c->w->pos && c->pos >= c->replay_end)
+	if (!client_live(c) && c->pos < c->w->pos && c->pos >= c->replay_end)
 		return 0;
 	return 1;
 }
@@ -484,8 +514,8 @@ client_flush(struct client *c)
 	for (int rounds = 0; rounds < 64 && c->state != CS_DEAD; rounds++) {
 		/* A resume: the next sweep writes it (with others), its
 		 * replies and its records in one write. */
-		if (c->state == CS_OPEN && !c->caught_up &&
-		    c->pos < c->replay_end && !c->walk_alone &&
+		if (c->state == CS_OPEN && (c->cursor == CUR_BEHIND ||
+		    c->cursor == CUR_REPLAY) && c->pos < c->replay_end &&
 		    fanout_replay_later(c) == 0)
 			return;
 		int r = write_out(c);
@@ -503,7 +533,7 @@ client_flush(struct client *c)
 				return;
 			continue;
 		}
-		if (!c->caught_up) {
+		if (!client_live(c)) {
 			r = fanout_walk(c);
 			if (r <= 0)	/* socket full, or killed */
 				return;
@@ -518,7 +548,7 @@ client_flush(struct client *c)
 			} else {
 				resumed = 1;
 				client_resume_input(c);
-				if (client_pending(c) > 0 || !c->caught_up ||
+				if (client_pending(c) > 0 || !client_live(c) ||
 				    client_snapshot(c))
 					continue;
 			}
@@ -692,7 +722,7 @@ client_take_pubs(struct client *c)
 	char *buf = w->pub_rbuf;
 
 	if (c->state != CS_OPEN || !c->reading ||
-	    !c->caught_up || c->in_replay || c->in_sweep || c->pub_paused ||
+	    !client_live(c) || c->pub_paused ||
 	    c->discarding || c->io != NULL || !may_execute(c) ||
 	    forward_full(w))
 		return 0;

@@ -48,7 +48,8 @@ collect(void *arg, struct sub *s)
 		return;
 	/* the fast path serves the caught-up, a sweep those in it that
 	 * have reached this record */
-	if (cur_replay ? !c->in_sweep || c->pos > r->pos : !c->caught_up)
+	if (cur_replay ? c->cursor != CUR_SWEEP || c->pos > r->pos :
+	    c->cursor != CUR_LIVE)
 		return;
 	/* (a batch after a cut one: some were sent it in the cut one) */
 	if (r->seq <= c->sent_seq)
@@ -113,7 +114,8 @@ after_write(struct client *c, const struct bus_rec *recs, const int *idx,
 	if (i == k)
 		return;
 	const struct bus_rec *r = &recs[idx[i]];
-	c->caught_up = 0;
+	if (client_live(c))
+		client_cursor_set(c, CUR_BEHIND);
 	if (written > 0) {
 		/* Cut mid-line: the rest goes out before anything else. */
 		c->pos = idx[i] + 1 < nrecs ? recs[idx[i] + 1].pos : end_pos;
@@ -223,12 +225,12 @@ skip_collect(void *arg, struct sub *s)
 	struct client *c = s->client;
 	const struct bus_rec *r = cur_recs;
 
-	if (c->state != CS_OPEN || !c->caught_up || s->start_seq > r->seq ||
+	if (c->state != CS_OPEN || !client_live(c) || s->start_seq > r->seq ||
 	    r->seq <= c->sent_seq)
 		return;
-	c->caught_up = 0;
 	c->pos = r->pos;
 	c->next_seq = r->seq;
+	client_cursor_set(c, CUR_BEHIND);
 	worker_want(c, c->reading, 1);
 }
 
@@ -311,11 +313,9 @@ worker_lapped(struct worker *w)
 	struct client *c;
 
 	CLIENTS_FOREACH(w, c) {
-		if (c->state == CS_DEAD || !c->caught_up)
+		if (c->state == CS_DEAD || !client_live(c))
 			continue;
-		c->caught_up = 0;
-		c->pos = w->pos;
-		c->next_seq = w->head_seq + 1;
+		client_detach(c);
 		worker_want(c, c->reading, 1);
 	}
 	w->ret_stale = 1;	/* the topics of what it skipped are not in it */
@@ -496,6 +496,12 @@ batch_rounds(struct worker *w, uint64_t until_seq, int serve, int *n,
 static void
 fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 {
+	/* The batch's state (w->touched, w->dl, the cursors it moves) has
+	 * one owner at a time: a command run from inside a round that
+	 * fanned out again would write its clients records twice. */
+	if (w->in_fanout)
+		fatalx("the fan-out was entered again from inside a round");
+	w->in_fanout = 1;
 	forward_flush(w);	/* PUBs read in this turn: see forward_flush */
 	while (w->head_seq < until_seq) {
 		uint64_t p = w->pos;
@@ -535,10 +541,11 @@ fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 			 * timer: an event made active here would run again in
 			 * this same turn, before any socket or timer). */
 			static const struct timeval now = { 0, 0 };
-			evtimer_add(w->more_ev, &now);
+			ev_add_or_warn(w->more_ev, &now, "fan-out resume");
 			break;
 		}
 	}
+	w->in_fanout = 0;
 }
 
 /* A fan-out from inside a command: up to until_seq, serving no one else. */
@@ -591,7 +598,7 @@ fanout_too_slow(const struct client *c)
 	struct worker *w = c->w;
 	uint64_t tpos, tseq;
 
-	if (c->caught_up || c->pos >= w->pos)
+	if (client_live(c) || c->pos >= w->pos)
 		return 0;
 	if (c->pos >= c->replay_end &&
 	    w->pos - c->pos > (uint64_t)w->cfg->clients_out_limit)
@@ -709,9 +716,7 @@ fanout_walk(struct client *c)
 		}
 		budget -= wr;
 	}
-	c->caught_up = 1;
-	c->replay_end = 0;
-	c->walk_alone = 0;
+	client_cursor_set(c, CUR_LIVE);
 	return 1;
 }
 
@@ -732,7 +737,7 @@ fanout_replay_later(struct client *c)
 {
 	struct worker *w = c->w;
 
-	if (c->in_replay)
+	if (c->cursor == CUR_REPLAY)
 		return 0;
 	if (w->nreplay == w->replay_cap) {
 		int cap = w->replay_cap ? w->replay_cap * 2 : 256;
@@ -742,12 +747,13 @@ fanout_replay_later(struct client *c)
 		w->replay = r;
 		w->replay_cap = cap;
 	}
-	w->replay[w->nreplay++] = c;
-	c->in_replay = 1;
 	if (!event_pending(w->replay_ev, EV_TIMEOUT, NULL)) {
 		struct timeval tv = { 0, REPLAY_SWEEP_DELAY_MS * 1000 };
-		evtimer_add(w->replay_ev, &tv);
+		if (ev_add_or_warn(w->replay_ev, &tv, "replay sweep") == -1)
+			return -1;	/* it walks alone */
 	}
+	w->replay[w->nreplay++] = c;
+	client_cursor_set(c, CUR_REPLAY);
 	return 0;
 }
 
@@ -760,7 +766,7 @@ fanout_replay_forget(struct client *c)
 	for (int i = 0; i < w->nreplay; i++)
 		if (w->replay[i] == c)
 			w->replay[i] = w->replay[--w->nreplay];
-	c->in_replay = c->in_sweep = 0;
+	client_cursor_set(c, CUR_ALONE);
 }
 
 /*
@@ -871,16 +877,14 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 	/* Those still waiting to replay, and nothing else pending. */
 	for (int i = 0; i < cnt; i++) {
 		struct client *c = list[i];
-		c->in_replay = 0;
-		if (c->state != CS_OPEN || c->caught_up || c->writing ||
+		if (c->state != CS_OPEN || c->writing ||
 		    c->pos >= w->pos || client_snapshot(c)) {
-			if (c->state == CS_OPEN) {
-				c->walk_alone = 1;
+			client_cursor_set(c, CUR_ALONE);
+			if (c->state == CS_OPEN)
 				client_flush(c);
-			}
 			continue;
 		}
-		c->in_sweep = 1;
+		client_cursor_set(c, CUR_SWEEP);
 		list[n++] = c;
 		if (c->pos < from)
 			from = c->pos;
@@ -894,10 +898,10 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 		uint64_t seq = w->slow_recs[k - 1].seq;
 		for (int i = 0; i < n; i++) {
 			struct client *c = list[i];
-			if (!c->in_sweep)
+			if (c->cursor != CUR_SWEEP)
 				continue;
-			if (c->state != CS_OPEN || c->writing)
-				c->in_sweep = 0;	/* cut: it walks alone */
+			if (c->state != CS_OPEN || c->writing)	/* cut */
+				client_cursor_set(c, CUR_ALONE);
 			else if (c->pos >= last && c->pos < p) {
 				c->pos = p;
 				c->next_seq = seq + 1;
@@ -906,14 +910,8 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	for (int i = 0; i < n; i++) {
 		struct client *c = list[i];
-		if (c->in_sweep && c->pos >= w->pos) {
-			c->caught_up = 1;
-			c->replay_end = 0;
-			c->walk_alone = 0;
-		} else {
-			c->walk_alone = 1;
-		}
-		c->in_sweep = 0;
+		client_cursor_set(c, c->cursor == CUR_SWEEP && c->pos >= w->pos ?
+		    CUR_LIVE : CUR_ALONE);
 	}
 	for (int i = 0; i < n; i++)
 		if (list[i]->state == CS_OPEN)
@@ -1318,9 +1316,9 @@ snap_first(struct snap_step *f)
 	}
 	s->h = h;
 	s->started = 1;
-	c->caught_up = 0;
 	c->pos = w->pos;
 	c->next_seq = h + 1;
+	client_cursor_set(c, CUR_BEHIND);
 	if (s->kind == SNAP_SUB)
 		return r;
 	/* the GAP covers everything up to h, for every pattern */
@@ -1367,7 +1365,7 @@ snapshot_may_start(const struct client *c)
 {
 	struct worker *w = c->w;
 
-	if (!c->caught_up && c->pos < w->pos)
+	if (!client_live(c) && c->pos < w->pos)
 		return 0;	/* behind: its MSGs up to h come first */
 	if (c->sent_seq > w->head_seq)
 		return 0;	/* a cut batch took it past the worker */
@@ -1399,7 +1397,7 @@ snapshot_start(struct client *c, enum snap_kind kind, const char *pattern,
 	if (plen > 0)		/* (a conflation has none) */
 		memcpy(s->pattern, pattern, plen);
 	io->snap = s;
-	c->caught_up = 0;	/* it walks on after the snapshot */
+	client_detach(c);	/* it walks on after the snapshot */
 	return 0;
 }
 
@@ -1417,7 +1415,15 @@ snapshot_step(struct client *c, size_t *queued)
 	struct snap_step f = { .w = w, .c = c, .s = s, .max = s->h,
 	    .visits = SNAPSHOT_STEP_NODES };
 	int started = s->started;
+
+	/* w->snap holds one step's values; and a first step may fan out,
+	 * which a round under way owns (fanout_batches). */
+	if (w->in_snapshot || w->in_fanout)
+		fatalx("a snapshot step was run from inside a %s",
+		    w->in_snapshot ? "snapshot step" : "fan-out round");
+	w->in_snapshot = 1;
 	int r = started ? snap_collect(&f) : snap_first(&f);
+	w->in_snapshot = 0;
 
 	if (f.failed) {
 		snap_reset(&w->snap);

@@ -30,10 +30,33 @@ enum client_state {
 };
 
 /*
- * A client holds a cursor into the bus, not a queue.  While caught_up it
- * has seen every record up to the worker's position (w->pos) and takes
- * part in the batched fast path; otherwise pos/next_seq say where its own
- * walk through the bus resumes.
+ * Where a client's cursor into the bus stands, and who moves it.  Only
+ * client_cursor_set changes it, and it refuses (fatal: a broken
+ * invariant) any move not drawn here:
+ *
+ *   LIVE --a reply, a command, a short write, the worker lapped--> BEHIND
+ *   BEHIND --its walk reaches the worker (fanout_walk)--> LIVE
+ *   BEHIND --a resume to replay (client_flush)--> REPLAY
+ *   REPLAY --the sweep takes it--> SWEEP --done--> LIVE
+ *   REPLAY, SWEEP --cut (socket full, lapped, nothing to replay, the
+ *                    client freed)--> ALONE
+ *   ALONE --its walk reaches the worker--> LIVE
+ *   ALONE --a snapshot places it after h--> BEHIND
+ */
+enum cursor {
+	CUR_LIVE,	/* caught up: it has seen every record up to the
+			 * worker's position (w->pos) and takes part in the
+			 * batched fast path; pos is not used */
+	CUR_BEHIND,	/* its own cursor (pos, next_seq) below the worker's:
+			 * it walks the bus itself when its socket has room */
+	CUR_REPLAY,	/* a resume waiting in w->replay for the next sweep */
+	CUR_SWEEP,	/* being served by the replay sweep running now */
+	CUR_ALONE	/* a resume the sweep did not finish: it replays by
+			 * its own walk, as BEHIND, and is not queued again */
+};
+
+/*
+ * A client holds a cursor into the bus, not a queue (enum cursor).
  *
  * Every byte here is paid a hundred thousand times over: an idle client
  * is this struct and its subscriptions, nothing else (no libevent event:
@@ -56,7 +79,7 @@ struct client {
 	struct wheel_link link;		/* its slot of the timer wheel */
 	struct client	*dead_next;	/* reaper list */
 	struct client	*batch_next;	/* clients touched this batch */
-	uint64_t	 pos;		/* next record to examine, if !caught_up */
+	uint64_t	 pos;		/* next record to examine, unless LIVE */
 	uint64_t	 next_seq;	/* its seq */
 	uint64_t	 replay_end;	/* resume: walk freely up to here */
 	uint64_t	 sent_seq;	/* highest seq sent as MSG or in a GAP */
@@ -71,16 +94,13 @@ struct client {
 	uint16_t	 nsubs;
 	uint8_t		 state;		/* enum client_state */
 	uint8_t		 kind;		/* enum listener_kind */
-	unsigned	 caught_up:1;
+	unsigned	 cursor:3;	/* enum cursor: client_cursor_set */
 	unsigned	 discarding:1;	/* dropping a too-long line */
 	unsigned	 waiting_sync:1; /* a SYNC is with the producer */
 	unsigned	 reading:1;	/* EPOLLIN is wanted */
 	unsigned	 writing:1;	/* EPOLLOUT is wanted */
 	unsigned	 pub_paused:1;	/* PUBs wait for the producer queue */
 	unsigned	 pub_unsynced:1; /* PUBs forwarded since its last SYNC */
-	unsigned	 in_replay:1;	/* waits for the replay sweep */
-	unsigned	 in_sweep:1;	/* served by the sweep running now */
-	unsigned	 walk_alone:1;	/* replays by its own walk, not a sweep */
 	unsigned	 publisher:1;	/* has published: see client_ack_now,
 					 * worker_publisher */
 	unsigned	 no_quickack:1;	/* not TCP (unix ingest): none asked */
@@ -91,6 +111,13 @@ struct client {
 	unsigned	 wheel_slot:8;	/* its slot of w->wheel (wheel.c) */
 	unsigned	 in_walk:1;	/* held by a walk of the wheel */
 };
+
+/* 1 if the client is caught up, on the fast path. */
+static inline int
+client_live(const struct client *c)
+{
+	return c->cursor == CUR_LIVE;
+}
 
 /* Bytes of output queued for the client and not yet written. */
 static inline uint32_t
@@ -167,6 +194,9 @@ struct worker {
 	int			 stopping;	/* enum worker_stop */
 	uint64_t		 stop_ms;	/* now_ms() when it began */
 
+	uint8_t			 in_fanout;	/* fanout_batches runs: never
+						 * entered again */
+	uint8_t			 in_snapshot;	/* ... a snapshot step runs */
 	uint64_t		 pos;		/* bus position fanned out to */
 	uint64_t		 head_seq;	/* seq of the record before pos */
 
@@ -245,6 +275,8 @@ void	worker_drained(struct worker *);
 struct client *client_new(struct worker *, int fd, enum listener_kind,
 	    int addr_slot);
 struct client_io *client_io(struct client *);
+void	client_cursor_set(struct client *, enum cursor);
+void	client_detach(struct client *);
 void	client_input(struct client *, const char *data, size_t len);
 void	client_resume_input(struct client *);
 void	client_reply(struct client *, const char *data, size_t len);
