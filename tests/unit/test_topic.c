@@ -1,8 +1,10 @@
 /*
  * Unit tests of topics and patterns (herald-protocol(7), Names): validation
- * of every rule, pattern_is_exact, and a table of matches.
+ * of every rule, pattern_is_exact, a table of matches, and containment
+ * (pattern_within) by a table and against brute-force matching.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +291,220 @@ START_TEST(match_table)
 }
 END_TEST
 
+struct within_case {
+	const char	*p;
+	const char	*q;
+	int		 within;
+};
+
+static const struct within_case withins[] = {
+	/* Exact patterns: equal, or not. */
+	{ "a", "a", 1 },
+	{ "a/b/c", "a/b/c", 1 },
+	{ "a", "b", 0 },
+	{ "a", "ab", 0 },
+	{ "ab", "a", 0 },
+	{ "a/b", "a", 0 },
+	{ "a", "a/b", 0 },
+	{ "a/b", "a/bc", 0 },
+	/* '+' in q holds any one segment; in p, only '+' or '#' hold it. */
+	{ "a/b/c", "a/+/c", 1 },
+	{ "a/+/c", "a/+/c", 1 },
+	{ "a/+/c", "a/b/c", 0 },
+	{ "a/+/c", "+/+/+", 1 },
+	{ "+/+/+", "a/+/c", 0 },
+	{ "a", "+", 1 },
+	{ "+", "a", 0 },
+	{ "+", "+", 1 },
+	{ "a/b", "+", 0 },
+	{ "+", "+/+", 0 },
+	{ "+/+", "+", 0 },
+	{ "a/+", "+/b", 0 },
+	{ "+/b", "a/+", 0 },
+	/* '#' in q: zero or more segments. */
+	{ "a/+/c", "a/#", 1 },
+	{ "a", "a/#", 1 },
+	{ "a/b", "a/#", 1 },
+	{ "a/b/c/d", "a/#", 1 },
+	{ "a/#", "a/#", 1 },
+	{ "a/b/#", "a/#", 1 },
+	{ "a/+/#", "a/#", 1 },
+	{ "a/#", "a/b/#", 0 },
+	{ "ab", "a/#", 0 },
+	{ "b/a", "a/#", 0 },
+	{ "+", "a/#", 0 },
+	{ "anything/at/all", "#", 1 },
+	{ "+/+", "#", 1 },
+	{ "+/#", "#", 1 },
+	{ "#", "#", 1 },
+	/* '#' in p: topics of many lengths, which q must all allow. */
+	{ "a/#", "a/+", 0 },
+	{ "a/#", "a", 0 },
+	{ "a/#", "a/+/#", 0 },		/* "a" itself */
+	{ "a/+/#", "a/+/#", 1 },
+	{ "a/+/#", "+/+/#", 1 },
+	{ "+/+/#", "a/+/#", 0 },
+	{ "a/b/#", "a/+/#", 1 },
+	{ "a/b/#", "+/#", 1 },
+	{ "#", "a/#", 0 },
+	{ "#", "+", 0 },
+	{ "#", "+/+/#", 0 },
+	{ "#", "+/#", 1 },		/* both: every topic */
+	{ "#", "a", 0 },
+	{ "a/#", "#", 1 },
+	{ "+/#", "a/#", 0 },
+	{ "+/#", "+/+/#", 0 },
+	/* Prefix traps and lengths. */
+	{ "a/b", "a/b/#", 1 },
+	{ "a", "a/b/#", 0 },
+	{ "a/b/c", "a/b/+/#", 1 },
+	{ "a/b", "a/b/+/#", 0 },
+	{ "a/bc/#", "a/b/#", 0 },
+	{ "a/b/#", "a/bc/#", 0 },
+	{ "$SYS/#", "+/#", 1 },
+	{ "$SYS/x", "SYS/#", 0 },
+};
+
+START_TEST(within_table)
+{
+	const struct within_case *wc = &withins[_i];
+	size_t pl = strlen(wc->p), ql = strlen(wc->q);
+
+	ck_assert_msg(pattern_valid(wc->p, pl), "bad pattern %s", wc->p);
+	ck_assert_msg(pattern_valid(wc->q, ql), "bad pattern %s", wc->q);
+	ck_assert_msg(pattern_within(wc->p, pl, wc->q, ql) == wc->within,
+	    "pattern_within(\"%s\", \"%s\") != %d", wc->p, wc->q, wc->within);
+}
+END_TEST
+
+/*
+ * The property test's universe.  Patterns: every sequence of 1..WP_SEGS
+ * segments from {a, b, +}, with or without a final '#', and "#" alone.
+ * Topics: every sequence of 1..WT_SEGS segments from {a, b, c}; "c" is
+ * named by no pattern.  Over these, "every topic p matches, q matches"
+ * is exactly p within q: where q names a segment and p has '+' or '#',
+ * "c" (or the other name) tells them apart; where q allows fewer
+ * segments than p, a topic of WP_SEGS + 1 segments does.
+ */
+#define WP_SEGS		4
+#define WT_SEGS		(WP_SEGS + 1)
+#define WP_MAX		(2 * (3 + 9 + 27 + 81) + 1)
+#define WT_MAX		(3 + 9 + 27 + 81 + 243)
+
+struct universe {
+	char	 pat[WP_MAX][2 * WP_SEGS + 2];
+	char	 top[WT_MAX][2 * WT_SEGS];
+	uint8_t	 hit[WP_MAX][WT_MAX];	/* topic_match(pat, top) */
+	int	 npat, ntop;
+};
+
+/*
+ * Append every name of n segments over the letters to the table at base
+ * (rows of width bytes, *count used so far).
+ */
+static void
+gen_names(const char *letters, int n, char *base, size_t width, int *count)
+{
+	int nl = (int)strlen(letters), total = 1, k, x, d;
+
+	for (k = 0; k < n; k++)
+		total *= nl;
+	for (x = 0; x < total; x++) {
+		char *s = base + (size_t)(*count)++ * width;
+
+		for (k = 0, d = x; k < n; k++, d /= nl) {
+			s[2 * k] = letters[d % nl];
+			s[2 * k + 1] = '/';
+		}
+		s[2 * n - 1] = '\0';
+	}
+}
+
+/* The universe, with every topic_match(pattern, topic) worked out. */
+static struct universe *
+universe_make(void)
+{
+	struct universe *u = calloc(1, sizeof(*u));
+	int n, x, y, first;
+
+	ck_assert_ptr_nonnull(u);
+	for (n = 1; n <= WP_SEGS; n++) {
+		first = u->npat;
+		gen_names("ab+", n, u->pat[0], sizeof(u->pat[0]), &u->npat);
+		/* The same again, each with a final "/#". */
+		for (x = first, y = u->npat; x < y; x++)
+			snprintf(u->pat[u->npat++], sizeof(u->pat[0]), "%s/#",
+			    u->pat[x]);
+	}
+	strcpy(u->pat[u->npat++], "#");
+	for (n = 1; n <= WT_SEGS; n++)
+		gen_names("abc", n, u->top[0], sizeof(u->top[0]), &u->ntop);
+	ck_assert_int_eq(u->npat, WP_MAX);
+	ck_assert_int_eq(u->ntop, WT_MAX);
+	for (x = 0; x < u->npat; x++) {
+		ck_assert(pattern_valid(u->pat[x], strlen(u->pat[x])));
+		for (y = 0; y < u->ntop; y++) {
+			ck_assert(topic_valid(u->top[y], strlen(u->top[y])));
+			u->hit[x][y] = topic_match(u->pat[x],
+			    strlen(u->pat[x]), u->top[y], strlen(u->top[y]));
+		}
+	}
+	return u;
+}
+
+/*
+ * pattern_within agrees with brute force on every pair of the universe,
+ * and says yes as often as no (so neither answer is hard-wired).
+ */
+START_TEST(within_brute_force)
+{
+	struct universe *u = universe_make();
+	int x, y, t, yes = 0, no = 0;
+
+	for (x = 0; x < u->npat; x++) {
+		for (y = 0; y < u->npat; y++) {
+			int want = 1;
+
+			for (t = 0; t < u->ntop && want; t++)
+				if (u->hit[x][t] && !u->hit[y][t])
+					want = 0;
+			ck_assert_msg(pattern_within(u->pat[x],
+			    strlen(u->pat[x]), u->pat[y], strlen(u->pat[y])) ==
+			    want, "pattern_within(\"%s\", \"%s\") != %d",
+			    u->pat[x], u->pat[y], want);
+			want ? yes++ : no++;
+		}
+	}
+	ck_assert_int_gt(yes, 1000);
+	ck_assert_int_gt(no, 1000);
+	free(u);
+}
+END_TEST
+
+/* Every pattern is within itself, "#" and "+/#"; a topic within a
+ * pattern exactly when it matches it. */
+START_TEST(within_laws)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(withins); i++) {
+		const char *p = withins[i].p;
+		size_t pl = strlen(p);
+
+		ck_assert(pattern_within(p, pl, p, pl));
+		ck_assert(pattern_within(p, pl, "#", 1));
+		ck_assert(pattern_within(p, pl, "+/#", 3));
+	}
+	for (i = 0; i < NELEM(matches); i++) {
+		const struct match_case *mc = &matches[i];
+		size_t pl = strlen(mc->p), tl = strlen(mc->t);
+
+		ck_assert_msg(pattern_within(mc->t, tl, mc->p, pl) ==
+		    mc->match, "topic %s within %s", mc->t, mc->p);
+	}
+}
+END_TEST
+
 /* Every valid topic of the tables matches itself, '#' and '+/#'. */
 START_TEST(self_match)
 {
@@ -354,6 +570,12 @@ topic_suite(void)
 	tcase_add_loop_test(tc, match_table, 0, NELEM(matches));
 	tcase_add_test(tc, self_match);
 	tcase_add_test(tc, long_match);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("within");
+	tcase_add_loop_test(tc, within_table, 0, NELEM(withins));
+	tcase_add_test(tc, within_brute_force);
+	tcase_add_test(tc, within_laws);
 	suite_add_tcase(s, tc);
 	return s;
 }
