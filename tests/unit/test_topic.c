@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "topic.h"
+#include "universe.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 /* A string literal and its length, NULs included. */
@@ -376,81 +377,6 @@ START_TEST(within_table)
 	    "pattern_within(\"%s\", \"%s\") != %d", wc->p, wc->q, wc->within);
 }
 END_TEST
-
-/*
- * The property test's universe.  Patterns: every sequence of 1..WP_SEGS
- * segments from {a, b, +}, with or without a final '#', and "#" alone.
- * Topics: every sequence of 1..WT_SEGS segments from {a, b, c}; "c" is
- * named by no pattern.  Over these, "every topic p matches, q matches"
- * is exactly p within q: where q names a segment and p has '+' or '#',
- * "c" (or the other name) tells them apart; where q allows fewer
- * segments than p, a topic of WP_SEGS + 1 segments does.
- */
-#define WP_SEGS		4
-#define WT_SEGS		(WP_SEGS + 1)
-#define WP_MAX		(2 * (3 + 9 + 27 + 81) + 1)
-#define WT_MAX		(3 + 9 + 27 + 81 + 243)
-
-struct universe {
-	char	 pat[WP_MAX][2 * WP_SEGS + 2];
-	char	 top[WT_MAX][2 * WT_SEGS];
-	uint8_t	 hit[WP_MAX][WT_MAX];	/* topic_match(pat, top) */
-	int	 npat, ntop;
-};
-
-/*
- * Append every name of n segments over the letters to the table at base
- * (rows of width bytes, *count used so far).
- */
-static void
-gen_names(const char *letters, int n, char *base, size_t width, int *count)
-{
-	int nl = (int)strlen(letters), total = 1, k, x, d;
-
-	for (k = 0; k < n; k++)
-		total *= nl;
-	for (x = 0; x < total; x++) {
-		char *s = base + (size_t)(*count)++ * width;
-
-		for (k = 0, d = x; k < n; k++, d /= nl) {
-			s[2 * k] = letters[d % nl];
-			s[2 * k + 1] = '/';
-		}
-		s[2 * n - 1] = '\0';
-	}
-}
-
-/* The universe, with every topic_match(pattern, topic) worked out. */
-static struct universe *
-universe_make(void)
-{
-	struct universe *u = calloc(1, sizeof(*u));
-	int n, x, y, first;
-
-	ck_assert_ptr_nonnull(u);
-	for (n = 1; n <= WP_SEGS; n++) {
-		first = u->npat;
-		gen_names("ab+", n, u->pat[0], sizeof(u->pat[0]), &u->npat);
-		/* The same again, each with a final "/#". */
-		for (x = first, y = u->npat; x < y; x++)
-			snprintf(u->pat[u->npat++], sizeof(u->pat[0]), "%s/#",
-			    u->pat[x]);
-	}
-	strcpy(u->pat[u->npat++], "#");
-	for (n = 1; n <= WT_SEGS; n++)
-		gen_names("abc", n, u->top[0], sizeof(u->top[0]), &u->ntop);
-	ck_assert_int_eq(u->npat, WP_MAX);
-	ck_assert_int_eq(u->ntop, WT_MAX);
-	for (x = 0; x < u->npat; x++) {
-		ck_assert(pattern_valid(u->pat[x], strlen(u->pat[x])));
-		for (y = 0; y < u->ntop; y++) {
-			ck_assert(topic_valid(u->top[y], strlen(u->top[y])));
-			u->hit[x][y] = topic_match(u->pat[x],
-			    strlen(u->pat[x]), u->top[y], strlen(u->top[y]));
-		}
-	}
-	return u;
-}
 
 /*
  * pattern_within agrees with brute force on every pair of the universe,
