@@ -2,18 +2,24 @@
 # pure modules the daemon and herald(1) build on, with their unit tests and
 # fuzz targets.  Paths are relative to the top directory.
 
-# Names, permission lists, the ACL: no library beyond libc.
-AUTH_ACL_SOURCES = \
+# What every module builds on: the line reader, user names, topics.
+AUTH_BASE_SOURCES = \
 	auth/textfile.c auth/textfile.h \
 	auth/ident.c auth/ident.h \
-	auth/perm.c auth/perm.h \
-	auth/acl.c auth/acl.h \
 	common/topic.c common/topic.h \
 	common/protocol.c common/protocol.h
+# Permission lists and the ACL: no library beyond libc.
+AUTH_ACL_SOURCES = auth/perm.c auth/perm.h auth/acl.c auth/acl.h \
+	$(AUTH_BASE_SOURCES)
 AUTH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/auth
 
-UNIT_TESTS += tests/unit/test_perm tests/unit/test_acl
-FUZZ_REPLAY += tests/fuzz/fuzz_acl
+# The users file and password checks: libxcrypt and OpenSSL's libcrypto.
+AUTH_USERS_SOURCES = auth/users.c auth/users.h
+AUTH_CRYPTO_CFLAGS = $(OPENSSL_CFLAGS) $(LIBCRYPT_CFLAGS)
+AUTH_CRYPTO_LIBS = $(OPENSSL_LIBS) $(LIBCRYPT_LIBS)
+
+UNIT_TESTS += tests/unit/test_perm tests/unit/test_acl tests/unit/test_users
+FUZZ_REPLAY += tests/fuzz/fuzz_acl tests/fuzz/fuzz_users
 
 tests_unit_test_perm_SOURCES = tests/unit/test_perm.c \
 	tests/unit/universe.c tests/unit/universe.h $(AUTH_ACL_SOURCES)
@@ -27,3 +33,14 @@ tests_unit_test_acl_LDADD = $(CHECK_LIBS)
 tests_fuzz_fuzz_acl_SOURCES = tests/fuzz/fuzz_acl.c tests/fuzz/standalone.c \
 	$(AUTH_ACL_SOURCES)
 tests_fuzz_fuzz_acl_CPPFLAGS = $(AUTH_CPPFLAGS)
+
+tests_unit_test_users_SOURCES = tests/unit/test_users.c \
+	$(AUTH_USERS_SOURCES) $(AUTH_BASE_SOURCES)
+tests_unit_test_users_CPPFLAGS = $(AUTH_CPPFLAGS)
+tests_unit_test_users_CFLAGS = $(UNIT_CFLAGS) $(AUTH_CRYPTO_CFLAGS)
+tests_unit_test_users_LDADD = $(CHECK_LIBS) $(AUTH_CRYPTO_LIBS)
+tests_fuzz_fuzz_users_SOURCES = tests/fuzz/fuzz_users.c \
+	tests/fuzz/standalone.c $(AUTH_USERS_SOURCES) $(AUTH_BASE_SOURCES)
+tests_fuzz_fuzz_users_CPPFLAGS = $(AUTH_CPPFLAGS)
+tests_fuzz_fuzz_users_CFLAGS = $(AM_CFLAGS) $(AUTH_CRYPTO_CFLAGS)
+tests_fuzz_fuzz_users_LDADD = $(AUTH_CRYPTO_LIBS)
