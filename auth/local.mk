@@ -44,3 +44,22 @@ tests_fuzz_fuzz_users_SOURCES = tests/fuzz/fuzz_users.c \
 tests_fuzz_fuzz_users_CPPFLAGS = $(AUTH_CPPFLAGS)
 tests_fuzz_fuzz_users_CFLAGS = $(AM_CFLAGS) $(AUTH_CRYPTO_CFLAGS)
 tests_fuzz_fuzz_users_LDADD = $(AUTH_CRYPTO_LIBS)
+
+# Tokens: base64url, the checker and the signer; jansson and libcrypto.
+AUTH_JWT_SOURCES = auth/b64url.c auth/b64url.h auth/jwt.c auth/jwt.h \
+	auth/jwt_sign.c auth/jwt_sign.h auth/perm.c auth/perm.h
+AUTH_JWT_CFLAGS = $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
+AUTH_JWT_LIBS = $(OPENSSL_LIBS) $(JANSSON_LIBS)
+
+UNIT_TESTS += tests/unit/test_jwt
+FUZZ_REPLAY += tests/fuzz/fuzz_jwt
+tests_unit_test_jwt_SOURCES = tests/unit/test_jwt.c \
+	$(AUTH_JWT_SOURCES) $(AUTH_BASE_SOURCES)
+tests_unit_test_jwt_CPPFLAGS = $(AUTH_CPPFLAGS)
+tests_unit_test_jwt_CFLAGS = $(UNIT_CFLAGS) $(AUTH_JWT_CFLAGS)
+tests_unit_test_jwt_LDADD = $(CHECK_LIBS) $(AUTH_JWT_LIBS)
+tests_fuzz_fuzz_jwt_SOURCES = tests/fuzz/fuzz_jwt.c tests/fuzz/standalone.c \
+	$(AUTH_JWT_SOURCES) $(AUTH_BASE_SOURCES)
+tests_fuzz_fuzz_jwt_CPPFLAGS = $(AUTH_CPPFLAGS)
+tests_fuzz_fuzz_jwt_CFLAGS = $(AM_CFLAGS) $(AUTH_JWT_CFLAGS)
+tests_fuzz_fuzz_jwt_LDADD = $(AUTH_JWT_LIBS)
