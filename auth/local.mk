@@ -63,3 +63,12 @@ tests_fuzz_fuzz_jwt_SOURCES = tests/fuzz/fuzz_jwt.c tests/fuzz/standalone.c \
 tests_fuzz_fuzz_jwt_CPPFLAGS = $(AUTH_CPPFLAGS)
 tests_fuzz_fuzz_jwt_CFLAGS = $(AM_CFLAGS) $(AUTH_JWT_CFLAGS)
 tests_fuzz_fuzz_jwt_LDADD = $(AUTH_JWT_LIBS)
+
+# herald passwd and herald token, checked with these modules.
+AUTH_CHECK_PROGS = tests/integration/auth_check
+tests_integration_auth_check_SOURCES = tests/integration/auth_check.c \
+	$(AUTH_USERS_SOURCES) $(AUTH_JWT_SOURCES) $(AUTH_BASE_SOURCES)
+tests_integration_auth_check_CPPFLAGS = $(AUTH_CPPFLAGS)
+tests_integration_auth_check_CFLAGS = $(AM_CFLAGS) $(AUTH_CRYPTO_CFLAGS) \
+	$(AUTH_JWT_CFLAGS)
+tests_integration_auth_check_LDADD = $(AUTH_CRYPTO_LIBS) $(AUTH_JWT_LIBS)
