@@ -69,6 +69,38 @@ add_block(struct acl *acl, struct textfile *tf, const char *u, size_t ulen)
 }
 
 /*
+ * Write the pattern p[0..len) with each "%u" segment user[0..ulen) into
+ * buf (TOPIC_MAX + 1 bytes); returns its length, or 0 if it would be
+ * longer than TOPIC_MAX.
+ */
+static size_t
+fill_user(const char *p, size_t len, const char *user, size_t ulen,
+    char *buf)
+{
+	size_t i = 0, n = 0, e, w;
+
+	while (i <= len) {
+		const char *slash = memchr(p + i, '/', len - i);
+		const char *src = p + i;
+
+		e = slash != NULL ? (size_t)(slash - p) : len;
+		w = e - i;
+		if (w == 2 && memcmp(src, "%u", 2) == 0) {
+			src = user;
+			w = ulen;
+		}
+		if (n + w + (e < len) > TOPIC_MAX)
+			return 0;
+		memcpy(buf + n, src, w);
+		n += w;
+		if (e < len)
+			buf[n++] = '/';
+		i = e + 1;
+	}
+	return n;
+}
+
+/*
  * Check a rule's pattern: "%u" only as a whole segment, and valid with
  * "%u" standing for a one-byte name.  Sets *has_u.  Returns 0 or -1 after
  * writing the error.
@@ -76,30 +108,21 @@ add_block(struct acl *acl, struct textfile *tf, const char *u, size_t ulen)
 static int
 check_template(struct textfile *tf, const char *p, size_t len, int *has_u)
 {
-	char q[TEXTFILE_QUOTE_MAX], buf[TEXTFILE_LINE_MAX];
-	size_t i = 0, n = 0, e;
+	char q[TEXTFILE_QUOTE_MAX], buf[TOPIC_MAX + 1];
+	const char *u = p, *end = p + len;
+	size_t n;
 
 	*has_u = 0;
-	while (i <= len) {
-		const char *slash = memchr(p + i, '/', len - i);
-
-		e = slash != NULL ? (size_t)(slash - p) : len;
-		if (e - i == 2 && memcmp(p + i, "%u", 2) == 0) {
-			*has_u = 1;
-			buf[n++] = 'x';
-		} else if (memmem(p + i, e - i, "%u", 2) != NULL) {
+	while ((u = memmem(u, (size_t)(end - u), "%u", 2)) != NULL) {
+		if ((u > p && u[-1] != '/') || (u + 2 < end && u[2] != '/'))
 			return textfile_error(tf, "'%%u' must be a whole "
 			    "segment: '%s'", textfile_quote(q, sizeof(q), p,
 			    len));
-		} else {
-			memcpy(buf + n, p + i, e - i);
-			n += e - i;
-		}
-		if (e < len)
-			buf[n++] = '/';
-		i = e + 1;
+		*has_u = 1;
+		u += 2;
 	}
-	if (!pattern_valid(buf, n))
+	if ((n = fill_user(p, len, "x", 1, buf)) == 0 ||
+	    !pattern_valid(buf, n))
 		return textfile_error(tf, "bad pattern '%s'",
 		    textfile_quote(q, sizeof(q), p, len));
 	return 0;
@@ -250,36 +273,6 @@ acl_load(const char *path, char *err, size_t errlen)
 	return acl;
 }
 
-/*
- * Write r's pattern with each "%u" segment the user into buf (TOPIC_MAX
- * + 1 bytes); returns its length, or 0 if it would be longer.
- */
-static size_t
-fill_user(const struct acl_rule *r, const char *user, size_t ulen, char *buf)
-{
-	size_t i = 0, n = 0, e, w;
-
-	while (i <= r->len) {
-		const char *slash = memchr(r->pat + i, '/', r->len - i);
-		const char *src = r->pat + i;
-
-		e = slash != NULL ? (size_t)(slash - r->pat) : r->len;
-		w = e - i;
-		if (w == 2 && memcmp(src, "%u", 2) == 0) {
-			src = user;
-			w = ulen;
-		}
-		if (n + w + (e < r->len) > TOPIC_MAX)
-			return 0;
-		memcpy(buf + n, src, w);
-		n += w;
-		if (e < r->len)
-			buf[n++] = '/';
-		i = e + 1;
-	}
-	return n;
-}
-
 /* Add the patterns of block b for user. */
 static int
 add_block_rules(const struct acl_block *b, const char *user,
@@ -295,7 +288,8 @@ add_block_rules(const struct acl_block *b, const char *user,
 
 		n = r->len;
 		if (r->has_u) {
-			if (!seg || (n = fill_user(r, user, ulen, buf)) == 0 ||
+			if (!seg || (n = fill_user(r->pat, r->len, user, ulen,
+			    buf)) == 0 ||
 			    !pattern_valid(buf, n))
 				continue;
 			p = buf;
