@@ -17,8 +17,6 @@
 #include "jwt_sign.h"
 #include "textfile.h"
 
-#define SIG_MAX		1024	/* an RSA signature of 8192 bits */
-
 struct jwt_signer {
 	const char	*alg;
 	unsigned char	*secret;	/* HS256 */
@@ -130,7 +128,7 @@ static long
 sign(const struct jwt_signer *s, const char *msg, size_t len,
     unsigned char *sig)
 {
-	unsigned char der[SIG_MAX];
+	unsigned char der[JWT_SIG_MAX];
 	size_t n = sizeof(der);
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx;
@@ -160,7 +158,7 @@ char *
 jwt_sign(const struct jwt_signer *s, const char *header, const char *payload)
 {
 	char dflt[64], *tok;
-	unsigned char sig[SIG_MAX];
+	unsigned char sig[JWT_SIG_MAX];
 	size_t hl, pl, n;
 	long sl;
 
@@ -172,7 +170,7 @@ jwt_sign(const struct jwt_signer *s, const char *header, const char *payload)
 	hl = strlen(header);
 	pl = strlen(payload);
 	tok = malloc(B64URL_ENC_LEN(hl) + B64URL_ENC_LEN(pl) +
-	    B64URL_ENC_LEN(SIG_MAX) + 3);
+	    B64URL_ENC_LEN(JWT_SIG_MAX) + 3);
 	if (tok == NULL)
 		return NULL;
 	n = b64url_encode((const unsigned char *)header, hl, tok);

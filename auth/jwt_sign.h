@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+#define JWT_SIG_MAX	1024	/* longest signature made: RSA of 8192
+				 * bits */
+
 struct jwt_signer;
 
 /*

@@ -14,8 +14,6 @@
 #include "protocol.h"
 #include "textfile.h"
 
-#define QUOTE_CUT	64	/* bytes of a word quoted in an error */
-
 /* Start reading buf[0..len). */
 void
 textfile_init(struct textfile *tf, const char *name, const char *buf,
@@ -112,7 +110,7 @@ textfile_word(const char **s, size_t *len, const char **word, size_t *wlen)
 const char *
 textfile_quote(char *buf, size_t buflen, const char *w, size_t len)
 {
-	size_t n, cut = len > QUOTE_CUT ? QUOTE_CUT : len;
+	size_t n, cut = len > TEXTFILE_QUOTE_CUT ? TEXTFILE_QUOTE_CUT : len;
 
 	if (buflen < TEXTFILE_QUOTE_MAX) {
 		if (buflen > 0)

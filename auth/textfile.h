@@ -54,13 +54,19 @@ int	textfile_error(struct textfile *, const char *fmt, ...)
 void	textfile_word(const char **s, size_t *len, const char **word,
 	    size_t *wlen);
 
+#define TEXTFILE_QUOTE_CUT 64		/* bytes of a word quoted in an error:
+					 * enough to recognize it */
+#define TEXTFILE_QUOTE_MAX (TEXTFILE_QUOTE_CUT * 4 + 4) /* a buffer that
+					 * holds any quote: each byte may be
+					 * \xNN, then "..." and a NUL */
+
 /*
- * Escape w[0..len) for an error message into buf (bytes outside 0x21..0x7e
- * and the backslash as \xNN, cut at 64 bytes with "..."); returns buf.
+ * Escape w[0..len) for an error message into buf (bytes outside 0x20..0x7e
+ * and the backslash as \xNN, cut at TEXTFILE_QUOTE_CUT bytes with "...");
+ * returns buf, which must hold TEXTFILE_QUOTE_MAX bytes.
  */
 const char *textfile_quote(char *buf, size_t buflen, const char *w,
 	    size_t len);
-#define TEXTFILE_QUOTE_MAX	(64 * 4 + 4)	/* buflen that holds any */
 
 /*
  * Read the whole file at path into a new buffer (NUL-terminated after
