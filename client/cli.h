@@ -89,5 +89,7 @@ int	cli_run_sub(struct cli *, int argc, char **argv);
 int	cli_run_pub(struct cli *, int argc, char **argv);
 int	cli_run_stats(struct cli *, int argc, char **argv);
 int	cli_run_top(struct cli *, int argc, char **argv);
+int	cli_run_passwd(struct cli *, int argc, char **argv);
+int	cli_run_token(struct cli *, int argc, char **argv);
 
 #endif /* CLI_H */

@@ -46,6 +46,24 @@ const struct cli_cmd cli_cmds[] = {
 	  "  -b, --batch              no screen control: one report after\n"
 	  "                           another (the default when the output\n"
 	  "                           is not a terminal)\n" },
+	{ "passwd", cli_run_passwd, "FILE USER", "set a user's password",
+	  "Add USER to the users file FILE (auth.users of heraldd.conf(5)),\n"
+	  "or change its password: asked twice on a terminal, else read from\n"
+	  "the first line of the standard input.  The hash is yescrypt.  FILE\n"
+	  "is written anew and renamed into place; a new file is mode 0600.\n" },
+	{ "token", cli_run_token, "--key FILE --sub USER [OPTIONS]",
+	  "mint a token",
+	  "Print a token (JWT) for AUTH, signed with the key in FILE: an\n"
+	  "HS256 secret (the file's bytes, a final newline dropped), or a PEM\n"
+	  "private key, EC P-256 (ES256) or RSA (RS256).\n"
+	  "\n"
+	  "      --key FILE           the signing key\n"
+	  "      --sub USER           the user the token names\n"
+	  "      --exp SECONDS        it expires after SECONDS (default\n"
+	  "                           3600; 0: never)\n"
+	  "      --aud AUDIENCE       for the server of that audience\n"
+	  "      --read PATTERN       the token's own permissions: with\n"
+	  "      --publish PATTERN    either, only these (both may repeat)\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -120,13 +138,14 @@ cli_help(const struct cli *cli, const struct cli_cmd *cmd)
 	printf("usage: %s [OPTIONS] COMMAND [ARGS]\n\n"
 	    "Talk to a herald server.  Commands:\n", cli->prog);
 	for (const struct cli_cmd *c = cli_cmds; c->name != NULL; c++)
-		printf("  %-5s %-34s %s\n", c->name, c->synopsis, c->summary);
-	printf("  %-5s %-34s %s\n", "help", "[COMMAND]", "show help");
+		printf("  %-6s %-33s %s\n", c->name, c->synopsis, c->summary);
+	printf("  %-6s %-33s %s\n", "help", "[COMMAND]", "show help");
 	printf("\nOptions (before or after COMMAND and its operands;"
 	    " -- ends them):\n%s"
 	    "  -V, --version            show the version\n\n"
 	    "Exit status: 0 done, 1 get found no value, 2 usage error, 3 the"
-	    " server\ncould not be reached or refused.  See herald(1).\n",
+	    " server\ncould not be reached or refused, or a file could not be"
+	    " read or written.\nSee herald(1).\n",
 	    common_help);
 }
 

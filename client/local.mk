@@ -45,10 +45,13 @@ client_herald_SOURCES = \
 	client/cli_fmt.c \
 	client/cli_pub.c \
 	client/cli_stats.c \
-	client/cli_sub.c
-client_herald_CPPFLAGS = -I$(top_srcdir)/client
-client_herald_CFLAGS = $(AM_CFLAGS)
-client_herald_LDADD = client/libherald.la
+	client/cli_sub.c \
+	client/cli_auth.c \
+	$(AUTH_USERS_SOURCES) $(AUTH_JWT_SOURCES) $(AUTH_BASE_SOURCES)
+client_herald_CPPFLAGS = -I$(top_srcdir)/client -I$(top_srcdir)/auth \
+	-I$(top_srcdir)/common
+client_herald_CFLAGS = $(AM_CFLAGS) $(AUTH_CRYPTO_CFLAGS) $(AUTH_JWT_CFLAGS)
+client_herald_LDADD = client/libherald.la $(AUTH_CRYPTO_LIBS) $(AUTH_JWT_LIBS)
 
 # --- examples: built by make check, run by test_client.py -----------------
 examples_herald_producer_SOURCES = examples/producer.c

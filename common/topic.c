@@ -128,3 +128,54 @@ topic_match(const char *p, size_t plen, const char *t, size_t tlen)
 		j++;
 	}
 }
+
+/* The end of the segment that starts at s[i]: the next '/' or len. */
+static size_t
+seg_end(const char *s, size_t len, size_t i)
+{
+	const char *slash = memchr(s + i, '/', len - i);
+
+	return slash != NULL ? (size_t)(slash - s) : len;
+}
+
+/*
+ * 1 if the valid pattern p is within the valid pattern q.  A pattern is a
+ * set of topics: for each number of segments, a product of one set per
+ * position (a name, or any segment for '+' and for what '#' covers).
+ * None of those sets is empty, so p is within q exactly when every number
+ * of segments p allows q allows too, and at each position q's set holds
+ * p's.  TOPIC_MAX does not change that: a '+' still has many one-byte
+ * segments to match, and a '#' of a valid pattern one more segment at
+ * least.  Walked segment by segment over both.
+ */
+int
+pattern_within(const char *p, size_t plen, const char *q, size_t qlen)
+{
+	size_t i = 0, j = 0, pe, qe;
+
+	for (;;) {
+		/* Here i and j are at the start of a segment, or at the end. */
+		if (j < qlen && q[j] == '#')
+			return 1;	/* the rest of p, even none of it */
+		if (i == plen)
+			return j == qlen;
+		if (j == qlen)
+			return 0;	/* p has more segments than q */
+		if (p[i] == '#') {
+			/*
+			 * p has topics of several lengths from here on; q, with
+			 * a segment and no '#' here, allows one more at least.
+			 * Only a lone "#" (topics of one segment or more, any)
+			 * fits in q, and only in "+/#".
+			 */
+			return i == 0 && qlen == 3 && memcmp(q, "+/#", 3) == 0;
+		}
+		pe = seg_end(p, plen, i);
+		qe = seg_end(q, qlen, j);
+		if (!(qe - j == 1 && q[j] == '+') &&
+		    (pe - i != qe - j || memcmp(p + i, q + j, pe - i) != 0))
+			return 0;	/* q names a segment: p must name it */
+		i = pe < plen ? pe + 1 : pe;
+		j = qe < qlen ? qe + 1 : qe;
+	}
+}

@@ -24,4 +24,13 @@ int	pattern_is_exact(const char *p, size_t len);
  * segment, a final '#' zero or more ("a/#" matches "a"). */
 int	topic_match(const char *p, size_t plen, const char *t, size_t tlen);
 
+/*
+ * 1 if every topic the valid pattern p can match is matched by the valid
+ * pattern q (p "within" q: "a/+/c" within "a/#", "a" within "a/#", "#"
+ * within "+/#"; "a/#" not within "a/+", nor within "a/+/#", since it
+ * matches "a"; '+' never within an exact segment).  Exact: a SUB may be
+ * granted by a read pattern with it.
+ */
+int	pattern_within(const char *p, size_t plen, const char *q, size_t qlen);
+
 #endif /* HERALD_TOPIC_H */

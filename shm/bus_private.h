@@ -274,6 +274,8 @@ void	 slot_set_state(struct bus *, uint32_t i, uint16_t state);
 void	 slot_tomb_clean(struct bus *, uint32_t i);
 void	 retained_set(struct bus *, const char *topic, size_t tlen,
 	    const char *payload, size_t plen, uint64_t seq);
+int	 retained_set_newer(struct bus *, const char *topic, size_t tlen,
+	    const char *payload, size_t plen, uint64_t seq);
 
 /* recover.c: check and repair a kept file after mapping it (-1 with err
  * set); take over from a writer that died in an append. */

@@ -222,7 +222,8 @@ heap_rebuild(struct bus *b, unsigned char *seen)
 /*
  * Check every retained slot and the heap.  A slot left odd by a dead
  * writer, damaged, unreachable or whose block is lost becomes a
- * tombstone.  Returns 0, or -1 if out of memory.
+ * tombstone (retained_from_ring may take its value back).  Returns 1 if
+ * any slot was removed, 0 if none, -1 if out of memory.
  */
 static int
 retained_recover(struct bus *b)
@@ -268,7 +269,39 @@ retained_recover(struct bus *b)
 	    memory_order_relaxed);
 	if (bad > 0)
 		note_add(b, "removed %llu bad retained slot(s)", bad, 0, 0);
-	return 0;
+	return (int)(bad > 0);
+}
+
+/*
+ * The values the table lost (a slot torn by a writer that died inside
+ * it, a block lost with the heap, the update a dead writer never made)
+ * may still be in the ring: take back, oldest first, every record whose
+ * topic the table holds older or not at all.
+ */
+static void
+retained_from_ring(struct bus *b)
+{
+	struct bus_hdr *h = b->hdr;
+	uint64_t p = atomic_load_explicit(&h->tail_pos, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&h->head_pos,
+	    memory_order_relaxed);
+	unsigned long long n = 0;
+	struct rec_hdr r;
+	int rc;
+
+	while (p < head && (rc = rec_check(b, p, head, &r)) >= 0) {
+		if (rc == 1) {
+			const char *line = b->ring + (p & b->ring_mask) +
+			    REC_HDR;
+			n += retained_set_newer(b, line + 4, r.topic_len,
+			    line + r.payload_off, r.line_len - r.payload_off - 1,
+			    r.seq);
+		}
+		p += r.size;
+	}
+	if (n > 0)
+		note_add(b, "took %llu retained value(s) back from the ring", n,
+		    0, 0);
 }
 
 /*
@@ -286,10 +319,12 @@ writer_takeover(struct bus *b)
 		b->note[0] = '\0';
 		ring_recover(b, 1);
 		retained_recover(b);
+		/* (it may have died between the head and the table, or
+		 * inside a slot) */
+		retained_from_ring(b);
 		atomic_store_explicit(&h->writer_busy, 0, memory_order_relaxed);
 	}
-	/* A writer that died between the head and the table lost at most
-	 * that one update; from here on the table is complete again. */
+	/* From here on the table is complete again. */
 	atomic_store_explicit(&h->retained_seq,
 	    atomic_load_explicit(&h->head_seq, memory_order_relaxed),
 	    memory_order_release);
@@ -335,11 +370,17 @@ bus_recover(struct bus *b, char *err, size_t errlen)
 	/* Index entries are rebuilt from the surviving records. */
 	memset((void *)b->index, 0, (b->index_mask + 1) * sizeof(uint64_t));
 	ring_recover(b, 0);
-	if (retained_recover(b) == -1) {
+	int bad = retained_recover(b);
+	if (bad == -1) {
 		snprintf(err, errlen, "bus: out of memory checking the "
 		    "retained table");
 		return -1;
 	}
+	/* A table behind the ring: a writer died between the two. */
+	if (bad > 0 || atomic_load_explicit(&h->retained_seq,
+	    memory_order_relaxed) < atomic_load_explicit(&h->head_seq,
+	    memory_order_relaxed))
+		retained_from_ring(b);
 	seq_floor_from_retained(b);
 	return 0;
 }

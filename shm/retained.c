@@ -450,3 +450,17 @@ bus_retained_seq(const struct bus *b)
 	return atomic_load_explicit(&b->hdr->retained_seq, memory_order_acquire);
 }
 
+/* Writer (recovery): set a topic's value unless the table has it as of
+ * seq or later.  Returns 1 if it was set. */
+int
+retained_set_newer(struct bus *b, const char *topic, size_t tlen,
+    const char *payload, size_t plen, uint64_t seq)
+{
+	int64_t fr;
+	int64_t i = slot_find(b, topic, tlen, topic_hash(topic, tlen), &fr);
+
+	if (i >= 0 && b->slots[i].v.seq >= seq)
+		return 0;
+	retained_set(b, topic, tlen, payload, plen, seq);
+	return 1;
+}

@@ -1,8 +1,9 @@
 /*
  * Fuzz target for topics and patterns.  The input is "<pattern>\n<topic>"
- * (or one name used as both).  topic_valid, pattern_valid and topic_match
- * must agree with a slow reference written from herald-protocol(7) that splits
- * names into segments.
+ * (or one name used as both).  topic_valid, pattern_valid, topic_match and
+ * pattern_within (both names taken as patterns) must agree with a slow
+ * reference written from herald-protocol(7) that splits names into
+ * segments.
  *
  * libFuzzer: clang -fsanitize=fuzzer,address,undefined -Icommon \
  *     common/topic.c tests/fuzz/fuzz_topic.c
@@ -120,6 +121,49 @@ ref_match(const char *p, size_t plen, const char *t, size_t tlen)
 	return np == nt;
 }
 
+/*
+ * Every sequence of segments (the empty one too) that P matches, Q
+ * matches: '#' matches any sequence, '+' one segment, a name itself.
+ */
+static int
+ref_within_seq(const struct seg *pv, size_t np, const struct seg *qv,
+    size_t nq)
+{
+	for (;; pv++, qv++, np--, nq--) {
+		if (nq == 1 && ref_seg_is(qv, "#"))
+			return 1;
+		if (np == 0 || nq == 0)
+			return np == 0 && nq == 0;
+		if (ref_seg_is(pv, "#"))
+			return 0;	/* q has no '#' here to hold p's */
+		if (ref_seg_is(qv, "+"))
+			continue;
+		if (pv->len != qv->len || memcmp(pv->s, qv->s, pv->len) != 0)
+			return 0;	/* a name, or '+', against a name */
+	}
+}
+
+/* Every topic the valid pattern p matches, the valid pattern q matches. */
+static int
+ref_within(const char *p, size_t plen, const char *q, size_t qlen)
+{
+	struct seg pv[TOPIC_MAX + 1], qv[TOPIC_MAX + 1];
+	size_t np, nq;
+
+	np = ref_split(p, plen, pv);
+	nq = ref_split(q, qlen, qv);
+	/* A topic has a segment at least: "#" alone matches what "+/#"
+	 * matches, not the empty sequence. */
+	if (np == 1 && ref_seg_is(&pv[0], "#")) {
+		pv[0].s = "+";
+		pv[0].len = 1;
+		pv[1].s = "#";
+		pv[1].len = 1;
+		np = 2;
+	}
+	return ref_within_seq(pv, np, qv, nq);
+}
+
 /* Compare topic_valid/pattern_valid with the reference for one name. */
 static void
 check_name(const char *s, size_t len)
@@ -159,6 +203,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    m != (plen == tlen && memcmp(p, t, plen) == 0))
 			abort();
 		if (!topic_match("#", 1, t, tlen))
+			abort();
+		/* A topic is within a pattern when it matches it. */
+		if (pattern_within(t, tlen, p, plen) != m)
+			abort();
+	}
+	if (pattern_valid(p, plen) && pattern_valid(t, tlen)) {
+		if (pattern_within(p, plen, t, tlen) !=
+		    ref_within(p, plen, t, tlen) ||
+		    !pattern_within(p, plen, p, plen) ||
+		    !pattern_within(p, plen, "+/#", 3))
 			abort();
 	}
 	return 0;

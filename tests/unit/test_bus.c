@@ -1183,12 +1183,17 @@ START_TEST(test_bad_slots)
 	struct bus *b = open_ok(f, RING, 16, 64 * KI);
 	struct f_hdr *h;
 	size_t len;
-	char *m, *at;
+	char *m, *at, fill[1001];
 
 	append_str(b, "tA", "alpha-value");
 	append_str(b, "tB", "bravo-value");
-	append_str(b, "tC", "charlie-value");
 	append_str(b, "tD", "delta-value");
+	/* tB's record leaves the ring; tC's is still in it. */
+	memset(fill, 'f', 1000);
+	fill[1000] = '\0';
+	for (int i = 0; i < 100; i++)
+		append_str(b, "fill", fill);
+	ck_assert_uint_eq(append_str(b, "tC", "charlie-value"), 104);
 	bus_close(b);
 
 	m = file_map(f, &len);
@@ -1205,24 +1210,28 @@ START_TEST(test_bad_slots)
 	b = open_ok(f, RING, 16, 64 * KI);
 	ck_assert_msg(strstr(bus_repair_note(b), "2 bad retained slot") !=
 	    NULL, "note: %s", bus_repair_note(b));
+	ck_assert_msg(strstr(bus_repair_note(b), "took 1 retained value(s) "
+	    "back from the ring") != NULL, "note: %s", bus_repair_note(b));
+	/* tB's value is lost with its slot: the ring no longer has it.
+	 * tC's is taken back from its record. */
 	ck_assert(missing(b, "tB"));
-	ck_assert(missing(b, "tC"));
+	check_value(b, "tC", "charlie-value", 104);
 	check_value(b, "tA", "alpha-value", 1);
-	check_value(b, "tD", "delta-value", 4);
-	ck_assert_uint_eq(bus_retained_count(b), 2);
+	check_value(b, "tD", "delta-value", 3);
+	ck_assert_uint_eq(bus_retained_count(b), 4);
 	/* The ring itself was fine. */
-	ck_assert_uint_eq(bus_head_seq(b), 4);
+	ck_assert_uint_eq(bus_head_seq(b), 104);
 	/* The topics can be retained again, their blocks were reclaimed. */
 	append_str(b, "tB", "bravo-2");
 	append_str(b, "tC", "charlie-2");
-	check_value(b, "tB", "bravo-2", 5);
-	check_value(b, "tC", "charlie-2", 6);
-	ck_assert_uint_eq(bus_retained_count(b), 4);
+	check_value(b, "tB", "bravo-2", 105);
+	check_value(b, "tC", "charlie-2", 106);
+	ck_assert_uint_eq(bus_retained_count(b), 5);
 	bus_close(b);
 	/* A clean reopen repairs nothing. */
 	b = open_ok(f, RING, 16, 64 * KI);
 	ck_assert_str_eq(bus_repair_note(b), "");
-	ck_assert_uint_eq(bus_retained_count(b), 4);
+	ck_assert_uint_eq(bus_retained_count(b), 5);
 	bus_close(b);
 }
 END_TEST
@@ -1249,10 +1258,13 @@ START_TEST(test_lost_heap)
 	b = open_ok(f, RING, 16, 64 * KI);
 	ck_assert_msg(strstr(bus_repair_note(b), "lost") != NULL, "note: %s",
 	    bus_repair_note(b));
+	/* Their records are still in the ring: the values come back. */
+	ck_assert_msg(strstr(bus_repair_note(b), "took 2 retained value(s) "
+	    "back from the ring") != NULL, "note: %s", bus_repair_note(b));
 	check_value(b, "h1", "one", 1);
-	ck_assert(missing(b, "h2"));
-	ck_assert(missing(b, "h3"));
-	ck_assert_uint_eq(bus_retained_count(b), 1);
+	check_value(b, "h2", "two", 2);
+	check_value(b, "h3", "three", 3);
+	ck_assert_uint_eq(bus_retained_count(b), 3);
 	append_str(b, "h2", "again");
 	check_value(b, "h2", "again", 4);
 	bus_close(b);
@@ -1278,11 +1290,12 @@ START_TEST(test_writer_takeover)
 	h->writer_busy = 1;
 	ck_assert(missing(b, "w2"));	/* readers give up, no tear */
 	check_value(b, "w1", "one", 1);
-	/* The next writer repairs it on its first append. */
+	/* The next writer repairs it on its first append: w2's value is
+	 * taken back from its record in the ring. */
 	ck_assert_uint_eq(append_str(b, "w3", "three"), 3);
 	ck_assert_uint_eq(h->writer_busy, 0);
-	ck_assert(missing(b, "w2"));
-	ck_assert_uint_eq(bus_retained_count(b), 2);
+	check_value(b, "w2", "two", 2);
+	ck_assert_uint_eq(bus_retained_count(b), 3);
 	append_str(b, "w2", "again");
 	check_value(b, "w2", "again", 4);
 	munmap(m, len);

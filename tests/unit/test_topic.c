@@ -1,13 +1,16 @@
 /*
  * Unit tests of topics and patterns (herald-protocol(7), Names): validation
- * of every rule, pattern_is_exact, and a table of matches.
+ * of every rule, pattern_is_exact, a table of matches, and containment
+ * (pattern_within) by a table and against brute-force matching.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "topic.h"
+#include "universe.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 /* A string literal and its length, NULs included. */
@@ -289,6 +292,145 @@ START_TEST(match_table)
 }
 END_TEST
 
+struct within_case {
+	const char	*p;
+	const char	*q;
+	int		 within;
+};
+
+static const struct within_case withins[] = {
+	/* Exact patterns: equal, or not. */
+	{ "a", "a", 1 },
+	{ "a/b/c", "a/b/c", 1 },
+	{ "a", "b", 0 },
+	{ "a", "ab", 0 },
+	{ "ab", "a", 0 },
+	{ "a/b", "a", 0 },
+	{ "a", "a/b", 0 },
+	{ "a/b", "a/bc", 0 },
+	/* '+' in q holds any one segment; in p, only '+' or '#' hold it. */
+	{ "a/b/c", "a/+/c", 1 },
+	{ "a/+/c", "a/+/c", 1 },
+	{ "a/+/c", "a/b/c", 0 },
+	{ "a/+/c", "+/+/+", 1 },
+	{ "+/+/+", "a/+/c", 0 },
+	{ "a", "+", 1 },
+	{ "+", "a", 0 },
+	{ "+", "+", 1 },
+	{ "a/b", "+", 0 },
+	{ "+", "+/+", 0 },
+	{ "+/+", "+", 0 },
+	{ "a/+", "+/b", 0 },
+	{ "+/b", "a/+", 0 },
+	/* '#' in q: zero or more segments. */
+	{ "a/+/c", "a/#", 1 },
+	{ "a", "a/#", 1 },
+	{ "a/b", "a/#", 1 },
+	{ "a/b/c/d", "a/#", 1 },
+	{ "a/#", "a/#", 1 },
+	{ "a/b/#", "a/#", 1 },
+	{ "a/+/#", "a/#", 1 },
+	{ "a/#", "a/b/#", 0 },
+	{ "ab", "a/#", 0 },
+	{ "b/a", "a/#", 0 },
+	{ "+", "a/#", 0 },
+	{ "anything/at/all", "#", 1 },
+	{ "+/+", "#", 1 },
+	{ "+/#", "#", 1 },
+	{ "#", "#", 1 },
+	/* '#' in p: topics of many lengths, which q must all allow. */
+	{ "a/#", "a/+", 0 },
+	{ "a/#", "a", 0 },
+	{ "a/#", "a/+/#", 0 },		/* "a" itself */
+	{ "a/+/#", "a/+/#", 1 },
+	{ "a/+/#", "+/+/#", 1 },
+	{ "+/+/#", "a/+/#", 0 },
+	{ "a/b/#", "a/+/#", 1 },
+	{ "a/b/#", "+/#", 1 },
+	{ "#", "a/#", 0 },
+	{ "#", "+", 0 },
+	{ "#", "+/+/#", 0 },
+	{ "#", "+/#", 1 },		/* both: every topic */
+	{ "#", "a", 0 },
+	{ "a/#", "#", 1 },
+	{ "+/#", "a/#", 0 },
+	{ "+/#", "+/+/#", 0 },
+	/* Prefix traps and lengths. */
+	{ "a/b", "a/b/#", 1 },
+	{ "a", "a/b/#", 0 },
+	{ "a/b/c", "a/b/+/#", 1 },
+	{ "a/b", "a/b/+/#", 0 },
+	{ "a/bc/#", "a/b/#", 0 },
+	{ "a/b/#", "a/bc/#", 0 },
+	{ "$SYS/#", "+/#", 1 },
+	{ "$SYS/x", "SYS/#", 0 },
+};
+
+START_TEST(within_table)
+{
+	const struct within_case *wc = &withins[_i];
+	size_t pl = strlen(wc->p), ql = strlen(wc->q);
+
+	ck_assert_msg(pattern_valid(wc->p, pl), "bad pattern %s", wc->p);
+	ck_assert_msg(pattern_valid(wc->q, ql), "bad pattern %s", wc->q);
+	ck_assert_msg(pattern_within(wc->p, pl, wc->q, ql) == wc->within,
+	    "pattern_within(\"%s\", \"%s\") != %d", wc->p, wc->q, wc->within);
+}
+END_TEST
+
+/*
+ * pattern_within agrees with brute force on every pair of the universe,
+ * and says yes as often as no (so neither answer is hard-wired).
+ */
+START_TEST(within_brute_force)
+{
+	struct universe *u = universe_make();
+	int x, y, t, yes = 0, no = 0;
+
+	for (x = 0; x < u->npat; x++) {
+		for (y = 0; y < u->npat; y++) {
+			int want = 1;
+
+			for (t = 0; t < u->ntop && want; t++)
+				if (u->hit[x][t] && !u->hit[y][t])
+					want = 0;
+			ck_assert_msg(pattern_within(u->pat[x],
+			    strlen(u->pat[x]), u->pat[y], strlen(u->pat[y])) ==
+			    want, "pattern_within(\"%s\", \"%s\") != %d",
+			    u->pat[x], u->pat[y], want);
+			want ? yes++ : no++;
+		}
+	}
+	ck_assert_int_gt(yes, 1000);
+	ck_assert_int_gt(no, 1000);
+	free(u);
+}
+END_TEST
+
+/* Every pattern is within itself, "#" and "+/#"; a topic within a
+ * pattern exactly when it matches it. */
+START_TEST(within_laws)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(withins); i++) {
+		const char *p = withins[i].p;
+		size_t pl = strlen(p);
+
+		ck_assert(pattern_within(p, pl, p, pl));
+		ck_assert(pattern_within(p, pl, "#", 1));
+		ck_assert(pattern_within(p, pl, "+/#", 3));
+	}
+	for (i = 0; i < NELEM(matches); i++) {
+		const struct match_case *mc = &matches[i];
+		size_t pl = strlen(mc->p), tl = strlen(mc->t);
+
+		ck_assert_msg(pattern_within(mc->t, tl, mc->p, pl) ==
+		    mc->match, "topic %s within %s", mc->t, mc->p);
+	}
+}
+END_TEST
+
 /* Every valid topic of the tables matches itself, '#' and '+/#'. */
 START_TEST(self_match)
 {
@@ -354,6 +496,12 @@ topic_suite(void)
 	tcase_add_loop_test(tc, match_table, 0, NELEM(matches));
 	tcase_add_test(tc, self_match);
 	tcase_add_test(tc, long_match);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("within");
+	tcase_add_loop_test(tc, within_table, 0, NELEM(withins));
+	tcase_add_test(tc, within_brute_force);
+	tcase_add_test(tc, within_laws);
 	suite_add_tcase(s, tc);
 	return s;
 }
