@@ -368,7 +368,7 @@ client_free(struct client *c)
 	}
 	forward_forget(w, c);
 	if (c->cursor == CUR_REPLAY || c->cursor == CUR_SWEEP)
-		fanout_replay_forget(c);
+		replay_forget(c);
 	timers_remove(c);
 	w->nclients--;
 	if (c->io != NULL) {
@@ -516,7 +516,7 @@ client_flush(struct client *c)
 		 * replies and its records in one write. */
 		if (c->state == CS_OPEN && (c->cursor == CUR_BEHIND ||
 		    c->cursor == CUR_REPLAY) && c->pos < c->replay_end &&
-		    fanout_replay_later(c) == 0)
+		    replay_later(c) == 0)
 			return;
 		int r = write_out(c);
 		if (r <= 0)

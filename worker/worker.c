@@ -569,7 +569,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);
 	w->reap_ev = ev_new_or_die(w->base, -1, 0, reap_cb, w);
-	fanout_replay_init(w);
+	replay_init(w);
 	w->accept_resume = ev_new_or_die(w->base, -1, 0, resume_accepting, w);
 	w->wake_ev = ev_new_or_die(w->base, h->wake_fds[id - 1],
 	    EV_READ | EV_PERSIST, wake_cb, w);

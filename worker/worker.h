@@ -296,15 +296,40 @@ int	client_matches(const struct client *, const struct bus_rec *);
 void	client_snapshot_done(struct client *, const char *pattern, size_t plen,
 	    uint64_t h);
 
+/* A record being matched against the index for a batch (the fast path's,
+ * or a replay sweep's): fanout_collect's argument. */
+struct match {
+	struct worker		*w;
+	const struct bus_rec	*recs;
+	int			 rec;		/* recs[rec] is matched now */
+	int			 replay;	/* for the sweep's clients */
+};
+
 /* fanout.c */
 void	fanout_advance(struct worker *, uint64_t until_seq);
 void	fanout_run(struct worker *);
 int	fanout_walk(struct client *);
 void	fanout_slow(struct client *, uint64_t first_lost);
 int	fanout_too_slow(const struct client *);
-int	fanout_replay_later(struct client *);
-void	fanout_replay_forget(struct client *);
-void	fanout_replay_init(struct worker *);
+/* ... what replay.c and snapshot.c use of it: a batch's deliveries
+ * (collect, reserve, reset, deliver) and reading the bus into a growing
+ * buffer */
+void	fanout_collect(void *match, struct sub *);
+int	fanout_dl_reserve(struct worker *);
+void	fanout_batch_reset(struct worker *);
+void	fanout_deliver(struct worker *, struct client *,
+	    const struct bus_rec *, int nrecs, uint64_t end_pos);
+int	fanout_read(struct worker *, uint64_t *pos, char **buf, size_t *len,
+	    struct bus_rec *);
+void	fanout_note_topics(struct worker *, const struct bus_rec *, int n);
+
+/* replay.c: queue a resume for the next sweep (-1: no memory; it walks
+ * alone), take a freed client out of it, make the sweep's event */
+int	replay_later(struct client *);
+void	replay_forget(struct client *);
+void	replay_init(struct worker *);
+
+/* snapshot.c */
 int	snapshot_may_start(const struct client *);
 int	snapshot_start(struct client *, enum snap_kind, const char *pattern,
 	    size_t plen, uint64_t first);

@@ -292,7 +292,7 @@ class Snapshots(ht.HeraldTestCase):
 
     # -- item 12 ------------------------------------------------------------
     def test_wildcard_flood_does_not_hold_the_worker(self):
-        """A client pipelines 3,000 SUB a/+ / UNSUB a/+ pairs in one
+        """A client pipelines 20,000 SUB a/+ / UNSUB a/+ pairs in one
         write.  The worker runs a bounded share of them per loop turn: it
         fans out between them (their h grow), and another client's SUB
         sent once the first answers arrive runs before the flood ends (a
@@ -308,7 +308,7 @@ class Snapshots(ht.HeraldTestCase):
         b = self.conn(srv.port, timeout=60)
         a.sub('keep/a')     # a SUB owes it MSGs: its h is the worker's
         b.sub('keep/b')
-        npairs = 3000
+        npairs = 20000     # long enough to outlast the other client
         a.send('SUB a/+\nUNSUB a/+\n' * npairs + 'PING end\n')
         first = a.read_until(lambda ln: ln.startswith('+OK SUB'))
         lines = b.cmd('SUB b/+')
