@@ -20,6 +20,7 @@
 #include "index.h"
 #include "log.h"
 #include "proc.h"
+#include "protocol.h"
 #include "retained.h"
 #include "wheel.h"
 
@@ -293,6 +294,9 @@ void	client_event_cb(evutil_socket_t, short, void *);
 int	client_take_pubs(struct client *);
 void	client_sync_done(struct client *, uint64_t seq, int ok);
 int	client_matches(const struct client *, const struct bus_rec *);
+void	client_reply_err(struct client *, enum proto_err, const char *detail,
+	    size_t dlen);
+void	client_bad_line(struct client *);
 void	client_snapshot_done(struct client *, const char *pattern, size_t plen,
 	    uint64_t h);
 
@@ -304,6 +308,10 @@ struct match {
 	int			 rec;		/* recs[rec] is matched now */
 	int			 replay;	/* for the sweep's clients */
 };
+
+/* command.c: run one line; returns what it counts against
+ * CLIENT_COMMANDS_PER_TURN, or -1 when it must wait (not run) */
+int	command_execute(struct client *, const char *line, size_t len);
 
 /* fanout.c */
 void	fanout_advance(struct worker *, uint64_t until_seq);

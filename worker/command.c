@@ -1,0 +1,413 @@
+/*
+ * A client's commands (herald-protocol(7), COMMANDS): SUB and its
+ * resume, UNSUB, GET, PUB, SYNC, PING, STATS, QUIT, run one line at a
+ * time by command_execute as client.c's input hands them over.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "topic.h"
+#include "worker.h"
+
+/* 1 if record r matches one of the client's subscriptions that may
+ * deliver it. */
+int
+client_matches(const struct client *c, const struct bus_rec *r)
+{
+	for (const struct sub *s = c->subs; s != NULL; s = s->cnext)
+		if (s->start_seq <= r->seq &&
+		    topic_match(s->pattern, s->len, r->topic, r->topic_len))
+			return 1;
+	return 0;
+}
+
+static struct sub *
+find_sub(struct client *c, const char *p, size_t len)
+{
+	for (struct sub *s = c->subs; s != NULL; s = s->cnext)
+		if (s->len == len && memcmp(s->pattern, p, len) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+add_sub(struct client *c, const char *p, size_t len, uint64_t start)
+{
+	struct sub *s = find_sub(c, p, len);
+
+	if (s != NULL)		/* already there: keep delivering, no dups */
+		return 0;
+	if ((s = index_add(&c->w->idx, c, p, len, start)) == NULL)
+		return -1;
+	s->cnext = c->subs;
+	c->subs = s;
+	c->nsubs++;
+	return 0;
+}
+
+/* The highest seq this connection has been sent (or told it lost). */
+static uint64_t
+conn_position(const struct client *c)
+{
+	return c->sent_seq;
+}
+
+/* How SUB pattern since is answered (herald-protocol(7)). */
+enum resume {
+	RESUME_NOW,	/* since >= h: +OK, then live MSGs */
+	RESUME_REPLAY,	/* the bus holds since+1..h: +OK, then the MSGs */
+	RESUME_GAP	/* GAP since+1 h, the snapshot, +OK */
+};
+
+static enum resume
+resume_kind(const struct client *c, uint64_t since, uint64_t *pos)
+{
+	struct worker *w = c->w;
+
+	if (since >= w->head_seq)
+		return RESUME_NOW;
+	/* A connection never goes back before what it was sent: nothing
+	 * after since was sent on it, so walking again from there can
+	 * only deliver what the new pattern adds. */
+	if (since >= conn_position(c) &&
+	    bus_find_seq(w->bus, since + 1, pos) == BUS_OK && *pos <= w->pos)
+		return RESUME_REPLAY;
+	return RESUME_GAP;
+}
+
+/*
+ * 1 if this SUB must wait (its line is kept, and run again when the loop
+ * has turned): one that takes a snapshot waits until the connection has
+ * been sent every MSG its other subscriptions are owed up to the worker's
+ * position, so that none at or below the snapshot's h follows its +OK
+ * (snapshot_may_start).
+ */
+static int
+sub_waits(const struct client *c, const struct cmd *cmd)
+{
+	uint64_t pos;
+
+	if (cmd->has_since && resume_kind(c, cmd->since, &pos) != RESUME_GAP)
+		return 0;
+	return !snapshot_may_start(c);
+}
+
+/* The snapshot of a SUB has been sent (fanout.c): the subscription
+ * delivers from h + 1 on. */
+void
+client_snapshot_done(struct client *c, const char *p, size_t len,
+    uint64_t h)
+{
+	if (add_sub(c, p, len, h + 1) == -1) {
+		client_kill(c);
+		return;
+	}
+	client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+	    (unsigned long long)h);
+}
+
+/* SUB pattern since: +OK and the replay, or GAP and the snapshot.
+ * Returns 1 for the snapshot, 0 otherwise. */
+static int
+cmd_sub_since(struct client *c, const char *p, size_t len, uint64_t since)
+{
+	struct worker *w = c->w;
+	uint64_t h = w->head_seq, pos;
+
+	switch (resume_kind(c, since, &pos)) {
+	case RESUME_NOW:
+		client_snapshot_done(c, p, len, h);
+		break;
+	case RESUME_REPLAY:
+		/* Move the cursor back to since+1; the sweep replays. */
+		if (c->pos > pos) {
+			c->pos = pos;
+			c->next_seq = since + 1;
+		}
+		if (c->replay_end < w->pos)
+			c->replay_end = w->pos;
+		if (add_sub(c, p, len, since + 1) == -1)
+			client_kill(c);
+		else
+			client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
+			    (unsigned long long)h);
+		break;
+	case RESUME_GAP:
+		/* The bus no longer holds it all: GAP, then the snapshot. */
+		if (snapshot_start(c, SNAP_SUB_GAP, p, len, since + 1) == 0)
+			snapshot_step(c, &(size_t){ 0 });
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * SUB, run when it need not wait (sub_waits).  A snapshot's first step is
+ * taken at once, while the connection is where sub_waits saw it; a small
+ * snapshot is all sent in it, VALs and +OK, and the next command runs
+ * right after.  A bigger one goes on from client_flush, and the commands
+ * after it wait until it is sent.  Returns 0 for a resume that replays or
+ * starts at the head (cheap, and a client's resumes go together), else 1.
+ */
+static int
+cmd_sub(struct client *c, const struct cmd *cmd)
+{
+	struct worker *w = c->w;
+
+	if (find_sub(c, cmd->name, cmd->name_len) == NULL &&
+	    c->nsubs >= w->cfg->clients_max_subs) {
+		worker_limit(w, CTR_TOO_MANY_SUBS, 0, "client %u: SUB %.*s "
+		    "refused: clients.max_subs (%d) reached", c->id,
+		    (int)cmd->name_len, cmd->name, w->cfg->clients_max_subs);
+		client_reply_err(c, PERR_TOO_MANY_SUBS, cmd->name, cmd->name_len);
+		return 1;
+	}
+	if (cmd->has_since)
+		return cmd_sub_since(c, cmd->name, cmd->name_len, cmd->since);
+	if (snapshot_start(c, SNAP_SUB, cmd->name, cmd->name_len, 0) == 0)
+		snapshot_step(c, &(size_t){ 0 });
+	return 1;
+}
+
+static void
+cmd_unsub(struct client *c, const struct cmd *cmd)
+{
+	struct sub **pp = &c->subs;
+
+	for (; *pp != NULL; pp = &(*pp)->cnext) {
+		struct sub *s = *pp;
+		if (s->len == cmd->name_len &&
+		    memcmp(s->pattern, cmd->name, s->len) == 0) {
+			*pp = s->cnext;
+			index_remove(&c->w->idx, s);
+			c->nsubs--;
+			client_replyf(c, "+OK UNSUB %.*s\n",
+			    (int)cmd->name_len, cmd->name);
+			return;
+		}
+	}
+	client_reply_err(c, PERR_NOT_SUBSCRIBED, cmd->name, cmd->name_len);
+}
+
+static void
+cmd_get(struct client *c, const struct cmd *cmd)
+{
+	if (!snapshot_get(c, cmd->name, cmd->name_len)) {
+		client_reply_err(c, PERR_NOT_FOUND, cmd->name, cmd->name_len);
+		return;
+	}
+	client_replyf(c, "+OK GET %.*s\n", (int)cmd->name_len, cmd->name);
+}
+
+static int
+may_publish(const struct client *c, const char *t, size_t len)
+{
+	const struct strlist *pl = &c->w->cfg->clients_publish;
+
+	if (c->kind == LISTEN_INGEST)
+		return 1;
+	for (int i = 0; i < pl->n; i++)
+		if (topic_match(pl->v[i], strlen(pl->v[i]), t, len))
+			return 1;
+	return 0;
+}
+
+static void
+cmd_pub(struct client *c, const struct cmd *cmd)
+{
+	struct worker *w = c->w;
+
+	if (!may_publish(c, cmd->name, cmd->name_len)) {
+		c->errors = 0;
+		worker_limit(w, CTR_FORBIDDEN, 0, "client %u: PUB %.*s refused: "
+		    "not in clients.publish", c->id, (int)cmd->name_len,
+		    cmd->name);
+		client_reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
+		return;
+	}
+	if (cmd->payload_err == PERR_PAYLOAD_TOO_LARGE)
+		worker_limit(w, CTR_PAYLOAD_TOO_LARGE, 0, "client %u: PUB %.*s "
+		    "refused: payload over max_payload (%d bytes)", c->id,
+		    (int)cmd->name_len, cmd->name, w->cfg->max_payload);
+	if (cmd->payload_err != PERR_NONE) {
+		client_reply_err(c, cmd->payload_err, cmd->name, cmd->name_len);
+		if (proto_err_is_bad(cmd->payload_err))
+			client_bad_line(c);
+		else
+			c->errors = 0;
+		return;
+	}
+	c->errors = 0;
+	worker_publisher(c);
+	c->pub_unsynced = 1;
+	c->pub_gen = w->fwd_gen;
+	if (forward_pub(w, cmd->name, cmd->name_len, cmd->payload,
+	    cmd->payload_len) == -1) {
+		worker_limit(w, CTR_BUSY, 1, "client %u: PUB %.*s refused: the "
+		    "producer cannot be reached", c->id, (int)cmd->name_len,
+		    cmd->name);
+		client_reply_err(c, PERR_BUSY, cmd->name, cmd->name_len);
+	}
+}
+
+static void
+cmd_sync(struct client *c)
+{
+	/* PUBs went to a producer that died: they may not be in the bus,
+	 * and SYNC must not say they are.  The client resends. */
+	if (c->pub_unsynced && c->pub_gen != c->w->fwd_gen) {
+		c->pub_unsynced = 0;
+		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: "
+		    "PUBs before it went to a producer that was lost",
+		    c->id);
+		client_reply_err(c, PERR_BUSY, "SYNC", 4);
+		return;
+	}
+	c->pub_unsynced = 0;	/* this SYNC answers for them */
+	if (forward_sync(c->w, c) == -1) {
+		worker_limit(c->w, CTR_BUSY, 1, "client %u: SYNC refused: the "
+		    "producer cannot be reached", c->id);
+		client_reply_err(c, PERR_BUSY, "SYNC", 4);
+		return;
+	}
+	c->waiting_sync = 1;
+}
+
+/* The producer has the PUBs sent before a SYNC (or is gone: ok = 0). */
+void
+client_sync_done(struct client *c, uint64_t seq, int ok)
+{
+	c->waiting_sync = 0;
+	if (ok)
+		client_replyf(c, "+OK SYNC %llu\n", (unsigned long long)seq);
+	else
+		client_reply_err(c, PERR_BUSY, "SYNC", 4);
+	client_flush(c);
+}
+
+static void
+stat_line(struct client *c, const char *name, uint64_t v)
+{
+	client_replyf(c, "STAT %s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+cmd_stats(struct client *c)
+{
+	static const struct { const char *name; enum bus_counter id; } ctr[] = {
+		{ "clients", CTR_CLIENTS }, { "workers", CTR_WORKERS },
+		{ "msgs_in", CTR_MSGS_IN }, { "msgs_out", CTR_MSGS_OUT },
+		{ "bytes_out", CTR_BYTES_OUT }, { "gaps", CTR_GAPS },
+		{ "slow_consumers", CTR_SLOW_CONSUMERS },
+		{ "connections", CTR_CONNECTIONS },
+		{ "rejected_full", CTR_REJECTED_FULL },
+		{ "bad_lines", CTR_BAD_LINES },
+		{ "errors_closed", CTR_ERRORS_CLOSED },
+		{ "lines_too_long", CTR_LINES_TOO_LONG },
+		{ "forbidden", CTR_FORBIDDEN },
+		{ "too_many_subs", CTR_TOO_MANY_SUBS }, { "busy", CTR_BUSY },
+		{ "idle_closed", CTR_IDLE_CLOSED },
+		{ "rejected_per_address", CTR_REJECTED_ADDRESS },
+		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
+		{ "conn_errors", CTR_CONN_ERRORS },
+		{ "worker_lapped", CTR_WORKER_LAPPED },
+		{ "bye_unread", CTR_BYE_UNREAD },
+		{ "eof_unread", CTR_EOF_UNREAD },
+		{ "accept_paused", CTR_ACCEPT_PAUSED },
+		{ "heartbeats", CTR_HEARTBEATS },
+		{ "producer_reconnects", CTR_RECONNECTS },
+		{ "spawn_failures", CTR_SPAWN_FAILED },
+		{ "per_address_untracked", CTR_ADDR_UNTRACKED },
+	};
+	struct bus *b = c->w->bus;
+	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
+		stat_line(c, ctr[i].name, bus_counter_sum(b, ctr[i].id));
+	stat_line(c, "head_seq", bus_head_seq(b));
+	stat_line(c, "uptime", now > (time_t)started ? now - started : 0);
+	stat_line(c, "retained", bus_retained_count(b));
+	stat_line(c, "retained_dropped", bus_retained_dropped(b));
+	client_reply(c, "+OK STATS\n", 10);
+}
+
+/*
+ * Run one command line (without LF/CR).  Returns what it counts against
+ * CLIENT_COMMANDS_PER_TURN: 0 for a PUB, a blank line or a resume that
+ * replays (cheap, and a client's resumes are run together), else 1; or
+ * -1 when the command must wait (it was not run: sub_waits).
+ */
+int
+command_execute(struct client *c, const char *line, size_t len)
+{
+	struct worker *w = c->w;
+	struct cmd cmd;
+	enum proto_err err = proto_parse(line, len, w->cfg->max_payload, &cmd);
+	int cost = 1;
+
+	if (err != PERR_NONE) {
+		const char *d = cmd.verb_str;
+		size_t dl = cmd.verb_len;
+		if (err == PERR_BAD_TOPIC || err == PERR_BAD_PATTERN) {
+			d = cmd.name;
+			dl = cmd.name_len;
+		}
+		client_reply_err(c, err, d, dl);
+		client_bad_line(c);
+		return 1;
+	}
+	if (cmd.verb == CMD_NONE)
+		return 0;	/* blank: no answer, no count */
+	if (cmd.verb == CMD_SUB && sub_waits(c, &cmd))
+		return -1;
+	if (cmd.verb != CMD_PUB)	/* cmd_pub knows if its line is bad */
+		c->errors = 0;
+	client_detach(c);
+	switch (cmd.verb) {
+	case CMD_SUB:
+		cost = cmd_sub(c, &cmd);
+		break;
+	case CMD_UNSUB:
+		cmd_unsub(c, &cmd);
+		break;
+	case CMD_GET:
+		cmd_get(c, &cmd);
+		break;
+	case CMD_PUB:
+		cmd_pub(c, &cmd);
+		cost = 0;
+		break;
+	case CMD_SYNC:
+		cmd_sync(c);
+		break;
+	case CMD_PING:
+		if (cmd.payload_len > 0) {
+			client_reply(c, "PONG ", 5);
+			client_reply(c, cmd.payload, cmd.payload_len);
+			client_reply(c, "\n", 1);
+		} else {
+			client_reply(c, "PONG\n", 5);
+		}
+		break;
+	case CMD_STATS:
+		cmd_stats(c);
+		break;
+	case CMD_QUIT:
+		client_bye(c, "quit");
+		break;
+	case CMD_NONE:
+		break;
+	}
+	return cost;
+}
+
