@@ -61,7 +61,7 @@ add_block(struct acl *acl, struct textfile *tf, const char *u, size_t ulen)
 	}
 	b = &acl->blocks[acl->n];
 	memset(b, 0, sizeof(*b));
-	if ((b->user = strndup(u, ulen)) == NULL)
+	if ((b->user = textfile_dup(u, ulen)) == NULL)
 		return textfile_error(tf, "out of memory");
 	b->line = tf->lineno;
 	acl->n++;
@@ -147,7 +147,7 @@ add_rule(struct acl *acl, struct textfile *tf, int publish, const char *p,
 		return textfile_error(tf, "out of memory");
 	b->rules = r;
 	r = &b->rules[b->n];
-	if ((r->pat = strndup(p, len)) == NULL)
+	if ((r->pat = textfile_dup(p, len)) == NULL)
 		return textfile_error(tf, "out of memory");
 	r->len = len;
 	r->publish = publish;

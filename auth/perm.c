@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "perm.h"
+#include "textfile.h"
 #include "topic.h"
 
 /* An empty list. */
@@ -34,7 +35,7 @@ perm_add(struct perm_list *pl, const char *p, size_t len)
 		pl->v = v;
 		pl->cap = cap;
 	}
-	if ((s = strndup(p, len)) == NULL)
+	if ((s = textfile_dup(p, len)) == NULL)
 		return -1;
 	pl->v[pl->n++] = s;
 	return 0;

@@ -175,3 +175,15 @@ out:
 	free(buf);
 	return NULL;
 }
+
+char *
+textfile_dup(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}

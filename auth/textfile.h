@@ -74,6 +74,10 @@ const char *textfile_quote(char *buf, size_t buflen, const char *w,
  * cannot be opened or read, is not a regular file, or is larger than
  * TEXTFILE_MAX.
  */
+/* A NUL-terminated copy of the n bytes at p (which need not be a
+ * string: strndup may read past them), or NULL. */
+char	*textfile_dup(const char *p, size_t n);
+
 char	*textfile_read(const char *path, size_t *len, char *err,
 	    size_t errlen);
 

@@ -114,8 +114,8 @@ parse_line(struct users *us, struct textfile *tf, const char *s, size_t len)
 		us->cap = cap;
 	}
 	u = &us->v[us->n];
-	u->name = strndup(colon - ulen, ulen);
-	u->hash = strndup(s, len);
+	u->name = textfile_dup(colon - ulen, ulen);
+	u->hash = textfile_dup(s, len);
 	u->line = tf->lineno;
 	us->n++;
 	if (u->name == NULL || u->hash == NULL)

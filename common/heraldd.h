@@ -66,6 +66,15 @@
 					 * runs one snapshot step), so a turn
 					 * spent on one pipelining client
 					 * stays near a millisecond */
+#define CLIENT_FLUSH_ROUNDS	64	/* passes of client_flush (write,
+					 * walk, run kept input) before the
+					 * rest waits for the loop: a client
+					 * whose commands keep producing
+					 * output cannot hold the worker */
+#define BYE_DRAIN_READS		16	/* reads of what a client sent after
+					 * its BYE, so that closing with
+					 * unread input sends no reset that
+					 * could destroy the BYE */
 #define BYE_GRACE_MS		5000	/* a client told BYE that does not
 					 * read it is closed after this */
 #define STOP_TICK_MS		100	/* a stopping worker looks at its

@@ -84,9 +84,8 @@ client_greet(struct client *c)
  * Acknowledge what a publisher sent at once.  PUB has no reply to carry
  * the ACK, and a publisher that left Nagle's algorithm on holds each
  * small write back until the one before is acknowledged: once the kernel
- * delays its ACKs (up to 40 ms), so does every message due meanwhile
- * (loadgen --pub-nagle, sharded: max 42-52 ms without this, 15-18 ms
- * with it).  Not a TCP socket (unix ingest): asked once, then never.
+ * delays its ACKs (up to 40 ms), so does every message due meanwhile.
+ * Not a TCP socket (unix ingest): asked once, then never.
  */
 static void
 client_ack_now(struct client *c)
@@ -444,7 +443,7 @@ client_written(struct client *c, size_t n)
 static void
 close_after_bye(struct client *c)
 {
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < BYE_DRAIN_READS; i++)
 		if (read(c->fd, c->w->rbuf, READ_CHUNK) <= 0)
 			break;
 	shutdown(c->fd, SHUT_WR);
@@ -512,7 +511,8 @@ client_flush(struct client *c)
 	size_t streamed = 0;
 	int resumed = 0;
 
-	for (int rounds = 0; rounds < 64 && c->state != CS_DEAD; rounds++) {
+	for (int rounds = 0; rounds < CLIENT_FLUSH_ROUNDS && c->state != CS_DEAD;
+	    rounds++) {
 		/* A resume: the next sweep writes it (with others), its
 		 * replies and its records in one write. */
 		if (c->state == CS_OPEN && (c->cursor == CUR_BEHIND ||

@@ -15,6 +15,19 @@
 #include "retained.h"
 #include "topic.h"
 
+/* A string of the n bytes at p (not strndup: p need not be a string). */
+static char *
+dup_bytes(const void *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
 #define MAXT	4096
 
 /* Topics a walk returned, in order. */
@@ -30,7 +43,7 @@ cb(void *arg, const char *t, size_t len)
 	struct seen *s = arg;
 
 	ck_assert_int_lt(s->n, MAXT);
-	s->t[s->n++] = strndup(t, len);
+	s->t[s->n++] = dup_bytes(t, len);
 	return s->stop_every > 0 && s->n % s->stop_every == 0;
 }
 
