@@ -16,19 +16,7 @@
 #include "jwt.h"
 #include "jwt_sign.h"
 #include "topic.h"
-
-/* A string of the n bytes at p (not strndup: p need not be a string). */
-static char *
-dup_bytes(const void *p, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	if (s != NULL) {
-		memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
-}
+#include "textfile.h"
 
 #define KEY	"fuzz key: thirty-two bytes long."
 
@@ -63,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	if (size > 0 && data[0] == '{' && memchr(data, '\0', size) == NULL) {
-		if ((payload = dup_bytes((const char *)data, size)) == NULL ||
+		if ((payload = textfile_dup((const char *)data, size)) == NULL ||
 		    (tok = jwt_sign(signer, NULL, payload)) == NULL)
 			abort();
 		free(payload);

@@ -24,19 +24,7 @@
 #include "b64url.h"
 #include "jwt.h"
 #include "jwt_sign.h"
-
-/* A string of the n bytes at p (not strndup: p need not be a string). */
-static char *
-dup_bytes(const void *p, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	if (s != NULL) {
-		memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
-}
+#include "textfile.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define NOW		1700000000
@@ -103,7 +91,7 @@ pem(EVP_PKEY *k, int private)
 	ck_assert_int_eq(private ? PEM_write_bio_PrivateKey(bio, k, NULL,
 	    NULL, 0, NULL, NULL) : PEM_write_bio_PUBKEY(bio, k), 1);
 	n = BIO_get_mem_data(bio, &data);
-	ck_assert_ptr_nonnull(s = dup_bytes(data, (size_t)n));
+	ck_assert_ptr_nonnull(s = textfile_dup(data, (size_t)n));
 	BIO_free(bio);
 	return s;
 }
