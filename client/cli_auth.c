@@ -51,15 +51,19 @@ read_line(FILE *f, char *buf, size_t len)
 	return 0;
 }
 
-/* Ask for a line on the terminal (the prompt on stderr), without echo. */
+/*
+ * Ask for a line on the terminal (the prompt on stderr), without echo.
+ * Echo goes off (TCSAFLUSH: what was typed before is not the answer)
+ * before the prompt shows, as getpass(3) does: the other way round, an
+ * answer typed or pasted as soon as the prompt appears could be thrown
+ * away by the flush, and the command would wait for ever.
+ */
 static int
 ask(const char *prompt, char *buf, size_t len)
 {
 	struct termios old, quiet;
 	int rc;
 
-	fputs(prompt, stderr);
-	fflush(stderr);
 	if (tcgetattr(STDIN_FILENO, &old) == -1)
 		return -1;
 	quiet = old;
@@ -67,8 +71,10 @@ ask(const char *prompt, char *buf, size_t len)
 	quiet.c_lflag |= ECHONL;
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == -1)
 		return -1;
+	fputs(prompt, stderr);
+	fflush(stderr);
 	rc = read_line(stdin, buf, len);
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	return rc;
 }
 
