@@ -19,6 +19,8 @@
 #include "topic.h"
 #include "worker.h"
 
+static void	note_topics(struct worker *, const struct bus_rec *, int);
+
 /* Write iov to a client's socket.  sendmsg rather than writev: a socket
  * needs none of the file layer writev goes through, and MSG_NOSIGNAL spares a closed peer's SIGPIPE. */
 static ssize_t
@@ -241,7 +243,7 @@ batch_skip(struct worker *w, const struct bus_rec *r)
 {
 	index_match(&w->idx, r->topic, r->topic_len, skip_collect,
 	    (void *)r);
-	fanout_note_topics(w, r, 1);
+	note_topics(w, r, 1);
 	w->pos = rec_end(r);
 	w->head_seq = r->seq;
 }
@@ -348,8 +350,8 @@ batch_match(struct worker *w, int from, int n)
 
 /* The records' topics are retained: the index of retained topics (the
  * snapshots') learns the new ones.  One hash probe for a known topic. */
-void
-fanout_note_topics(struct worker *w, const struct bus_rec *recs, int n)
+static void
+note_topics(struct worker *w, const struct bus_rec *recs, int n)
 {
 	if (w->ret == NULL || w->ret_stale)
 		return;		/* it is built anew from the table first */
@@ -399,7 +401,7 @@ batch_extend(struct worker *w, uint64_t until_seq, int *n, uint64_t *p)
 			end = i;
 			break;
 		}
-	fanout_note_topics(w, w->recs + *n, end - *n);
+	note_topics(w, w->recs + *n, end - *n);
 	int k = batch_match(w, *n, end);
 	*p = k < *n + m ? w->recs[k].pos : q;
 	*n = k;
@@ -518,7 +520,7 @@ fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 				break;
 			}
 		}
-		fanout_note_topics(w, w->recs, n);
+		note_topics(w, w->recs, n);
 		fanout_batch_reset(w);
 		int k = batch_match(w, 0, n);
 		if (k < n) {

@@ -329,7 +329,6 @@ void	fanout_deliver(struct worker *, struct client *,
 	    const struct bus_rec *, int nrecs, uint64_t end_pos);
 int	fanout_read(struct worker *, uint64_t *pos, char **buf, size_t *len,
 	    struct bus_rec *);
-void	fanout_note_topics(struct worker *, const struct bus_rec *, int n);
 
 /* replay.c: queue a resume for the next sweep (-1: no memory; it walks
  * alone), take a freed client out of it, make the sweep's event */
