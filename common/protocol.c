@@ -43,13 +43,15 @@ static const struct {
 	{ "PING",	CMD_PING,	0, 1 },
 	{ "STATS",	CMD_STATS,	0, 0 },
 	{ "QUIT",	CMD_QUIT,	0, 0 },
+	{ "AUTH",	CMD_AUTH,	1, 2 },
 };
 
 /* Indexed by enum proto_err. */
 static const char *const err_codes[] = {
 	"", "syntax", "unknown-command", "line-too-long", "bad-topic",
 	"bad-pattern", "bad-payload", "payload-too-large", "forbidden",
-	"too-many-subs", "not-subscribed", "not-found", "busy"
+	"too-many-subs", "not-subscribed", "not-found", "busy",
+	"auth-required", "auth-failed"
 };
 
 static int
@@ -199,6 +201,16 @@ parse_words(struct scan *sc, int min, int max, struct cmd *c)
 		c->name_len = w[0].len;
 		return topic_valid(c->name, c->name_len) ? PERR_NONE :
 		    PERR_BAD_TOPIC;
+	case CMD_AUTH:
+		/* Whatever the words hold, a bad one is an auth-failed
+		 * (the same line for every cause), never a syntax error. */
+		c->name = w[0].s;
+		c->name_len = w[0].len;
+		if (n == 2) {
+			c->payload = w[1].s;
+			c->payload_len = w[1].len;
+		}
+		return PERR_NONE;
 	case CMD_PING:
 		/* No token: an empty one at the end of the line. */
 		c->payload = n == 1 ? w[0].s : sc->s + sc->len;
@@ -259,6 +271,7 @@ proto_err_is_bad(enum proto_err e)
 	case PERR_BAD_TOPIC:
 	case PERR_BAD_PATTERN:
 	case PERR_BAD_PAYLOAD:
+	case PERR_AUTH_REQUIRED:
 		return 1;
 	default:
 		return 0;

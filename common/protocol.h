@@ -17,7 +17,9 @@ enum cmd_verb {
 	CMD_SYNC,
 	CMD_PING,
 	CMD_STATS,
-	CMD_QUIT
+	CMD_QUIT,
+	CMD_AUTH	/* name: a user, payload: its password; or name: a
+			 * token and no payload */
 };
 
 /* Error codes, in the order herald-protocol(7) lists them. */
@@ -34,7 +36,9 @@ enum proto_err {
 	PERR_TOO_MANY_SUBS,
 	PERR_NOT_SUBSCRIBED,
 	PERR_NOT_FOUND,
-	PERR_BUSY
+	PERR_BUSY,
+	PERR_AUTH_REQUIRED,
+	PERR_AUTH_FAILED
 };
 
 /* A parsed line.  Pointers point into the line given to proto_parse. */

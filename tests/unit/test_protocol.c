@@ -89,6 +89,11 @@ static const struct parse_case verb_cases[] = {
 	{ LINE("sync"), .verb = CMD_SYNC },
 	{ LINE("SyNc"), .verb = CMD_SYNC },
 	{ LINE("PING"), .verb = CMD_PING },
+	{ LINE("AUTH alice s3cret"), .verb = CMD_AUTH, .name = "alice",
+	  PAYLOAD("s3cret") },
+	{ LINE("auth eyJ.eyJ.sig"), .verb = CMD_AUTH, .name = "eyJ.eyJ.sig" },
+	{ LINE("Auth \t alice\t pw \t"), .verb = CMD_AUTH, .name = "alice",
+	  PAYLOAD("pw") },
 	{ LINE("ping"), .verb = CMD_PING },
 	{ LINE("pInG"), .verb = CMD_PING },
 	{ LINE("STATS"), .verb = CMD_STATS },
@@ -139,6 +144,9 @@ static const struct parse_case arity_cases[] = {
 	{ LINE("SYNC x"), .err = PERR_SYNTAX },
 	{ LINE("PING a b"), .err = PERR_SYNTAX },
 	{ LINE("PING a b c"), .err = PERR_SYNTAX },
+	{ LINE("AUTH"), .err = PERR_SYNTAX },
+	{ LINE("AUTH  \t"), .err = PERR_SYNTAX },
+	{ LINE("AUTH alice pass word"), .err = PERR_SYNTAX },
 	{ LINE("STATS x"), .err = PERR_SYNTAX },
 	{ LINE("QUIT now"), .err = PERR_SYNTAX },
 	{ LINE("QUIT \0"), .err = PERR_SYNTAX },
@@ -457,6 +465,8 @@ static const struct code_case codes[] = {
 	{ PERR_NOT_SUBSCRIBED, "not-subscribed", 0 },
 	{ PERR_NOT_FOUND, "not-found", 0 },
 	{ PERR_BUSY, "busy", 0 },
+	{ PERR_AUTH_REQUIRED, "auth-required", 1 },
+	{ PERR_AUTH_FAILED, "auth-failed", 0 },
 };
 
 START_TEST(code_table)
@@ -470,8 +480,8 @@ END_TEST
 
 START_TEST(code_out_of_range)
 {
-	ck_assert_str_eq(proto_err_code((enum proto_err)(PERR_BUSY + 1)), "");
-	ck_assert_int_eq(proto_err_is_bad((enum proto_err)(PERR_BUSY + 1)),
+	ck_assert_str_eq(proto_err_code((enum proto_err)(PERR_AUTH_FAILED + 1)), "");
+	ck_assert_int_eq(proto_err_is_bad((enum proto_err)(PERR_AUTH_FAILED + 1)),
 	    0);
 }
 END_TEST
