@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <libconfig.h>
 
 #include "config.h"
@@ -121,6 +124,27 @@ static const struct setting settings[] = {
 	  "seconds between the built-in status figures (0 = off)" },
 	{ "status.prefix", T_STR, O(status_prefix), "", 0, 0, 1,
 	  "topic prefix of the status figures (\"\" = sys/<hostname>)" },
+	{ "clients.max_auth_failures", T_INT, O(clients_max_auth_failures),
+	  "3", 1, 1000, 1, "failed AUTHs on a connection before "
+	  "BYE auth-failed" },
+	{ "auth.users", T_STR, O(auth_users), "", 0, 0, 1,
+	  "users file: user:crypt-hash lines (herald passwd)" },
+	{ "auth.acl", T_STR, O(auth_acl), "", 0, 0, 1,
+	  "ACL file: user blocks of read and publish patterns" },
+	{ "auth.jwt_keys", T_LIST, O(auth_jwt_keys), "", 0, 0, 1,
+	  "files of token keys: an HS256 secret or a PEM public key" },
+	{ "auth.jwt_require_exp", T_BOOL, O(auth_jwt_require_exp), "true", 0,
+	  0, 1, "refuse tokens without an exp claim" },
+	{ "auth.jwt_audience", T_STR, O(auth_jwt_audience), "", 0, 0, 1,
+	  "the aud a token must carry (\"\" = not checked)" },
+	{ "auth.anonymous", T_LIST, O(auth_anonymous), "", 0, 0, 1,
+	  "patterns an anonymous connection may read" },
+	{ "auth.required", T_BOOL, O(auth_required), "false", 0, 0, 1,
+	  "client (and non-local ingest) listeners require AUTH first" },
+	{ "auth.fail_delay_ms", T_INT, O(auth_fail_delay_ms), "500", 0, 60000,
+	  1, "delay before a failed AUTH is answered" },
+	{ "auth.cert_user", T_BOOL, O(auth_cert_user), "false", 0, 0, 1,
+	  "a verified client certificate's CN authenticates its connection" },
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -477,6 +501,25 @@ validate(struct loader *l)
 			report(l, 0, "clients.publish: \"%s\" is not a valid "
 			    "pattern", p);
 	}
+	for (int i = 0; i < c->auth_anonymous.n; i++) {
+		const char *p = c->auth_anonymous.v[i];
+		if (!pattern_valid(p, strlen(p)))
+			report(l, 0, "auth.anonymous: \"%s\" is not a valid "
+			    "pattern", p);
+	}
+	/* Ingest takes PUBs to any topic: only this machine is trusted
+	 * with that, unless every connection must say who it is. */
+	for (int i = 0; i < c->ingest.n; i++)
+		if (!c->auth_required && !config_addr_is_local(c->ingest.v[i]))
+			report(l, 0, "ingest: %s is reachable from other "
+			    "machines: set auth.required = true (then its "
+			    "connections AUTH and publish within their "
+			    "publish patterns), or listen on a loopback or "
+			    "unix address", c->ingest.v[i]);
+	if (c->auth_required && c->auth_users[0] == '\0' &&
+	    c->auth_jwt_keys.n == 0 && !c->auth_cert_user)
+		report(l, 0, "auth.required: no way to authenticate: set "
+		    "auth.users, auth.jwt_keys or auth.cert_user");
 	if (!is_power_of_two(c->bus_size))
 		report(l, 0, "bus.size: %lld is not a power of two",
 		    (long long)c->bus_size);
@@ -504,6 +547,11 @@ resolve(struct herald_config *c)
 	}
 	if (c->ingest_max_line == 0)
 		c->ingest_max_line = c->max_payload + 512;
+	/* Any of these says who may do what; with none (the defaults, as
+	 * the example file sets them), herald is open as it always was. */
+	c->auth_on = c->auth_users[0] != '\0' || c->auth_acl[0] != '\0' ||
+	    c->auth_jwt_keys.n > 0 || c->auth_anonymous.n > 0 ||
+	    c->auth_required || c->auth_cert_user;
 	if (c->status_prefix[0] == '\0') {
 		char host[256], prefix[300];
 		if (gethostname(host, sizeof(host)) == -1)
@@ -623,6 +671,7 @@ config_apply_reload(struct herald_config *cur,
 {
 	int restart = 0;
 
+	cur->auth_on = next->auth_on;	/* as live as the auth settings */
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const struct setting *s = &settings[i];
 		if (setting_equal(s, cur, next))
@@ -650,6 +699,30 @@ config_print_help(FILE *f)
 		    settings[i].def[0] ? settings[i].def : "\"\"",
 		    settings[i].help, settings[i].live ? "" :
 		    " [restart]");
+}
+
+/* 1 if addr names a unix socket, a loopback address or localhost
+ * (a name is not resolved: any other is taken as reachable). */
+int
+config_addr_is_local(const char *addr)
+{
+	struct net_addr a;
+	char err[256];
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (net_parse_addr(addr, 1, &a, err, sizeof(err)) == -1)
+		return 0;
+	if (a.is_unix)
+		return 1;
+	if (strcmp(a.host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, a.host, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, a.host, &v6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&v6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+	return 0;
 }
 
 /* Read a whole file into a NUL-terminated string. */

@@ -62,6 +62,21 @@ struct herald_config {
 	char		*tcp_congestion;
 	int		 status_interval;
 	char		*status_prefix;
+
+	/* Who may connect, read and publish (authdb.h) */
+	int		 auth_on;	/* an auth setting says who may do
+					 * what (resolve): else herald is
+					 * open to every connection */
+	char		*auth_users;
+	char		*auth_acl;
+	struct strlist	 auth_jwt_keys;
+	int		 auth_jwt_require_exp;
+	char		*auth_jwt_audience;
+	struct strlist	 auth_anonymous;
+	int		 auth_required;
+	int		 auth_fail_delay_ms;
+	int		 auth_cert_user;
+	int		 clients_max_auth_failures;
 };
 
 /* Called with one "file:line: message" per error found. */
@@ -90,6 +105,10 @@ int	config_apply_reload(struct herald_config *cur,
 
 /* Print every setting with its default and meaning (heraldd -o help). */
 void	config_print_help(FILE *);
+
+/* 1 if a listener at this address (as configured) can only be reached
+ * from this machine: a unix socket, a loopback address or "localhost". */
+int	config_addr_is_local(const char *addr);
 
 /* Read a whole file into a NUL-terminated string; NULL and errno on error. */
 char	*config_read_text(const char *path);

@@ -182,6 +182,60 @@ START_TEST(reload_live_and_restart)
 }
 END_TEST
 
+/* An auth setting turns authentication on (an auth group of defaults
+ * does not); its checks span settings. */
+START_TEST(auth_settings)
+{
+	struct herald_config c;
+	char *ov[] = { "auth.users=/etc/herald/users" };
+	char *anon[] = { "auth.anonymous=status/#,a/+/b" };
+
+	ck_assert_int_eq(load_text(&c, "", NULL, 0), 0);
+	ck_assert_int_eq(c.auth_on, 0);
+	ck_assert_int_eq(c.auth_fail_delay_ms, 500);
+	ck_assert_int_eq(c.clients_max_auth_failures, 3);
+	ck_assert_int_eq(c.auth_jwt_require_exp, 1);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "auth: { anonymous = []; users = \"\"; "
+	    "required = false; };", NULL, 0), 0);
+	ck_assert_int_eq(c.auth_on, 0);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "auth: { acl = \"/a\"; };", NULL, 0), 0);
+	ck_assert_int_eq(c.auth_on, 1);
+	ck_assert_int_eq(c.auth_anonymous.n, 0);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "", ov, 1), 0);
+	ck_assert_int_eq(c.auth_on, 1);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "", anon, 1), 0);
+	ck_assert_int_eq(c.auth_anonymous.n, 2);
+	ck_assert_int_eq(c.auth_on, 1);
+	config_free(&c);
+	ck_assert_int_gt(load_text(&c, "auth: { anonymous = [\"a/#/b\"]; };",
+	    NULL, 0), 0);
+	ck_assert(strstr(errors, "auth.anonymous: \"a/#/b\"") != NULL);
+	config_free(&c);
+	ck_assert_int_gt(load_text(&c, "auth: { required = true; };", NULL, 0),
+	    0);
+	ck_assert(strstr(errors, "no way to authenticate") != NULL);
+	config_free(&c);
+	/* ingest on an address other machines reach needs auth.required */
+	ck_assert_int_gt(load_text(&c, "ingest = [\"0.0.0.0:7401\"];", NULL, 0),
+	    0);
+	ck_assert(strstr(errors, "ingest: 0.0.0.0:7401 is reachable") != NULL);
+	config_free(&c);
+	ck_assert_int_gt(load_text(&c, "ingest = [\"10.1.2.3:7401\"];", NULL,
+	    0), 0);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "ingest = [\"0.0.0.0:7401\"];\nauth: { "
+	    "required = true; users = \"/u\"; };", NULL, 0), 0);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "ingest = [\"127.0.0.2:1\", \"[::1]:2\", "
+	    "\"localhost:3\", \"unix:/run/x\"];", NULL, 0), 0);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(read_text_file)
 {
 	char path[] = "/tmp/herald-config-XXXXXX";
@@ -221,6 +275,7 @@ main(void)
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, reload_live_and_restart);
 	tcase_add_test(tc, read_text_file);
+	tcase_add_test(tc, auth_settings);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
