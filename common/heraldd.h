@@ -120,6 +120,8 @@ enum ctl_type {
 struct listener {
 	enum listener_kind	 kind;
 	int			 is_unix;
+	int			 local;		/* reachable from this machine
+						 * only (config_addr_is_local) */
 	char			 name[300];	/* as configured */
 	int			 fds[WORKERS_MAX]; /* per worker (TCP) */
 	int			 shared_fd;	/* unix: one for all */
@@ -127,6 +129,7 @@ struct listener {
 
 struct bus;
 struct addr_table;
+struct authdb;
 
 /* What the master prepares before forking; every child inherits it. */
 struct herald {
@@ -141,6 +144,9 @@ struct herald {
 						 * PUBs workers forward */
 	char			 fwd_path[108];	/* its abstract address */
 	struct addr_table	*addrs;		/* clients.per_address (addr.h) */
+	struct authdb		*auth;		/* the auth files, loaded: a
+						 * new worker starts with the
+						 * newest (authdb.h) */
 	time_t			 started;
 };
 

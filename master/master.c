@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "addr.h"
+#include "authdb.h"
 #include "bus.h"
 #include "heraldd.h"
 #include "log.h"
@@ -123,6 +124,7 @@ bind_listeners(struct herald *h)
 				    LISTENERS_MAX);
 			memset(l, 0, sizeof(*l));
 			l->kind = k == 0 ? LISTEN_CLIENT : LISTEN_INGEST;
+			l->local = config_addr_is_local(sl->v[i]);
 			l->shared_fd = -1;
 			snprintf(l->name, sizeof(l->name), "%s", sl->v[i]);
 			if (net_parse_addr(sl->v[i], k, &a, err,
@@ -604,6 +606,7 @@ static void
 sighup_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	struct herald_config next;
+	struct authdb *auth;
 	char *text = NULL;
 
 	log_info("SIGHUP: reloading %s", H.cfg.file ? H.cfg.file :
@@ -619,13 +622,16 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 		return;
 	}
 	if (config_load(&next, H.cfg.file, text ? text : "", H.overrides,
-	    H.noverrides, print_error, NULL) != 0) {
+	    H.noverrides, print_error, NULL) != 0 ||
+	    (auth = authdb_load(&next, print_error, NULL)) == NULL) {
 		log_warnx("reload refused: the configuration has errors; the "
 		    "running one stays in force");
 		config_free(&next);
 		free(text);
 		return;
 	}
+	authdb_free(H.auth);	/* a child started from now on has these */
+	H.auth = auth;
 	config_apply_reload(&H.cfg, &next, print_error, NULL);
 	log_set_level(H.cfg.log_level);
 	config_free(&next);
@@ -660,6 +666,11 @@ load_config(const char *file, int explicit_file, char **ov, int nov,
 		file = NULL;	/* no default file: built-in defaults */
 	errors = config_load(&H.cfg, file, NULL, ov, nov, print_error,
 	    check_only ? (void *)1 : NULL);
+	/* The files the auth settings name are part of the configuration:
+	 * checked with it, loaded once here, inherited by every child. */
+	if (errors == 0 && (H.auth = authdb_load(&H.cfg, print_error,
+	    check_only ? (void *)1 : NULL)) == NULL)
+		errors++;
 	if (check_only) {
 		if (errors == 0)
 			printf("%s: configuration ok\n", file ? file :

@@ -65,6 +65,8 @@ enum bus_counter {
 				 * table was full (or its lock held) */
 	CTR_EOF_UNREAD,		/* closed: input ended, what it was owed
 				 * stuck for EOF_GRACE_MS */
+	CTR_AUTH_FAILURES,	/* -ERR auth-failed */
+	CTR_AUTH_EXPIRED,	/* BYE auth-expired */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

@@ -25,7 +25,7 @@ static void	out_release(struct client *);
 
 /* Create a client for an accepted socket; greets it (client_greet). */
 struct client *
-client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
+client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -34,7 +34,10 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	c->w = w;
 	c->fd = fd;
 	c->id = ++w->next_id;
-	c->kind = kind;
+	c->kind = l->kind;
+	/* Ingest on a local listener stays trusted (heraldd.conf(5)). */
+	c->need_auth = w->cfg->auth_required &&
+	    (l->kind == LISTEN_CLIENT || !l->local);
 	c->addr_slot = addr_slot;
 	c->cursor = CUR_LIVE;
 	c->last_in = c->last_out = (uint32_t)now_ms();
@@ -59,22 +62,23 @@ client_greet(struct client *c)
 	struct worker *w = c->w;
 	ssize_t n = read(c->fd, w->rbuf, READ_CHUNK);
 
-	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-		client_send_seq(c, "HELLO herald/1", w->head_seq);
-		return;
-	}
-	if (n == 0) {		/* nothing, then its end: HELLO all the same */
-		client_send_seq(c, "HELLO herald/1", w->head_seq);
-		if (c->state != CS_DEAD)
-			client_eof(c);
-		return;
-	}
-	if (n == -1) {
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
 		client_lost(c, "read");
 		return;
 	}
-	client_replyf(c, "HELLO herald/1 %llu\n",
-	    (unsigned long long)w->head_seq);
+	if (n <= 0 && !c->need_auth) {	/* the common case: one write */
+		client_send_seq(c, "HELLO herald/1", w->head_seq);
+	} else {
+		client_replyf(c, "HELLO herald/1 %llu%s\n",
+		    (unsigned long long)w->head_seq,
+		    c->need_auth ? " auth" : "");
+		if (n <= 0)
+			client_flush(c);
+	}
+	if (n == 0 && c->state != CS_DEAD)	/* its end: HELLO all the same */
+		client_eof(c);
+	if (n <= 0)
+		return;
 	client_input(c, w->rbuf, n);
 	if (c->state != CS_DEAD)
 		client_flush(c);
@@ -367,6 +371,7 @@ client_free(struct client *c)
 		index_remove(&w->idx, s);
 	}
 	forward_forget(w, c);
+	authn_forget(c);
 	if (c->cursor == CUR_REPLAY || c->cursor == CUR_SWEEP)
 		replay_forget(c);
 	timers_remove(c);
@@ -486,8 +491,8 @@ client_eof_check(struct client *c)
 static int
 may_execute(const struct client *c)
 {
-	if (c->state != CS_OPEN || c->waiting_sync || c->w->stopping ||
-	    client_snapshot(c))
+	if (c->state != CS_OPEN || c->waiting_sync || c->auth_wait ||
+	    c->w->stopping || client_snapshot(c))
 		return 0;
 	if (client_pending(c) > REPLY_HIGH_WATER)
 		return 0;

@@ -54,6 +54,16 @@ add_sub(struct client *c, const char *p, size_t len, uint64_t start)
 	return 0;
 }
 
+/* -ERR forbidden <name>: the permission fault (herald-protocol(7)). */
+static void
+forbidden(struct client *c, const struct cmd *cmd, const char *why)
+{
+	worker_limit(c->w, CTR_FORBIDDEN, 0, "client %u: %.*s %.*s refused: "
+	    "%s", c->id, (int)cmd->verb_len, cmd->verb_str,
+	    (int)cmd->name_len, cmd->name, why);
+	client_reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
+}
+
 /* The highest seq this connection has been sent (or told it lost). */
 static uint64_t
 conn_position(const struct client *c)
@@ -163,6 +173,10 @@ cmd_sub(struct client *c, const struct cmd *cmd)
 {
 	struct worker *w = c->w;
 
+	if (!authn_may_read(c, cmd->name, cmd->name_len, 1)) {
+		forbidden(c, cmd, "not within the connection's read patterns");
+		return 1;
+	}
 	if (find_sub(c, cmd->name, cmd->name_len) == NULL &&
 	    c->nsubs >= w->cfg->clients_max_subs) {
 		worker_limit(w, CTR_TOO_MANY_SUBS, 0, "client %u: SUB %.*s "
@@ -201,6 +215,10 @@ cmd_unsub(struct client *c, const struct cmd *cmd)
 static void
 cmd_get(struct client *c, const struct cmd *cmd)
 {
+	if (!authn_may_read(c, cmd->name, cmd->name_len, 0)) {
+		forbidden(c, cmd, "not within the connection's read patterns");
+		return;
+	}
 	if (!snapshot_get(c, cmd->name, cmd->name_len)) {
 		client_reply_err(c, PERR_NOT_FOUND, cmd->name, cmd->name_len);
 		return;
@@ -208,30 +226,14 @@ cmd_get(struct client *c, const struct cmd *cmd)
 	client_replyf(c, "+OK GET %.*s\n", (int)cmd->name_len, cmd->name);
 }
 
-static int
-may_publish(const struct client *c, const char *t, size_t len)
-{
-	const struct strlist *pl = &c->w->cfg->clients_publish;
-
-	if (c->kind == LISTEN_INGEST)
-		return 1;
-	for (int i = 0; i < pl->n; i++)
-		if (topic_match(pl->v[i], strlen(pl->v[i]), t, len))
-			return 1;
-	return 0;
-}
-
 static void
 cmd_pub(struct client *c, const struct cmd *cmd)
 {
 	struct worker *w = c->w;
 
-	if (!may_publish(c, cmd->name, cmd->name_len)) {
+	if (!authn_may_publish(c, cmd->name, cmd->name_len)) {
 		c->errors = 0;
-		worker_limit(w, CTR_FORBIDDEN, 0, "client %u: PUB %.*s refused: "
-		    "not in clients.publish", c->id, (int)cmd->name_len,
-		    cmd->name);
-		client_reply_err(c, PERR_FORBIDDEN, cmd->name, cmd->name_len);
+		forbidden(c, cmd, "not a publish pattern of the connection");
 		return;
 	}
 	if (cmd->payload_err == PERR_PAYLOAD_TOO_LARGE)
@@ -327,6 +329,8 @@ cmd_stats(struct client *c)
 		{ "producer_reconnects", CTR_RECONNECTS },
 		{ "spawn_failures", CTR_SPAWN_FAILED },
 		{ "per_address_untracked", CTR_ADDR_UNTRACKED },
+		{ "auth_failures", CTR_AUTH_FAILURES },
+		{ "auth_expired", CTR_AUTH_EXPIRED },
 	};
 	struct bus *b = c->w->bus;
 	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);
@@ -355,6 +359,15 @@ command_execute(struct client *c, const char *line, size_t len)
 	enum proto_err err = proto_parse(line, len, w->cfg->max_payload, &cmd);
 	int cost = 1;
 
+	/* Before AUTH, a known verb is refused whatever its words hold. */
+	if (err != PERR_UNKNOWN_COMMAND && cmd.verb != CMD_NONE &&
+	    cmd.verb != CMD_AUTH && cmd.verb != CMD_PING &&
+	    cmd.verb != CMD_QUIT && authn_required(c)) {
+		client_reply_err(c, PERR_AUTH_REQUIRED, cmd.verb_str,
+		    cmd.verb_len);
+		client_bad_line(c);
+		return 1;
+	}
 	if (err != PERR_NONE) {
 		const char *d = cmd.verb_str;
 		size_t dl = cmd.verb_len;
@@ -404,6 +417,9 @@ command_execute(struct client *c, const char *line, size_t len)
 		break;
 	case CMD_QUIT:
 		client_bye(c, "quit");
+		break;
+	case CMD_AUTH:
+		authn_command(c, &cmd);
 		break;
 	case CMD_NONE:
 		break;

@@ -526,6 +526,7 @@ snapshot_step(struct client *c, size_t *queued)
 		if (s->kind != SNAP_CONFLATE)
 			client_snapshot_done(c, s->pattern, s->plen, s->h);
 		snapshot_end(c);
+		authn_snapshot_done(c);
 	}
 	if (c->state == CS_DEAD)
 		return -1;

@@ -48,14 +48,30 @@ quiet_for(const struct client *c, uint32_t now)
 	return in < out ? in : out;
 }
 
-/* How long until something may be due for c, as of now (ms, wrapping). */
+/* Milliseconds until the client's token expires, at most UINT32_MAX
+ * (never). */
 static uint32_t
-next_due(const struct client *c, uint32_t now)
+expiry_left(const struct client *c, uint64_t now_full)
+{
+	uint64_t at = authn_expires_ms(c);
+
+	if (at == 0)
+		return UINT32_MAX;
+	if (at <= now_full)
+		return 0;
+	return at - now_full >= UINT32_MAX ? UINT32_MAX - 1 :
+	    (uint32_t)(at - now_full);
+}
+
+/* How long until something may be due for c, as of now_full (ms). */
+static uint32_t
+next_due(const struct client *c, uint64_t now_full)
 {
 	const struct herald_config *cfg = c->w->cfg;
 	uint32_t hb = cfg->clients_heartbeat * 1000U;
 	uint32_t idle = cfg->clients_idle_timeout * 1000U;
-	uint32_t due = UINT32_MAX;
+	uint32_t now = (uint32_t)now_full;
+	uint32_t due = expiry_left(c, now_full);
 
 	if (c->state == CS_CLOSING)
 		return left(BYE_GRACE_MS, now - c->last_in);
@@ -63,7 +79,7 @@ next_due(const struct client *c, uint32_t now)
 		return 1000;		/* the reaper frees it before then */
 	if (c->eof)			/* closed when done, or when stuck */
 		return left(EOF_GRACE_MS, quiet_for(c, now));
-	if (c->writing)
+	if (c->writing && due > 1000)
 		due = 1000;		/* stalled? look every second */
 	if (idle > 0 && left(idle, now - c->last_in) < due)
 		due = left(idle, now - c->last_in);
@@ -76,8 +92,8 @@ next_due(const struct client *c, uint32_t now)
 static unsigned
 due_slot(const struct client *c, uint64_t now_full)
 {
-	return slot_for(&c->w->wheel, (now_full + next_due(c,
-	    (uint32_t)now_full)) / 1000);
+	return slot_for(&c->w->wheel, (now_full + next_due(c, now_full)) /
+	    1000);
 }
 
 /* A new client: on the wheel by its first heartbeat or idle time. */
@@ -130,10 +146,11 @@ eof_due(struct client *c, uint32_t now)
 	client_kill(c);
 }
 
-/* What is due for one client at now (ms, wrapping): act on it. */
+/* What is due for one client at now_full (ms): act on it. */
 static void
-client_due(struct client *c, uint32_t now)
+client_due(struct client *c, uint64_t now_full)
 {
+	uint32_t now = (uint32_t)now_full;
 	struct worker *w = c->w;
 	uint32_t hb = w->cfg->clients_heartbeat * 1000U;
 	uint32_t idle = w->cfg->clients_idle_timeout * 1000U;
@@ -147,6 +164,10 @@ client_due(struct client *c, uint32_t now)
 		return;
 	if (c->eof) {
 		eof_due(c, now);
+		return;
+	}
+	if (expiry_left(c, now_full) == 0) {
+		authn_expired(c);
 		return;
 	}
 	/* A stalled client (socket full, never writable) is not walked:
@@ -179,7 +200,6 @@ timers_run(struct worker *w)
 {
 	struct wheel *wh = &w->wheel;
 	uint64_t now_full = now_ms(), sec = now_full / 1000;
-	uint32_t now = (uint32_t)now_full;
 	struct client *c;
 
 	/* Run from the loop: a walk still entered was left by a body. */
@@ -193,7 +213,7 @@ timers_run(struct worker *w)
 		    WHEEL_SLOTS);
 
 		while ((c = wheel_next(wh, &walk)) != NULL) {
-			client_due(c, now);
+			client_due(c, now_full);
 			wheel_move(wh, c, due_slot(c, now_full));
 		}
 	}

@@ -265,7 +265,7 @@ reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
 
 /* Accept one connection; returns -1 when there is none (or no fds). */
 static int
-accept_one(struct worker *w, int lfd, enum listener_kind kind)
+accept_one(struct worker *w, int lfd, const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -302,7 +302,7 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 		    "stayed locked for %d ms (its holder stopped?): a "
 		    "connection is admitted without clients.per_address",
 		    ADDR_LOCK_WAIT_MS);
-	if (client_new(w, fd, kind, slot >= 0 ? slot : -1) == NULL) {
+	if (client_new(w, fd, l, slot >= 0 ? slot : -1) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
 			addr_release(w->h->addrs, w->id, slot);
@@ -315,12 +315,12 @@ static void
 accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct worker *w = &W;
-	enum listener_kind kind = (enum listener_kind)(intptr_t)arg;
+	const struct listener *l = arg;
 
 	/* HELLO tells the newest seq: be up to date with the bus. */
 	fanout_run(w);
 	for (int i = 0; i < ACCEPT_BATCH && !w->accept_paused; i++)
-		if (accept_one(w, lfd, kind) == -1)
+		if (accept_one(w, lfd, l) == -1)
 			break;
 }
 
@@ -373,6 +373,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	if (r == 0)
 		return;
 	config_apply_reload(w->cfg, &next, NULL, NULL);
+	authn_reload(w);
 	timers_all_soon(w);	/* heartbeat, idle_timeout, slow_policy */
 	log_set_level(w->cfg->log_level);
 	for (int i = 0; i < w->h->nlisteners; i++)	/* tcp.* settings */
@@ -486,10 +487,10 @@ signal_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-add_listener(struct worker *w, int fd, enum listener_kind kind)
+add_listener(struct worker *w, int fd, struct listener *l)
 {
 	struct event *ev = ev_new_or_die(w->base, fd, EV_READ | EV_PERSIST,
-	    accept_cb, (void *)(intptr_t)kind);
+	    accept_cb, l);
 
 	ev_add_or_die(ev, NULL);
 	w->listen_ev[w->nlisten_ev++] = ev;
@@ -504,13 +505,13 @@ setup_listeners(struct worker *w)
 	for (int i = 0; i < h->nlisteners; i++) {
 		struct listener *l = &h->listeners[i];
 		if (l->is_unix) {
-			add_listener(w, l->shared_fd, l->kind);
+			add_listener(w, l->shared_fd, l);
 			continue;
 		}
 		for (int k = 0; k < w->cfg->workers; k++)
 			if (k != w->id - 1)
 				close(l->fds[k]);
-		add_listener(w, l->fds[w->id - 1], l->kind);
+		add_listener(w, l->fds[w->id - 1], l);
 	}
 	close(h->fwd_fd);
 	for (int k = 0; k < w->cfg->workers; k++)
@@ -570,6 +571,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	setup_listeners(w);
 	w->reap_ev = ev_new_or_die(w->base, -1, 0, reap_cb, w);
 	replay_init(w);
+	authn_init(w);
 	w->accept_resume = ev_new_or_die(w->base, -1, 0, resume_accepting, w);
 	w->wake_ev = ev_new_or_die(w->base, h->wake_fds[id - 1],
 	    EV_READ | EV_PERSIST, wake_cb, w);

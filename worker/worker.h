@@ -77,6 +77,8 @@ struct client {
 	struct worker	*w;
 	struct sub	*subs;
 	struct client_io *io;		/* NULL when nothing is pending */
+	struct client_auth *auth;	/* NULL until its first AUTH
+					 * (authn.c) */
 	struct wheel_link link;		/* its slot of the timer wheel */
 	struct client	*dead_next;	/* reaper list */
 	struct client	*batch_next;	/* clients touched this batch */
@@ -111,6 +113,11 @@ struct client {
 					 * turned (client_input) */
 	unsigned	 wheel_slot:8;	/* its slot of w->wheel (wheel.c) */
 	unsigned	 in_walk:1;	/* held by a walk of the wheel */
+	unsigned	 need_auth:1;	/* its listener requires AUTH */
+	unsigned	 auth_wait:1;	/* an AUTH is checked, or its failure
+					 * answered late: commands wait */
+	unsigned	 auth_recheck:1; /* a reload's permission check waits
+					 * for its snapshot (authn.c) */
 };
 
 /* 1 if the client is caught up, on the fast path. */
@@ -258,6 +265,8 @@ struct worker {
 	uint32_t		 next_sync;
 	uint32_t		 drain_sync;	/* stopping: the last one's id */
 
+	struct authn		*auth;		/* identities (authn.c) */
+
 	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
 };
 
@@ -273,7 +282,7 @@ void	worker_publisher(struct client *);
 void	worker_drained(struct worker *);
 
 /* client.c */
-struct client *client_new(struct worker *, int fd, enum listener_kind,
+struct client *client_new(struct worker *, int fd, const struct listener *,
 	    int addr_slot);
 struct client_io *client_io(struct client *);
 void	client_cursor_set(struct client *, enum cursor);
@@ -354,6 +363,20 @@ int	forward_full(struct worker *);
 int	forward_drain(struct worker *);
 void	forward_close(struct worker *);
 void	forward_forget(struct worker *, struct client *);
+
+/* authn.c: identities and permissions (herald-protocol(7), "Identity
+ * and permissions") */
+void	authn_init(struct worker *);
+void	authn_reload(struct worker *);
+void	authn_command(struct client *, const struct cmd *);
+int	authn_required(const struct client *);
+int	authn_may_read(const struct client *, const char *p, size_t len,
+	    int is_pattern);
+int	authn_may_publish(const struct client *, const char *t, size_t len);
+uint64_t authn_expires_ms(const struct client *);
+void	authn_expired(struct client *);
+void	authn_snapshot_done(struct client *);
+void	authn_forget(struct client *);
 
 /* timers.c */
 void	timers_add(struct client *);

@@ -38,7 +38,7 @@ SANITIZER_MARKS = ('AddressSanitizer', 'runtime error:',
 FINAL_RE = re.compile(r'^(\+OK|-ERR|PONG|BYE)( |$)')
 MSG_RE = re.compile(r'^(MSG|VAL) (\S+) (\d+) (.*)$', re.S)
 GAP_RE = re.compile(r'^GAP (\d+) (\d+)$')
-HELLO_RE = re.compile(r'^HELLO herald/1 (\d+)$')
+HELLO_RE = re.compile(r'^HELLO herald/1 (\d+)( auth)?$')
 
 _live_servers = []
 
