@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """heraldd (the normal build) under valgrind's memcheck through a short
 scenario: publish, SUB with wildcards and a snapshot, live MSGs, a resume,
-GET, STATS, bad commands, clients that vanish mid-line, a reload, then a
-graceful TERM.  Fails on any memcheck error or definite leak in any of the
+GET, STATS, bad commands, clients that vanish mid-line, AUTH by password
+and by token (good, bad, refreshed, a client gone while its check or its
+failure's delay waits), a reload that narrows the ACL, then a graceful
+TERM.  Fails on any memcheck error or definite leak in any of the
 daemon's processes (master, producer, workers: valgrind follows fork, and
 each process writes its own log), or if a process ends without valgrind's
 final summary (killed rather than stopped).
@@ -77,9 +79,28 @@ class Valgrind(ht.HeraldTestCase):
         shutil.rmtree(os.path.join(top, 'valgrind'), ignore_errors=True)
         self.vgdir = os.path.join(top, 'valgrind')
         os.makedirs(self.vgdir)
+        # permissions on, anonymous reads everything (the scenario's
+        # first part runs as without them)
+        self.users = os.path.join(self.vgdir, 'users')
+        self.acl = os.path.join(self.vgdir, 'acl')
+        self.key = os.path.join(self.vgdir, 'hs.key')
+        with open(self.users, 'w') as f:
+            # sha512crypt of "vg-pw" with rounds=1000: memcheck is slow
+            f.write('vg:$6$rounds=1000$herald.salt$FI6M2Uf28OjsC6hlM6x0FR9w'
+                    'Smc7MPsetN1iq9TdlukXyTC54KWr1CJ65m4J.NPSr25Bx2fFsYh9lg'
+                    '2vXuq19/\n')
+        with open(self.acl, 'w') as f:
+            f.write('user vg\nread vg/#\npublish vg/%u/#\n')
+        with open(self.key, 'w') as f:
+            f.write('a secret of at least thirty-two bytes\n')
         # the built-in status source too, so the producer's timer runs
         self.srv = VgServer(self.vgdir, {'status.interval': '1',
-                                         'shutdown_grace': '30'})
+                                         'shutdown_grace': '30',
+                                         'auth.users': self.users,
+                                         'auth.acl': self.acl,
+                                         'auth.jwt_keys': self.key,
+                                         'auth.anonymous': '#',
+                                         'auth.fail_delay_ms': '100'})
         self.addCleanup(self.srv.kill)
         self.srv.start(wait=False)
         self.srv.wait_ready(timeout=SLOW)
@@ -132,6 +153,31 @@ class Valgrind(ht.HeraldTestCase):
         d.sendline('SUB vg/#')
         d.close()
 
+        # AUTH: a password, a token, a refresh, failures
+        a = self.conn(srv.port)
+        self.assertEqual(a.cmd('AUTH vg vg-pw'), ['+OK AUTH vg'])
+        a.sub('vg/a/#')
+        self.assertEqual(a.cmd('AUTH vg wrong'), ['-ERR auth-failed'])
+        self.assertEqual(a.cmd('AUTH vg vg-pw'), ['+OK AUTH vg'])  # cached
+        a.pub('vg/vg/t', '1')
+        self.assertRegex(a.cmd('PUB vg/other/t 1')[-1], r'^-ERR forbidden')
+        t = self.conn(srv.port)
+        tok = self.token('vg', '--read', 'vg/a/#')
+        self.assertEqual(t.cmd('AUTH ' + tok), ['+OK AUTH vg'])
+        t.sub('vg/a/1/temp')
+        self.assertEqual(t.cmd('AUTH ' + self.token('vg')), ['+OK AUTH vg'])
+        self.assertEqual(t.cmd('AUTH x.y.z'), ['-ERR auth-failed'])
+        # gone while the check waits, and while the failure's delay runs
+        for line in ('AUTH vg vg-pw-not-cached', 'AUTH vg vg-pw2'):
+            d = self.conn(srv.port)
+            d.sendline(line)
+            d.close()
+        # a reload that takes vg/a/# from vg: its SUB ends
+        with open(self.acl, 'w') as f:
+            f.write('user vg\nread vg/b/#\n')
+        srv.signal(signal.SIGHUP)
+        self.assertEqual(a.line(), '-ERR forbidden vg/a/#')
+
         # a reload (the same settings), then everything still works
         srv.signal(signal.SIGHUP)
         ing.pub('vg/b/after', 'reload')
@@ -145,6 +191,14 @@ class Valgrind(ht.HeraldTestCase):
         self.assertEqual(status, 0, 'heraldd under valgrind exited with %s; '
                          'log:\n%s' % (status, srv.log_tail()))
         srv.cleanup()
+
+    def token(self, sub, *args):
+        import subprocess
+        p = subprocess.run([os.path.join(BUILDDIR, 'client', 'herald'),
+                            'token', '--key', self.key, '--sub', sub] +
+                           list(args), stdout=subprocess.PIPE, check=True,
+                           timeout=30)
+        return p.stdout.decode().strip()
 
     def check_logs(self):
         """Every process's memcheck log: a final summary, no errors."""
