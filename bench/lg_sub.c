@@ -166,7 +166,7 @@ conn_connected(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
 	struct epoll_event ev;
-	char out[1024], topic[64];
+	char out[LG_MAX_TOKEN + 1024], topic[64];
 	socklen_t len = sizeof(int);
 	int err = 0, t;
 	size_t n;
@@ -183,6 +183,9 @@ conn_connected(struct sub_child *sc, int i)
 	t = c->idx < (uint32_t)sc->o->subs ? (int)(c->idx % (uint32_t)sc->o->topics) : 0;
 	wire_topic(sc->o->proto, topic, sizeof(topic), t);
 	n = wire_connect(sc->o->proto, out, sizeof(out), c->idx);
+	if (sc->o->auth_token != NULL)	/* before its SUB, in the same write */
+		n += snprintf(out + n, sizeof(out) - n, "AUTH %s\n",
+		    sc->o->auth_token);
 	n += wire_subscribe(sc->o->proto, out + n, sizeof(out) - n, topic,
 	    c->idx, c->resume && sc->o->proto == PROTO_HERALD, c->last_seq);
 	if (write(c->fd, out, n) != (ssize_t)n) {

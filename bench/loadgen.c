@@ -111,7 +111,9 @@ usage(void)
 "  --series S           sample the server's memory every S seconds\n"
 "  --pub-nagle          the publisher leaves Nagle's algorithm on, as a\n"
 "                       naive publisher would (default: TCP_NODELAY)\n"
-"  --connect-timeout S  give up connecting after S s without progress (20)\n",
+"  --connect-timeout S  give up connecting after S s without progress (20)\n"
+"  --auth-token TOKEN   herald: each subscriber sends AUTH TOKEN before its\n"
+"                       SUB, in the same write (at connect and reconnect)\n",
 	    LG_TS_DIGITS + 1, LG_CHILD_CONNS);
 	exit(2);
 }
@@ -149,7 +151,7 @@ parse_options(int argc, char **argv)
 		{ "stop-on-fail", 0, 0, 'x' }, { "p99-limit", 1, 0, 'l' },
 		{ "storm-at", 1, 0, 'm' }, { "series", 1, 0, 'e' },
 		{ "connect-timeout", 1, 0, 'T' }, { "verbose", 0, 0, 'v' },
-		{ "pub-nagle", 0, 0, 'N' },
+		{ "pub-nagle", 0, 0, 'N' }, { "auth-token", 1, 0, 'A' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -189,6 +191,7 @@ parse_options(int argc, char **argv)
 		case 'l': O.p99_limit_ms = atof(optarg); break;
 		case 'm': O.storm_at = atof(optarg); break;
 		case 'N': O.pub_nagle = 1; break;
+		case 'A': O.auth_token = optarg; break;
 		case 'e': O.series = atof(optarg); break;
 		case 'T': O.connect_timeout = atof(optarg); break;
 		case 'v': O.verbose = 1; break;
@@ -204,6 +207,12 @@ parse_options(int argc, char **argv)
 	    O.payload > LG_MAX_PAYLOAD - 1024 || O.naddrs < 1 ||
 	    O.naddrs > LG_MAX_ADDRS || O.inflight < 1)
 		usage();
+	if (O.auth_token != NULL && (O.proto != PROTO_HERALD ||
+	    strlen(O.auth_token) > LG_MAX_TOKEN)) {
+		fprintf(stderr, "loadgen: --auth-token is for herald, at most "
+		    "%d bytes\n", LG_MAX_TOKEN);
+		exit(2);
+	}
 	if (O.storm_at > 0 && O.nrates != 1) {
 		fprintf(stderr, "loadgen: --storm-at needs exactly one rate\n");
 		exit(2);

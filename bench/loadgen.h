@@ -18,6 +18,7 @@
 #define LG_MAX_ADDRS		250	/* loopback source addresses 127.0.0.1.. */
 #define LG_MAX_TOPICS		100000	/* topics a run may use */
 #define LG_MAX_PAYLOAD		65536	/* largest payload */
+#define LG_MAX_TOKEN		2048	/* --auth-token: a JWT with claims */
 #define LG_TS_DIGITS		20	/* the send time, decimal ns, leads each payload */
 #define LG_READ_BUF		(256 * 1024) /* one child's read buffer */
 #define LG_MAX_FRAME		(LG_MAX_PAYLOAD + 1024) /* longest frame we accept */
@@ -107,6 +108,7 @@ struct lg_opts {
 	double		 storm_at;	/* storm: seconds of publishing before the drop */
 	double		 series;	/* seconds between RSS samples (0 = none) */
 	int		 pub_nagle;	/* the publisher leaves Nagle on */
+	const char	*auth_token;	/* herald: AUTH with it before the SUB */
 	int		 verbose;
 };
 
