@@ -18,7 +18,8 @@ AUTH_USERS_SOURCES = auth/users.c auth/users.h
 AUTH_CRYPTO_CFLAGS = $(OPENSSL_CFLAGS) $(LIBCRYPT_CFLAGS)
 AUTH_CRYPTO_LIBS = $(OPENSSL_LIBS) $(LIBCRYPT_LIBS)
 
-UNIT_TESTS += tests/unit/test_perm tests/unit/test_acl tests/unit/test_users
+UNIT_TESTS += tests/unit/test_perm tests/unit/test_acl tests/unit/test_users \
+	tests/unit/test_grant
 FUZZ_REPLAY += tests/fuzz/fuzz_acl tests/fuzz/fuzz_users
 
 tests_unit_test_perm_SOURCES = tests/unit/test_perm.c \
@@ -26,6 +27,11 @@ tests_unit_test_perm_SOURCES = tests/unit/test_perm.c \
 tests_unit_test_perm_CPPFLAGS = $(AUTH_CPPFLAGS)
 tests_unit_test_perm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_perm_LDADD = $(CHECK_LIBS)
+tests_unit_test_grant_SOURCES = tests/unit/test_grant.c \
+	worker/grant.c worker/grant.h $(AUTH_ACL_SOURCES)
+tests_unit_test_grant_CPPFLAGS = $(AUTH_CPPFLAGS)
+tests_unit_test_grant_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_grant_LDADD = $(CHECK_LIBS)
 tests_unit_test_acl_SOURCES = tests/unit/test_acl.c $(AUTH_ACL_SOURCES)
 tests_unit_test_acl_CPPFLAGS = $(AUTH_CPPFLAGS)
 tests_unit_test_acl_CFLAGS = $(UNIT_CFLAGS)

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "authdb.h"
+#include "grant.h"
 #include "ident.h"
 #include "jwt.h"
 #include "perm.h"
@@ -25,18 +26,14 @@
 #include "users.h"
 #include "worker.h"
 
-/* A connection's identity, once it has sent an AUTH. */
+/* What a connection that has sent an AUTH holds. */
 struct client_auth {
-	struct perm_list read, publish;	/* when has_perms */
+	struct grant	*grant;		/* its user and lists; NULL while it
+					 * is anonymous */
 	uint64_t	 expires_ms;	/* now_ms() at the token's exp; 0:
 					 * never */
 	struct auth_job	*job;		/* a check or a reply under way */
-	char		 user[IDENT_MAX + 1];	/* "" while anonymous */
 	uint8_t		 failures;	/* failed AUTHs on the connection */
-	unsigned	 has_perms:1;	/* read and publish are its lists;
-					 * else it reads every topic and
-					 * publishes as its listener lets
-					 * anyone (no ACL, no claim) */
 	unsigned	 token_perms:1;	/* the lists came from its token:
 					 * a reload leaves them alone */
 };
@@ -61,6 +58,7 @@ struct job_queue {
 struct authn {
 	struct authdb		*db;
 	struct users_cache	*cache;
+	struct grant_table	 grants;	/* the connections' lists */
 	struct job_queue	 hashes;	/* one hashed per loop turn */
 	struct job_queue	 failed;	/* answered fail_delay_ms late;
 						 * one delay for all: in order */
@@ -119,17 +117,15 @@ job_free(struct auth_job *j)
 static struct client_auth *
 auth_of(struct client *c)
 {
-	if (c->auth == NULL && (c->auth = calloc(1, sizeof(*c->auth))) != NULL) {
-		perm_init(&c->auth->read);
-		perm_init(&c->auth->publish);
-	}
+	if (c->auth == NULL)
+		c->auth = calloc(1, sizeof(*c->auth));
 	return c->auth;
 }
 
 static int
 authenticated(const struct client *c)
 {
-	return c->auth != NULL && c->auth->user[0] != '\0';
+	return c->auth != NULL && c->auth->grant != NULL;
 }
 
 /* 1 if the client must AUTH before anything but AUTH, PING and QUIT. */
@@ -147,9 +143,9 @@ authn_may_read(const struct client *c, const char *p, size_t len,
 	const struct perm_list *pl = &c->w->auth->db->anonymous;
 
 	if (authenticated(c)) {
-		if (!c->auth->has_perms)
+		if (!c->auth->grant->lists)
 			return 1;
-		pl = &c->auth->read;
+		pl = &c->auth->grant->read;
 	} else if (c->kind == LISTEN_INGEST && !c->need_auth) {
 		return 1;	/* a trusted ingest listener (authn_may_publish) */
 	}
@@ -163,8 +159,8 @@ authn_may_publish(const struct client *c, const char *t, size_t len)
 {
 	const struct strlist *pl = &c->w->cfg->clients_publish;
 
-	if (authenticated(c) && c->auth->has_perms)
-		return perm_allows_topic(&c->auth->publish, t, len);
+	if (authenticated(c) && c->auth->grant->lists)
+		return perm_allows_topic(&c->auth->grant->publish, t, len);
 	/* An ingest connection that reached this point is trusted: its
 	 * listener is local (and may read and publish anything), or it
 	 * authenticated. */
@@ -183,18 +179,38 @@ authn_expires_ms(const struct client *c)
 	return c->auth != NULL ? c->auth->expires_ms : 0;
 }
 
-/* Replace the lists of the client with user's from the ACL (none: it
+/* Make the client user with these lists (taken; NULL: none), in place
+ * of what it was.  -1: no memory (the caller closes it). */
+static int
+set_grant(struct client *c, const char *user, struct perm_list *read,
+    struct perm_list *publish)
+{
+	struct grant_table *t = &c->w->auth->grants;
+	struct grant *old = c->auth->grant;	/* user may be its name */
+
+	c->auth->grant = grant_get(t, user, read, publish);
+	grant_put(t, old);
+	return c->auth->grant != NULL ? 0 : -1;
+}
+
+/* Make the client user with its lists from the ACL (no ACL: none, it
  * reads everything, publishes as anyone may).  -1: no memory. */
 static int
-acl_perms(struct client_auth *a, const struct authdb *db)
+acl_perms(struct client *c, const char *user, const struct authdb *db)
 {
-	perm_free(&a->read);
-	perm_free(&a->publish);
-	a->token_perms = 0;
-	a->has_perms = db->acl != NULL;
+	struct perm_list read, publish;
+
+	c->auth->token_perms = 0;
 	if (db->acl == NULL)
-		return 0;
-	return acl_permissions(db->acl, a->user, &a->read, &a->publish);
+		return set_grant(c, user, NULL, NULL);
+	perm_init(&read);
+	perm_init(&publish);
+	if (acl_permissions(db->acl, user, &read, &publish) == -1) {
+		perm_free(&read);
+		perm_free(&publish);
+		return -1;
+	}
+	return set_grant(c, user, &read, &publish);
 }
 
 /* The answer to a failed AUTH, after its delay: -ERR, and BYE at the
@@ -274,13 +290,11 @@ succeeded(struct client *c, const char *user, struct jwt_claims *claims)
 		client_kill(c);
 		return;
 	}
-	first = a->user[0] == '\0';
-	if (!first && strcmp(a->user, user) != 0) {
+	first = a->grant == NULL;
+	if (!first && strcmp(a->grant->user, user) != 0) {
 		failed(c, user, "a connection authenticated as another user");
 		return;
 	}
-	if (first)
-		strcpy(a->user, user);
 	a->expires_ms = 0;
 	if (claims != NULL && claims->exp != 0) {
 		int64_t left = claims->exp - (int64_t)time(NULL);
@@ -288,16 +302,10 @@ succeeded(struct client *c, const char *user, struct jwt_claims *claims)
 	}
 	int r;
 	if (claims != NULL && claims->has_perms) {
-		perm_free(&a->read);
-		perm_free(&a->publish);
-		a->read = claims->read;
-		a->publish = claims->publish;
-		perm_init(&claims->read);
-		perm_init(&claims->publish);
-		a->has_perms = a->token_perms = 1;
-		r = 0;
+		r = set_grant(c, user, &claims->read, &claims->publish);
+		a->token_perms = 1;
 	} else {
-		r = acl_perms(a, w->auth->db);
+		r = acl_perms(c, user, w->auth->db);
 	}
 	if (r == -1) {
 		log_warnx("client %u: out of memory for %s's permissions",
@@ -460,8 +468,7 @@ authn_forget(struct client *c)
 		return;
 	if (c->auth->job != NULL)
 		c->auth->job->c = NULL;
-	perm_free(&c->auth->read);
-	perm_free(&c->auth->publish);
+	grant_put(&c->w->auth->grants, c->auth->grant);
 	free(c->auth);
 	c->auth = NULL;
 }
@@ -471,7 +478,8 @@ void
 authn_expired(struct client *c)
 {
 	worker_limit(c->w, CTR_AUTH_EXPIRED, 0, "client %u: the token of %s "
-	    "expired without a refresh: closing", c->id, c->auth->user);
+	    "expired without a refresh: closing", c->id,
+	    c->auth->grant->user);
 	c->auth->expires_ms = 0;
 	client_bye(c, "auth-expired");
 	client_flush(c);
@@ -544,9 +552,9 @@ authn_reload(struct worker *w)
 		if (c->state != CS_OPEN)
 			continue;
 		if (authenticated(c) && !c->auth->token_perms &&
-		    acl_perms(c->auth, db) == -1) {
-			log_warnx("client %u: out of memory for %s's "
-			    "permissions", c->id, c->auth->user);
+		    acl_perms(c, c->auth->grant->user, db) == -1) {
+			log_warnx("client %u: out of memory for its "
+			    "permissions", c->id);
 			client_kill(c);
 			continue;
 		}
