@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -37,7 +38,17 @@ struct users {
 	size_t		 cap;
 };
 
+/*
+ * The cache is one shared mapping: made before the workers are forked,
+ * every worker reads and fills the same slots, so a client that
+ * reconnects to another worker is still remembered.  A slot is written
+ * under its sequence number (odd while a write is under way: a reader
+ * that sees it odd, or changed, takes a miss; two writers never write it
+ * at once).  A clear bumps the epoch, which every slot records.
+ */
 struct cache_slot {
+	uint32_t	seq;
+	uint32_t	epoch;
 	char		user[IDENT_MAX + 1];	/* "" when free */
 	unsigned char	digest[DIGEST_LEN];
 };
@@ -45,6 +56,7 @@ struct cache_slot {
 struct users_cache {
 	int		  keyed;	/* 0: no randomness for a key, and
 					 * then the cache stays empty */
+	uint32_t	  epoch;	/* a slot of another epoch is free */
 	unsigned char	  key[DIGEST_LEN];
 	struct cache_slot slots[USERS_CACHE_SLOTS];
 };
@@ -378,29 +390,55 @@ cache_digest(const struct users_cache *c, const char *user, const char *pw,
 	return ok ? 0 : -1;
 }
 
-/* The slot a digest belongs in. */
+/* The first slot of the set a digest belongs in. */
 static struct cache_slot *
-cache_slot(struct users_cache *c, const unsigned char *md)
+cache_set(struct users_cache *c, const unsigned char *md)
 {
 	uint32_t h = (uint32_t)md[0] | (uint32_t)md[1] << 8 |
 	    (uint32_t)md[2] << 16 | (uint32_t)md[3] << 24;
 
-	return &c->slots[h % USERS_CACHE_SLOTS];
+	return &c->slots[h % (USERS_CACHE_SLOTS / USERS_CACHE_WAYS) *
+	    USERS_CACHE_WAYS];
 }
 
-/* A new cache. */
+/* A new cache, shared with the processes forked after. */
 struct users_cache *
 users_cache_new(void)
 {
-	struct users_cache *c = calloc(1, sizeof(*c));
+	struct users_cache *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
-	if (c != NULL && RAND_bytes(c->key, sizeof(c->key)) != 1) {
-		free(c);
+	if (c == MAP_FAILED)
+		return NULL;
+	if (RAND_bytes(c->key, sizeof(c->key)) != 1) {
+		munmap(c, sizeof(*c));
 		return NULL;
 	}
-	if (c != NULL)
-		c->keyed = 1;
+	c->keyed = 1;
+	c->epoch = 1;		/* the zeroed slots are of epoch 0: free */
 	return c;
+}
+
+/* 1 if slot s holds user's digest md of this epoch (read under its
+ * sequence number: a write under way is a miss). */
+static int
+slot_holds(const struct cache_slot *s, uint32_t epoch, const char *user,
+    const unsigned char *md)
+{
+	char u[IDENT_MAX + 1];
+	unsigned char d[DIGEST_LEN];
+	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+
+	if (seq & 1)
+		return 0;
+	uint32_t e = __atomic_load_n(&s->epoch, __ATOMIC_RELAXED);
+	memcpy(u, s->user, sizeof(u));
+	memcpy(d, s->digest, sizeof(d));
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq || e != epoch)
+		return 0;
+	u[IDENT_MAX] = '\0';
+	return strcmp(u, user) == 0 && CRYPTO_memcmp(d, md, DIGEST_LEN) == 0;
 }
 
 /* 1 if user with pw passed a check since the last clear. */
@@ -409,46 +447,64 @@ users_cache_hit(struct users_cache *c, const char *user, const char *pw,
     size_t len)
 {
 	unsigned char md[DIGEST_LEN];
-	struct cache_slot *s;
+	struct cache_slot *set;
+	uint32_t epoch = __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE);
 
 	if (cache_digest(c, user, pw, len, md) == -1)
 		return 0;
-	s = cache_slot(c, md);
-	return strcmp(s->user, user) == 0 &&
-	    CRYPTO_memcmp(s->digest, md, DIGEST_LEN) == 0;
+	set = cache_set(c, md);
+	for (int i = 0; i < USERS_CACHE_WAYS; i++)
+		if (slot_holds(&set[i], epoch, user, md))
+			return 1;
+	return 0;
 }
 
-/* Remember a successful check. */
+/* Remember a successful check: in a free way of its set, else in the way
+ * its digest picks (pushing out another).  Skipped if another process is
+ * writing that slot. */
 void
 users_cache_add(struct users_cache *c, const char *user, const char *pw,
     size_t len)
 {
 	unsigned char md[DIGEST_LEN];
-	struct cache_slot *s;
+	struct cache_slot *set, *s;
+	uint32_t epoch = __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE), seq;
 
 	if (cache_digest(c, user, pw, len, md) == -1)
 		return;
-	s = cache_slot(c, md);
-	memcpy(s->user, user, strlen(user) + 1);
+	set = cache_set(c, md);
+	s = &set[md[4] % USERS_CACHE_WAYS];
+	for (int i = 0; i < USERS_CACHE_WAYS; i++)
+		if (__atomic_load_n(&set[i].epoch, __ATOMIC_RELAXED) != epoch) {
+			s = &set[i];
+			break;
+		}
+	seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+	if ((seq & 1) || !__atomic_compare_exchange_n(&s->seq, &seq, seq + 1,
+	    0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&s->epoch, epoch, __ATOMIC_RELAXED);
+	memset(s->user, 0, sizeof(s->user));
+	memcpy(s->user, user, strlen(user));
 	memcpy(s->digest, md, DIGEST_LEN);
+	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-/* Forget every check, with a new key. */
+/* Forget every check: a new epoch (every process's clear bumps it, and a
+ * slot of another epoch is free). */
 void
 users_cache_clear(struct users_cache *c)
 {
-	OPENSSL_cleanse(c, sizeof(*c));
-	c->keyed = RAND_bytes(c->key, sizeof(c->key)) == 1;
+	__atomic_add_fetch(&c->epoch, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Free the cache. */
+/* Free the cache (this process's mapping of it). */
 void
 users_cache_free(struct users_cache *c)
 {
 	if (c == NULL)
 		return;
-	OPENSSL_cleanse(c, sizeof(*c));
-	free(c);
+	munmap(c, sizeof(*c));
 }
 
 /* users_verify through the cache. */

@@ -22,9 +22,14 @@
 #define USERS_PASSWORD_MAX 256	/* longest password checked: far more than
 				 * any passphrase, and it bounds the cost of
 				 * sha512crypt, which grows with length */
-#define USERS_CACHE_SLOTS 4096	/* successful checks remembered: the users
-				 * of a reconnect storm, at about 100 bytes
-				 * each */
+#define USERS_CACHE_SLOTS 131072 /* successful checks remembered: twice a
+				 * full users file, at about 110 bytes
+				 * each, in memory shared by the workers
+				 * (pages used as slots fill) */
+#define USERS_CACHE_WAYS 8	/* slots a check may sit in: a full set
+				 * pushes one out, which stays rare (under
+				 * 1%) up to 50,000 users; a lookup reads
+				 * them all, cheap beside its HMAC */
 
 struct users;
 struct users_cache;
@@ -82,8 +87,9 @@ int	users_hash_password(const char *pw, char *out, size_t outlen);
 char	*users_file_set(const char *buf, size_t len, const char *user,
 	    const char *hash, size_t *outlen);
 
-/* A cache of USERS_CACHE_SLOTS checks with a new random key; NULL when
- * out of memory or out of randomness. */
+/* A cache of USERS_CACHE_SLOTS checks with a new random key, in memory
+ * shared with the processes forked after (every worker uses the one the
+ * master made); NULL when out of memory or out of randomness. */
 struct users_cache *users_cache_new(void);
 
 /* 1 if user with password pw[0..len) passed a check since the last
@@ -95,7 +101,8 @@ int	users_cache_hit(struct users_cache *, const char *user, const char *pw,
 void	users_cache_add(struct users_cache *, const char *user,
 	    const char *pw, size_t len);
 
-/* Forget every check and change the key (the users file was reloaded). */
+/* Forget every check (the users file was reloaded), for every process
+ * sharing the cache. */
 void	users_cache_clear(struct users_cache *);
 
 /* Free the cache (NULL is fine). */

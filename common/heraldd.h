@@ -130,6 +130,7 @@ struct listener {
 struct bus;
 struct addr_table;
 struct authdb;
+struct users_cache;
 
 /* What the master prepares before forking; every child inherits it. */
 struct herald {
@@ -147,6 +148,8 @@ struct herald {
 	struct authdb		*auth;		/* the auth files, loaded: a
 						 * new worker starts with the
 						 * newest (authdb.h) */
+	struct users_cache	*users_cache;	/* good password checks, one
+						 * cache for all workers */
 	time_t			 started;
 };
 

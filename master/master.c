@@ -671,6 +671,10 @@ load_config(const char *file, int explicit_file, char **ov, int nov,
 	if (errors == 0 && (H.auth = authdb_load(&H.cfg, print_error,
 	    check_only ? (void *)1 : NULL)) == NULL)
 		errors++;
+	if (errors == 0 && !check_only &&
+	    (H.users_cache = users_cache_new()) == NULL)
+		fatalx("cannot make the password cache (out of memory or of "
+		    "randomness)");
 	if (check_only) {
 		if (errors == 0)
 			printf("%s: configuration ok\n", file ? file :

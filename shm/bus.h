@@ -67,6 +67,7 @@ enum bus_counter {
 				 * stuck for EOF_GRACE_MS */
 	CTR_AUTH_FAILURES,	/* -ERR auth-failed */
 	CTR_AUTH_EXPIRED,	/* BYE auth-expired */
+	CTR_AUTH_HASHES,	/* password hashes computed (cache misses) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

@@ -57,7 +57,7 @@ struct job_queue {
 
 struct authn {
 	struct authdb		*db;
-	struct users_cache	*cache;
+	struct users_cache	*cache;		/* shared by all workers */
 	struct grant_table	 grants;	/* the connections' lists */
 	struct job_queue	 hashes;	/* one hashed per loop turn */
 	struct job_queue	 failed;	/* answered fail_delay_ms late;
@@ -76,8 +76,9 @@ authn_init(struct worker *w)
 {
 	struct authn *a = calloc(1, sizeof(*a));
 
-	if (a == NULL || (a->cache = users_cache_new()) == NULL)
+	if (a == NULL)
 		fatalx("out of memory for the authentication state");
+	a->cache = w->h->users_cache;
 	a->db = w->h->auth;
 	w->h->auth = NULL;	/* the worker's own from now on */
 	a->hash_ev = ev_new_or_die(w->base, -1, 0, hash_cb, w);
@@ -418,8 +419,14 @@ hash_cb(evutil_socket_t fd, short what, void *arg)
 	struct client *c = j->c;
 	c->auth->job = NULL;
 	c->auth_wait = 0;
-	enum users_result r = a->db->users == NULL ? USERS_UNKNOWN :
-	    users_check(a->db->users, a->cache, j->user, j->pw, j->pwlen);
+	enum users_result r = USERS_UNKNOWN;
+	if (a->db->users != NULL) {
+		/* Another worker may have checked it since it queued. */
+		if (!users_cache_hit(a->cache, j->user, j->pw, j->pwlen))
+			bus_counter_add(w->bus, w->slot, CTR_AUTH_HASHES, 1);
+		r = users_check(a->db->users, a->cache, j->user, j->pw,
+		    j->pwlen);
+	}
 	if (c->state != CS_OPEN)
 		;	/* closed meanwhile (a stop): nothing to answer */
 	else if (r == USERS_OK)

@@ -331,6 +331,7 @@ cmd_stats(struct client *c)
 		{ "per_address_untracked", CTR_ADDR_UNTRACKED },
 		{ "auth_failures", CTR_AUTH_FAILURES },
 		{ "auth_expired", CTR_AUTH_EXPIRED },
+		{ "auth_hashes", CTR_AUTH_HASHES },
 	};
 	struct bus *b = c->w->bus;
 	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);

@@ -330,6 +330,31 @@ class Failures(AuthCase):
             self.assertEqual(c.line(timeout=30), '+OK AUTH u%d' % i)
 
 
+class Cache(AuthCase):
+    def test_one_cache_for_every_worker(self):
+        """A password checked on one worker is not hashed again on the
+        other (STAT auth_hashes), nor after a reconnect; a wrong one
+        always is."""
+        srv = self.auth_server(workers=2)
+        first = self.conn(srv.port)
+        self.login(first, 'alice')
+        w1 = srv.worker_of([first])[first]
+        self.assertIsNotNone(w1)
+        self.assertEqual(first.stats()['auth_hashes'], '1')
+        for _ in range(50):
+            other = self.conn(srv.port)
+            w2 = srv.worker_of([other])[other]
+            if w2 is not None and w2 != w1:
+                break
+            other.close()
+        else:
+            self.fail('50 connections all went to one worker')
+        self.login(other, 'alice')
+        self.assertEqual(other.stats()['auth_hashes'], '1')
+        self.assertEqual(other.cmd('AUTH alice nope'), ['-ERR auth-failed'])
+        self.assertEqual(other.stats()['auth_hashes'], '2')
+
+
 class Tokens(AuthCase):
     def test_refresh_replaces_the_expiry(self):
         srv = self.auth_server()

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ident.h"
@@ -329,6 +330,58 @@ START_TEST(cache_many)
 }
 END_TEST
 
+/* Tens of thousands of users (a reconnect storm's) stay cached. */
+START_TEST(cache_full_storm)
+{
+	struct users_cache *c = users_cache_new();
+	char user[16];
+	int i, hits = 0, n = 50000;
+
+	ck_assert_ptr_nonnull(c);
+	for (i = 0; i < n; i++) {
+		snprintf(user, sizeof(user), "d%d", i);
+		users_cache_add(c, user, "pw", 2);
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(user, sizeof(user), "d%d", i);
+		hits += users_cache_hit(c, user, "pw", 2);
+	}
+	ck_assert_int_ge(hits, n * 99 / 100);
+	users_cache_free(c);
+}
+END_TEST
+
+/* One cache for the processes forked after it: what a child remembers
+ * the parent finds, and a child's clear is every process's. */
+START_TEST(cache_shared_across_fork)
+{
+	struct users_cache *c = users_cache_new();
+	pid_t pid;
+	int status;
+
+	ck_assert_ptr_nonnull(c);
+	users_cache_add(c, "parent", "pw", 2);
+	if ((pid = fork()) == 0) {
+		int ok = users_cache_hit(c, "parent", "pw", 2);
+		users_cache_add(c, "child", "pw", 2);
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert(users_cache_hit(c, "child", "pw", 2));
+	if ((pid = fork()) == 0) {
+		users_cache_clear(c);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(!users_cache_hit(c, "child", "pw", 2));
+	ck_assert(!users_cache_hit(c, "parent", "pw", 2));
+	users_cache_add(c, "parent", "pw", 2);
+	ck_assert(users_cache_hit(c, "parent", "pw", 2));
+	users_cache_free(c);
+}
+END_TEST
+
 /* users_load: a file, and a missing one. */
 START_TEST(load)
 {
@@ -370,6 +423,8 @@ users_suite(void)
 	tc = tcase_create("cache");
 	tcase_add_test(tc, cache);
 	tcase_add_test(tc, cache_many);
+	tcase_add_test(tc, cache_full_storm);
+	tcase_add_test(tc, cache_shared_across_fork);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
