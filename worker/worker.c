@@ -57,9 +57,11 @@ worker_want(struct client *c, int read, int write)
 	struct epoll_event ev = { 0 };
 	int op;
 
-	/* Input OpenSSL has and the socket will not announce: come back
-	 * when the loop turns (EPOLLOUT), and read it (client_event_cb). */
-	if (read && tls_input_ready(c))
+	/* TLS: bytes held for a retry go out on EPOLLOUT, whatever the
+	 * caller owes otherwise; and input OpenSSL has that the socket will
+	 * not announce is read when the loop turns (EPOLLOUT again:
+	 * client_event_cb reads it). */
+	if (tls_holds(c) || (read && tls_input_ready(c)))
 		write = 1;
 	if (c->state == CS_DEAD || (c->reading == read && c->writing == write))
 		return;
