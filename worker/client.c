@@ -24,11 +24,11 @@ static void	client_eof(struct client *);
 static void	out_release(struct client *);
 static void	client_handshake(struct client *);
 
-/* Create a client for an accepted socket; greets it (client_greet), or
- * with tls first begins its handshake (tls.c), which greets it when done. */
+/* Create a client for a socket accepted from l; greets it (client_greet),
+ * or on a TLS listener first begins its handshake (tls.c), which greets it
+ * when done. */
 struct client *
-client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot,
-    int tls)
+client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -37,7 +37,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot,
 	c->w = w;
 	c->fd = fd;
 	c->id = ++w->next_id;
-	c->kind = kind;
+	c->kind = l->kind;
 	c->addr_slot = addr_slot;
 	c->cursor = CUR_LIVE;
 	c->last_in = c->last_out = (uint32_t)now_ms();
@@ -45,7 +45,7 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot,
 	w->nclients++;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
-	if (tls) {
+	if (l->tls) {
 		if (tls_start(c) == -1)
 			client_kill(c);
 		else

@@ -312,8 +312,7 @@ accept_one(struct worker *w, int lfd, const struct listener *l)
 		    "stayed locked for %d ms (its holder stopped?): a "
 		    "connection is admitted without clients.per_address",
 		    ADDR_LOCK_WAIT_MS);
-	if (client_new(w, fd, l->kind, slot >= 0 ? slot : -1, l->tls) ==
-	    NULL) {
+	if (client_new(w, fd, l, slot >= 0 ? slot : -1) == NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
 			addr_release(w->h->addrs, w->id, slot);

@@ -278,8 +278,8 @@ void	worker_publisher(struct client *);
 void	worker_drained(struct worker *);
 
 /* client.c */
-struct client *client_new(struct worker *, int fd, enum listener_kind,
-	    int addr_slot, int tls);
+struct client *client_new(struct worker *, int fd, const struct listener *,
+	    int addr_slot);
 struct client_io *client_io(struct client *);
 void	client_cursor_set(struct client *, enum cursor);
 void	client_detach(struct client *);

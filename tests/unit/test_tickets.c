@@ -75,18 +75,32 @@ START_TEST(unknown_name)
 }
 END_TEST
 
-/* The master's keys, sent as the master sends them, become the child's. */
-START_TEST(ctl_message)
-{
-	struct ticket_keys sent;
-	struct herald h;
-	struct herald_config next;
-	int sv[2];
+/* The control channel of the ctl tests: master's end sv[0]. */
+static int		 sv[2];
+static struct herald	 h;
+static struct herald_config next;
 
+static void
+ctl_setup(void)
+{
 	log_init("test_tickets");
 	memset(&h, 0, sizeof(h));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK,
 	    0, sv), 0);
+}
+
+static void
+ctl_teardown(void)
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* The master's keys, sent as the master sends them, become the child's. */
+START_TEST(ctl_message)
+{
+	struct ticket_keys sent;
+
 	ck_assert_int_eq(tickets_init(), 0);
 	sent = *tickets_get();
 	ck_assert_int_eq(tickets_init(), 0);	/* the child's differ */
@@ -95,22 +109,12 @@ START_TEST(ctl_message)
 	    sizeof(sent)), 0);
 	ck_assert_int_eq(child_ctl_read(sv[1], &h, &next), 0);
 	ck_assert_mem_eq(&sent, tickets_get(), sizeof(sent));
-	close(sv[0]);
-	close(sv[1]);
 }
 END_TEST
 
 /* A CTL_TICKETS of another size comes only from a bug: fatal. */
 START_TEST(ctl_message_bad_size)
 {
-	struct herald h;
-	struct herald_config next;
-	int sv[2];
-
-	log_init("test_tickets");
-	memset(&h, 0, sizeof(h));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK,
-	    0, sv), 0);
 	ck_assert_int_eq(ctl_send(sv[0], CTL_TICKETS, "short", 5), 0);
 	child_ctl_read(sv[1], &h, &next);
 }
@@ -121,13 +125,16 @@ tickets_suite(void)
 {
 	Suite *s = suite_create("tickets");
 	TCase *tc = tcase_create("keys");
+	TCase *ctl = tcase_create("ctl");
 
 	tcase_add_test(tc, rotation);
 	tcase_add_test(tc, init_sets_both);
 	tcase_add_test(tc, unknown_name);
-	tcase_add_test(tc, ctl_message);
-	tcase_add_exit_test(tc, ctl_message_bad_size, 1);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(ctl, ctl_setup, ctl_teardown);
+	tcase_add_test(ctl, ctl_message);
+	tcase_add_exit_test(ctl, ctl_message_bad_size, 1);
+	suite_add_tcase(s, ctl);
 	return s;
 }
 
