@@ -75,8 +75,9 @@ done:
 		*out = a;
 	return 0;
 bad:
-	snprintf(err, errlen, "\"%s%s\": expected host:port or tls:host:port%s",
-	    a.tls ? NET_TLS_PREFIX : "", s, allow_unix ? " or unix:/path" : "");
+	snprintf(err, errlen, "\"%s%s\": expected host:port or "
+	    "tls:host:port%s", a.tls ? NET_TLS_PREFIX : "", s,
+	    allow_unix ? " or unix:/path" : "");
 	return -1;
 }
 

@@ -64,8 +64,10 @@ load_identity(SSL_CTX *ctx, const struct herald_config *cfg, char *err,
 		    "(%s)", cfg->tls_cert, ssl_why());
 		return -1;
 	}
+	/* (a key that does not match is said so below) */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 &&
-	    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+	    ERR_GET_REASON(ERR_peek_last_error()) !=
+	    X509_R_KEY_VALUES_MISMATCH) {
 		snprintf(err, errlen, "%s: %s: no PEM private key (%s)",
 		    key_setting, key, ssl_why());
 		return -1;
