@@ -9,4 +9,4 @@ bench_loadgen_LDADD = -lm
 # Files to ship that are not sources of a program (scripts, READMEs).
 BENCH_DIST = bench/README.md bench/compare bench/tune bench/install-peers \
 	bench/soak bench/README-soak.md bench/results-2026-11-28.md \
-	bench/results-2026-11-29.md bench/results-2026-12-04.md
+	bench/results-2026-11-29.md bench/results-2026-12-04.md bench/tls-bench

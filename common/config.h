@@ -77,7 +77,16 @@ struct herald_config {
 	int		 auth_fail_delay_ms;
 	int		 auth_cert_user;
 	int		 clients_max_auth_failures;
+	/* tls: the tls: listeners (worker/tls.c, common/tlsctx.c) */
+	char		*tls_cert;
+	char		*tls_key;
+	char		*tls_client_ca;
+	char		*tls_min_version;
+	char		*tls_ciphers;
 };
+
+/* 1 if any listen or ingest address is a tls: one. */
+int	config_has_tls(const struct herald_config *);
 
 /* Called with one "file:line: message" per error found. */
 typedef void	(*config_err_fn)(void *arg, const char *msg);

@@ -113,7 +113,9 @@ enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
  * program, so a type not listed here is a bug (child_ctl_read).
  */
 enum ctl_type {
-	CTL_RELOAD = 'R'	/* then the configuration text, parsed again */
+	CTL_RELOAD = 'R',	/* then the configuration text, parsed again */
+	CTL_TICKETS = 'T'	/* then struct ticket_keys (tlsctx.h): the
+				 * TLS session ticket keys, rotated */
 };
 
 /* One configured address; TCP ones have a socket per worker. */
@@ -122,6 +124,7 @@ struct listener {
 	int			 is_unix;
 	int			 local;		/* reachable from this machine
 						 * only (config_addr_is_local) */
+	int			 tls;		/* tls:HOST:PORT (worker/tls.c) */
 	char			 name[300];	/* as configured */
 	int			 fds[WORKERS_MAX]; /* per worker (TCP) */
 	int			 shared_fd;	/* unix: one for all */
@@ -131,6 +134,7 @@ struct bus;
 struct addr_table;
 struct authdb;
 struct users_cache;
+struct ssl_ctx_st;
 
 /* What the master prepares before forking; every child inherits it. */
 struct herald {
@@ -150,6 +154,9 @@ struct herald {
 						 * newest (authdb.h) */
 	struct users_cache	*users_cache;	/* good password checks, one
 						 * cache for all workers */
+	struct ssl_ctx_st	*tls_ctx;	/* the tls: listeners' (tlsctx.h),
+						 * built before the privileges
+						 * are dropped; NULL: none */
 	time_t			 started;
 };
 

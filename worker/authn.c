@@ -22,6 +22,7 @@
 #include "ident.h"
 #include "jwt.h"
 #include "perm.h"
+#include "tls.h"
 #include "topic.h"
 #include "users.h"
 #include "worker.h"
@@ -386,6 +387,36 @@ auth_password(struct client *c, const char *user, size_t ulen,
 	if (a->hashes.head == NULL)
 		ev_add_or_die(a->hash_ev, &(struct timeval){ 0, 0 });
 	queue_push(&a->hashes, j);
+}
+
+/*
+ * A TLS handshake is done: with auth.cert_user, the CN of the verified
+ * client certificate (tls.client_ca) is the connection's user, with its
+ * ACL permissions, before HELLO (which then does not ask for AUTH).  A
+ * CN that cannot be a user leaves the connection anonymous.
+ */
+void
+authn_certificate(struct client *c)
+{
+	char cn[IDENT_MAX + 2];
+	int n;
+
+	if (!c->w->cfg->auth_cert_user ||
+	    (n = tls_peer_cn(c, cn, sizeof(cn))) < 0)
+		return;
+	if (!ident_valid(cn, n)) {
+		worker_limit(c->w, CTR_AUTH_FAILURES, 0, "client %u: its "
+		    "certificate's CN cannot be a user name: it stays "
+		    "anonymous", c->id);
+		return;
+	}
+	if (auth_of(c) == NULL || acl_perms(c, cn, c->w->auth->db) == -1) {
+		log_warnx("client %u: out of memory for its identity", c->id);
+		client_kill(c);
+		return;
+	}
+	log_debug("client %u: authenticated as %s by its certificate", c->id,
+	    cn);
 }
 
 /* AUTH user password, or AUTH token (cmd parsed by proto_parse). */

@@ -57,6 +57,12 @@ worker_want(struct client *c, int read, int write)
 	struct epoll_event ev = { 0 };
 	int op;
 
+	/* TLS: bytes held for a retry go out on EPOLLOUT, whatever the
+	 * caller owes otherwise; and input OpenSSL has that the socket will
+	 * not announce is read when the loop turns (EPOLLOUT again:
+	 * client_event_cb reads it). */
+	if (tls_holds(c) || (read && tls_input_ready(c)))
+		write = 1;
 	if (c->state == CS_DEAD || (c->reading == read && c->writing == write))
 		return;
 	if (!c->reading && !c->writing)
@@ -248,15 +254,18 @@ addr_key(const struct sockaddr_storage *ss)
 	return h ? h : 1;
 }
 
-/* Turn a connection away: HELLO, BYE server-full, close. */
+/* Turn a connection away: HELLO, BYE server-full, close (TLS: only
+ * close; a handshake is not spent on a connection that is refused). */
 static void
-reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
+reject_full(struct worker *w, int fd, int tls, enum bus_counter ctr,
+    const char *why)
 {
 	char line[128];
 	int n = snprintf(line, sizeof(line), "HELLO herald/1 %llu\nBYE "
 	    "server-full\n", (unsigned long long)w->head_seq);
 
-	(void)!write(fd, line, n);
+	if (!tls)
+		(void)!write(fd, line, n);
 	close(fd);
 	if (ctr != CTR_REJECTED_FULL)	/* rejected_full counts them all */
 		bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
@@ -283,13 +292,14 @@ accept_one(struct worker *w, int lfd, const struct listener *l)
 	}
 	if (bus_counter_sum(w->bus, CTR_CLIENTS) >=
 	    (uint64_t)w->cfg->clients_max) {
-		reject_full(w, fd, CTR_REJECTED_FULL, "clients.max reached");
+		reject_full(w, fd, l->tls, CTR_REJECTED_FULL,
+		    "clients.max reached");
 		return 0;
 	}
 	int slot = addr_admit(w->h->addrs, w->id, w->cfg->workers,
 	    addr_key(&ss), w->cfg->clients_per_address);
 	if (slot == ADDR_REFUSED) {
-		reject_full(w, fd, CTR_REJECTED_ADDRESS,
+		reject_full(w, fd, l->tls, CTR_REJECTED_ADDRESS,
 		    "clients.per_address reached");
 		return 0;
 	}
@@ -354,6 +364,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < CTR__COUNT; i++)
 		log_limit_flush(&w->lim[i]);
 	timers_run(w);
+	tls_expire(w);
 }
 
 /* A message from the master (child_ctl_read); EOF: the master is gone. */
@@ -383,6 +394,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 			log_warn("reload: tcp.congestion \"%s\"",
 			    w->cfg->tcp_congestion);
 	config_free(&next);
+	tls_worker_reload(w);
 	log_debug("configuration reloaded");
 }
 
@@ -566,6 +578,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	addr_worker_reset(h->addrs, id);
 	alloc_buffers(w);
+	tls_worker_init(w);
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);
