@@ -82,13 +82,18 @@ tests_unit_test_libherald_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
 tests_unit_test_libherald_LDADD = client/libherald.la $(CHECK_LIBS) \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS)
 
+# test_client_sec.py's libherald subscriber (token refresh, TLS).
+tests_integration_sec_client_SOURCES = tests/integration/sec_client.c
+tests_integration_sec_client_CPPFLAGS = -I$(top_srcdir)/client
+tests_integration_sec_client_LDADD = client/libherald.la
+
 CLIENT_TESTS = tests/unit/test_libherald tests/integration/test_client.py
 
 # Programs make check builds.  They belong in check_PROGRAMS; until the top
 # Makefile.am adds $(CLIENT_CHECKS) there, EXTRA_PROGRAMS makes them
 # known to automake and check_DATA builds them before the tests run.
 CLIENT_CHECKS = tests/unit/test_libherald examples/herald-producer \
-	examples/herald-watch
+	examples/herald-watch tests/integration/sec_client
 EXTRA_PROGRAMS = $(CLIENT_CHECKS)
 check_DATA = $(CLIENT_CHECKS:=$(EXEEXT))
 
