@@ -188,6 +188,12 @@ fmt_stat_help(const char *name)
 		{ "rejected_per_address", "of those refused: per address" },
 		{ "payloads_too_large", "PUBs over max_payload" },
 		{ "conn_errors", "connections lost: reset or timed out" },
+		{ "tls_handshakes", "TLS handshakes done" },
+		{ "tls_resumed", "of which: TLS sessions resumed" },
+		{ "tls_handshake_failures", "connections closed: TLS "
+		    "handshake failed" },
+		{ "tls_handshake_timeouts", "connections closed: TLS "
+		    "handshake too slow" },
 		{ "worker_lapped", "times a worker was lapped by the ring" },
 		{ "bye_unread", "clients closed: BYE not read in 5 s" },
 		{ "eof_unread", "clients closed: at EOF, answers stuck 5 s" },

@@ -121,6 +121,19 @@ static const struct setting settings[] = {
 	  "seconds between the built-in status figures (0 = off)" },
 	{ "status.prefix", T_STR, O(status_prefix), "", 0, 0, 1,
 	  "topic prefix of the status figures (\"\" = sys/<hostname>)" },
+	/* TLS of the tls:HOST:PORT listeners (heraldd.conf(5), TLS). */
+	{ "tls.cert", T_STR, O(tls_cert), "", 0, 0, 1,
+	  "certificate chain of tls: listeners, PEM (server first)" },
+	{ "tls.key", T_STR, O(tls_key), "", 0, 0, 1,
+	  "its private key, PEM (\"\" = in the tls.cert file)" },
+	{ "tls.client_ca", T_STR, O(tls_client_ca), "", 0, 0, 1,
+	  "CA certificates, PEM: clients must show one they signed "
+	  "(\"\" = no client certificates)" },
+	{ "tls.min_version", T_STR, O(tls_min_version), "1.2", 0, 0, 1,
+	  "lowest TLS version accepted: 1.2 or 1.3" },
+	{ "tls.ciphers", T_STR, O(tls_ciphers), "", 0, 0, 1,
+	  "OpenSSL cipher list for TLS 1.2 (\"\" = OpenSSL's default; "
+	  "TLS 1.3 suites are always OpenSSL's)" },
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -454,6 +467,35 @@ is_power_of_two(uint64_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
+/* 1 if any listen or ingest address is a tls: one. */
+int
+config_has_tls(const struct herald_config *c)
+{
+	for (int k = 0; k < 2; k++) {
+		const struct strlist *sl = k == 0 ? &c->listen : &c->ingest;
+		for (int i = 0; i < sl->n; i++)
+			if (strncmp(sl->v[i], NET_TLS_PREFIX,
+			    strlen(NET_TLS_PREFIX)) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* The tls group's checks that need no file (the files themselves are
+ * read by tlsctx_new, which heraldd -t runs too). */
+static void
+validate_tls(struct loader *l)
+{
+	const struct herald_config *c = l->cfg;
+
+	if (strcmp(c->tls_min_version, "1.2") != 0 &&
+	    strcmp(c->tls_min_version, "1.3") != 0)
+		report(l, 0, "tls.min_version: \"%s\" is not 1.2 or 1.3",
+		    c->tls_min_version);
+	if (config_has_tls(c) && c->tls_cert[0] == '\0')
+		report(l, 0, "tls.cert: a tls: listener needs a certificate");
+}
+
 /* Checks that span settings or need more than a range. */
 static void
 validate(struct loader *l)
@@ -488,6 +530,7 @@ validate(struct loader *l)
 	if (c->ingest_max_line != 0 && c->ingest_max_line < 64)
 		report(l, 0, "ingest_max_line: %d is below 64",
 		    c->ingest_max_line);
+	validate_tls(l);
 	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warning") &&
 	    strcmp(c->log_level, "info") && strcmp(c->log_level, "debug"))
 		report(l, 0, "log.level: \"%s\" is not error, warning, info "

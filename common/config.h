@@ -62,7 +62,16 @@ struct herald_config {
 	char		*tcp_congestion;
 	int		 status_interval;
 	char		*status_prefix;
+	/* tls: the tls: listeners (worker/tls.c, common/tlsctx.c) */
+	char		*tls_cert;
+	char		*tls_key;
+	char		*tls_client_ca;
+	char		*tls_min_version;
+	char		*tls_ciphers;
 };
+
+/* 1 if any listen or ingest address is a tls: one. */
+int	config_has_tls(const struct herald_config *);
 
 /* Called with one "file:line: message" per error found. */
 typedef void	(*config_err_fn)(void *arg, const char *msg);

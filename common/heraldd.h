@@ -113,13 +113,16 @@ enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
  * program, so a type not listed here is a bug (child_ctl_read).
  */
 enum ctl_type {
-	CTL_RELOAD = 'R'	/* then the configuration text, parsed again */
+	CTL_RELOAD = 'R',	/* then the configuration text, parsed again */
+	CTL_TICKETS = 'T'	/* then struct ticket_keys (tlsctx.h): the
+				 * TLS session ticket keys, rotated */
 };
 
 /* One configured address; TCP ones have a socket per worker. */
 struct listener {
 	enum listener_kind	 kind;
 	int			 is_unix;
+	int			 tls;		/* tls:HOST:PORT (worker/tls.c) */
 	char			 name[300];	/* as configured */
 	int			 fds[WORKERS_MAX]; /* per worker (TCP) */
 	int			 shared_fd;	/* unix: one for all */
@@ -127,6 +130,7 @@ struct listener {
 
 struct bus;
 struct addr_table;
+struct ssl_ctx_st;
 
 /* What the master prepares before forking; every child inherits it. */
 struct herald {
@@ -141,6 +145,9 @@ struct herald {
 						 * PUBs workers forward */
 	char			 fwd_path[108];	/* its abstract address */
 	struct addr_table	*addrs;		/* clients.per_address (addr.h) */
+	struct ssl_ctx_st	*tls_ctx;	/* the tls: listeners' (tlsctx.h),
+						 * built before the privileges
+						 * are dropped; NULL: none */
 	time_t			 started;
 };
 

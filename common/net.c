@@ -25,6 +25,15 @@ net_parse_addr(const char *s, int allow_unix, struct net_addr *out,
 	size_t hostlen;
 
 	memset(&a, 0, sizeof(a));
+	if (strncmp(s, NET_TLS_PREFIX, strlen(NET_TLS_PREFIX)) == 0) {
+		s += strlen(NET_TLS_PREFIX);
+		a.tls = 1;
+		if (strncmp(s, "unix:", 5) == 0) {
+			snprintf(err, errlen, "\"tls:%s\": TLS is for TCP "
+			    "listeners only", s);
+			return -1;
+		}
+	}
 	if (strncmp(s, "unix:", 5) == 0) {
 		if (!allow_unix) {
 			snprintf(err, errlen, "\"%s\": unix sockets are for "
@@ -66,8 +75,8 @@ done:
 		*out = a;
 	return 0;
 bad:
-	snprintf(err, errlen, "\"%s\": expected host:port%s", s,
-	    allow_unix ? " or unix:/path" : "");
+	snprintf(err, errlen, "\"%s%s\": expected host:port or tls:host:port%s",
+	    a.tls ? NET_TLS_PREFIX : "", s, allow_unix ? " or unix:/path" : "");
 	return -1;
 }
 

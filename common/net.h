@@ -9,9 +9,14 @@
 
 struct herald_config;
 
-/* A listener address: "host:port", "[v6]:port" or "unix:PATH". */
+/* What a TCP listener's address starts with when it speaks TLS. */
+#define NET_TLS_PREFIX	"tls:"
+
+/* A listener address: "host:port", "[v6]:port" or "unix:PATH"; the TCP
+ * ones may be written "tls:host:port" (TLS, worker/tls.c). */
 struct net_addr {
 	int	is_unix;
+	int	tls;
 	char	host[256];	/* numeric or name; "" = any */
 	char	port[16];
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];

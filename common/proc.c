@@ -21,6 +21,7 @@
 #include "heraldd.h"
 #include "log.h"
 #include "proc.h"
+#include "tlsctx.h"
 
 /* For proc_title: the argv area we may overwrite, and environ's copy. */
 static char		*title_start;
@@ -183,6 +184,11 @@ child_ctl_read(int fd, const struct herald *h, struct herald_config *next)
 			return 0;
 		}
 		return 1;
+	case CTL_TICKETS:
+		if (tickets_set(msg + 1, n - 1) == -1)
+			fatalx("TLS ticket keys of %zd bytes from the master",
+			    n - 1);
+		return 0;
 	default:
 		fatalx("control message of unknown type 0x%02x (%zd bytes) "
 		    "from the master", (unsigned char)msg[0], n);

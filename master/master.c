@@ -34,6 +34,7 @@
 #include "log.h"
 #include "proc.h"
 #include "net.h"
+#include "tlsctx.h"
 
 /* One child in the process table (after nginx's ngx_processes). */
 struct child {
@@ -56,6 +57,7 @@ static struct timespec	 stop_began;
 static int		 pidfile_fd = -1;
 
 static void	spawn(struct child *);
+static void	tls_reload(void);
 
 static void
 usage(void)
@@ -101,9 +103,9 @@ bind_tcp(struct listener *l, const struct net_addr *a, int nworkers)
 			log_warn("tcp.congestion \"%s\" on %s",
 			    H.cfg.tcp_congestion, l->name);
 	}
-	log_info("listening on %s (%s, port %d, %d sockets)", l->name,
+	log_info("listening on %s (%s%s, port %d, %d sockets)", l->name,
 	    l->kind == LISTEN_CLIENT ? "clients" : "ingest",
-	    net_bound_port(l->fds[0]), nworkers);
+	    l->tls ? ", TLS" : "", net_bound_port(l->fds[0]), nworkers);
 }
 
 static void
@@ -129,6 +131,7 @@ bind_listeners(struct herald *h)
 			    sizeof(err)) == -1)
 				fatalx("%s", err);
 			h->nlisteners++;
+			l->tls = a.tls;
 			if (!a.is_unix) {
 				bind_tcp(l, &a, c->workers);
 				continue;
@@ -629,6 +632,7 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	config_apply_reload(&H.cfg, &next, print_error, NULL);
 	log_set_level(H.cfg.log_level);
 	config_free(&next);
+	tls_reload();
 	/* The text, which the children parse the same way. */
 	for (int i = 0; i < nchildren; i++)
 		if (children[i].pid != 0 && ctl_send(children[i].ctl_fd,
@@ -637,6 +641,46 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 			    (int)children[i].pid);
 	free(text);
 	log_info("reload accepted");
+}
+
+/*
+ * A reload's TLS part: the context is built again from the files, so that
+ * a worker respawned later starts with the new certificate (the running
+ * workers build theirs: worker/tls.c).  A bad one is refused, and the one
+ * in use stays.
+ */
+static void
+tls_reload(void)
+{
+	char err[512];
+	SSL_CTX *ctx;
+
+	if (H.tls_ctx == NULL)
+		return;
+	if ((ctx = tlsctx_new(&H.cfg, err, sizeof(err))) == NULL) {
+		log_warnx("reload: %s: TLS keeps the certificate it has", err);
+		return;
+	}
+	SSL_CTX_free(H.tls_ctx);
+	H.tls_ctx = ctx;
+}
+
+/* Every TICKET_ROTATE_SEC: a new session ticket key, to every worker (the
+ * one before stays valid: tlsctx.h). */
+static void
+rotate_tickets_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	if (tickets_rotate() == -1) {
+		log_warnx("TLS ticket keys: no random bytes: not rotated");
+		return;
+	}
+	for (int i = 1; i < nchildren; i++)
+		if (children[i].pid != 0 && ctl_send(children[i].ctl_fd,
+		    CTL_TICKETS, (const char *)tickets_get(),
+		    sizeof(struct ticket_keys)) == -1)
+			log_warn("TLS ticket keys: cannot reach worker %d",
+			    children[i].id);
+	log_debug("TLS ticket keys rotated");
 }
 
 /* USR1: reopen the log file here and in every child. */
@@ -650,6 +694,27 @@ sigusr1_cb(evutil_socket_t sig, short ev, void *arg)
 	log_info("log reopened");
 }
 
+/*
+ * With a tls: listener, read the certificate, its key and the client CAs
+ * now, still privileged (the children inherit the context), and make the
+ * ticket keys.  Returns the number of errors (printed for heraldd -t).
+ */
+static int
+load_tls(int check_only)
+{
+	char err[512];
+
+	if (!config_has_tls(&H.cfg))
+		return 0;
+	if ((H.tls_ctx = tlsctx_new(&H.cfg, err, sizeof(err))) == NULL) {
+		print_error(check_only ? (void *)1 : NULL, err);
+		return 1;
+	}
+	if (tickets_init() == -1)
+		fatalx("TLS ticket keys: no random bytes");
+	return 0;
+}
+
 static void
 load_config(const char *file, int explicit_file, char **ov, int nov,
     int check_only)
@@ -660,6 +725,8 @@ load_config(const char *file, int explicit_file, char **ov, int nov,
 		file = NULL;	/* no default file: built-in defaults */
 	errors = config_load(&H.cfg, file, NULL, ov, nov, print_error,
 	    check_only ? (void *)1 : NULL);
+	if (errors == 0)
+		errors = load_tls(check_only);
 	if (check_only) {
 		if (errors == 0)
 			printf("%s: configuration ok\n", file ? file :
@@ -717,6 +784,10 @@ main_loop(void)
 		spawn(&children[i]);
 	struct timeval sec = { 1, 0 };
 	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
+	struct timeval rotate = { TICKET_ROTATE_SEC, 0 };
+	if (H.tls_ctx != NULL)
+		ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST,
+		    rotate_tickets_cb, NULL), &rotate);
 	event_base_dispatch(base);
 }
 

@@ -65,6 +65,13 @@ enum bus_counter {
 				 * table was full (or its lock held) */
 	CTR_EOF_UNREAD,		/* closed: input ended, what it was owed
 				 * stuck for EOF_GRACE_MS */
+	/* TLS (worker/tls.c) */
+	CTR_TLS_HANDSHAKES,	/* TLS handshakes done */
+	CTR_TLS_RESUMED,	/* of which: sessions resumed (tickets) */
+	CTR_TLS_HANDSHAKE_FAILURES, /* closed: handshake failed (plaintext
+				 * on a TLS port, a refused certificate) */
+	CTR_TLS_HANDSHAKE_TIMEOUTS, /* closed: handshake not done within
+				 * TLS_HANDSHAKE_MS */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

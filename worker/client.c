@@ -22,10 +22,13 @@
 static void	client_greet(struct client *);
 static void	client_eof(struct client *);
 static void	out_release(struct client *);
+static void	client_handshake(struct client *);
 
-/* Create a client for an accepted socket; greets it (client_greet). */
+/* Create a client for an accepted socket; greets it (client_greet), or
+ * with tls first begins its handshake (tls.c), which greets it when done. */
 struct client *
-client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
+client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot,
+    int tls)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -42,9 +45,50 @@ client_new(struct worker *w, int fd, enum listener_kind kind, int addr_slot)
 	w->nclients++;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
+	if (tls) {
+		if (tls_start(c) == -1)
+			client_kill(c);
+		else
+			client_handshake(c);
+		return c;
+	}
 	worker_want(c, 1, 0);
 	client_greet(c);
 	return c;
+}
+
+/* Go on with a TLS client's handshake; once done, HELLO. */
+static void
+client_handshake(struct client *c)
+{
+	if (tls_handshake(c) == 1) {
+		worker_want(c, 1, 0);
+		client_greet(c);
+	}
+}
+
+/* Read what the client sent, as read(2) does (TLS: the plaintext). */
+static ssize_t
+client_read(struct client *c, char *buf, size_t len)
+{
+	return c->tls != NULL ? tls_read(c, buf, len) : read(c->fd, buf, len);
+}
+
+/*
+ * Write iov to the client's socket, as sendmsg(2) does: the bytes taken,
+ * or -1 with errno.  sendmsg rather than writev: a socket needs none of
+ * the file layer writev goes through, and MSG_NOSIGNAL spares a closed
+ * peer's SIGPIPE.  TLS: tls_writev, whose bytes taken may be held for a
+ * moment (tls_holds).
+ */
+ssize_t
+client_writev(struct client *c, struct iovec *iov, int n)
+{
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
+
+	if (c->tls != NULL)
+		return tls_writev(c, iov, n);
+	return sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /*
@@ -57,7 +101,7 @@ static void
 client_greet(struct client *c)
 {
 	struct worker *w = c->w;
-	ssize_t n = read(c->fd, w->rbuf, READ_CHUNK);
+	ssize_t n = client_read(c, w->rbuf, READ_CHUNK);
 
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
 		client_send_seq(c, "HELLO herald/1", w->head_seq);
@@ -244,11 +288,12 @@ client_send_seq(struct client *c, const char *word, uint64_t seq)
 	    (unsigned long long)seq);
 
 	/* Not inside a snapshot's lines (HB): a client being sent one is
-	 * not idle anyway. */
-	if (client_snapshot(c))
+	 * not idle anyway; nor before a TLS client's HELLO. */
+	if (client_snapshot(c) || tls_handshaking(c))
 		return;
 	if (c->state == CS_OPEN && client_live(c) && c->io == NULL) {
-		ssize_t k = write(c->fd, line, n);
+		struct iovec iov = { line, n };
+		ssize_t k = client_writev(c, &iov, 1);
 		if (k > 0) {
 			c->last_out = (uint32_t)now_ms();
 			bus_counter_add(c->w->bus, c->w->slot, CTR_BYTES_OUT,
@@ -342,12 +387,17 @@ client_lost(struct client *c, const char *what)
 	client_kill(c);
 }
 
-/* Say BYE with a reason, flush what is queued, then close. */
+/* Say BYE with a reason, flush what is queued, then close.  A TLS client
+ * still in its handshake cannot be told: it is closed. */
 void
 client_bye(struct client *c, const char *reason)
 {
 	if (c->state != CS_OPEN)
 		return;
+	if (tls_handshaking(c)) {
+		client_kill(c);
+		return;
+	}
 	client_replyf(c, "BYE %s\n", reason);
 	c->state = CS_CLOSING;
 	c->last_in = (uint32_t)now_ms();	/* closing: BYE_GRACE_MS from now */
@@ -370,6 +420,7 @@ client_free(struct client *c)
 	if (c->cursor == CUR_REPLAY || c->cursor == CUR_SWEEP)
 		replay_forget(c);
 	timers_remove(c);
+	tls_free(c);
 	w->nclients--;
 	if (c->io != NULL) {
 		if (c->io->snap != NULL)
@@ -389,10 +440,18 @@ static int
 write_out(struct client *c)
 {
 	struct client_io *io = c->io;
+	int held = tls_flush(c);	/* bytes taken before come first */
 
+	if (held == 0)
+		return 0;
+	if (held == -1) {
+		client_lost(c, "write");
+		return -1;
+	}
 	while (io != NULL && io->out_off < io->out_len) {
-		ssize_t n = write(c->fd, io->out + io->out_off,
-		    io->out_len - io->out_off);
+		struct iovec iov = { io->out + io->out_off,
+		    io->out_len - io->out_off };
+		ssize_t n = client_writev(c, &iov, 1);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR) {
 				worker_want(c, c->reading, 1);
@@ -435,14 +494,16 @@ client_written(struct client *c, size_t n)
 }
 
 /*
- * The BYE is written: close.  Input the client sent meanwhile is read
- * and dropped first, and our side shut down: closing a socket with unread
- * input sends a reset, which may destroy the BYE before the client reads
- * it (a client still sending when it gets BYE too-many-errors).
+ * Close gently (a BYE is written, a TLS handshake failed).  Input the
+ * client sent meanwhile is read and dropped first, and our side shut
+ * down: closing a socket with unread input sends a reset, which may
+ * destroy the BYE before the client reads it (a client still sending
+ * when it gets BYE too-many-errors).  TLS: close_notify first.
  */
-static void
-close_after_bye(struct client *c)
+void
+client_close_drained(struct client *c)
 {
+	tls_close_notify(c);
 	for (int i = 0; i < BYE_DRAIN_READS; i++)
 		if (read(c->fd, c->w->rbuf, READ_CHUNK) <= 0)
 			break;
@@ -475,7 +536,8 @@ client_eof_check(struct client *c)
 	const struct client_io *io = c->io;
 
 	if (c->state == CS_OPEN && !c->waiting_sync && !c->pub_paused &&
-	    client_pending(c) == 0 && (client_live(c) || c->pos >= c->w->pos) &&
+	    client_pending(c) == 0 && !tls_holds(c) &&
+	    (client_live(c) || c->pos >= c->w->pos) &&
 	    (io == NULL || io->in_len == 0 ||
 	    memchr(io->in, '\n', io->in_len) == NULL))
 		client_kill(c);
@@ -511,6 +573,8 @@ client_flush(struct client *c)
 	size_t streamed = 0;
 	int resumed = 0;
 
+	if (tls_handshaking(c))		/* nothing is owed before HELLO */
+		return;
 	for (int rounds = 0; rounds < CLIENT_FLUSH_ROUNDS && c->state != CS_DEAD;
 	    rounds++) {
 		/* A resume: the next sweep writes it (with others), its
@@ -523,7 +587,7 @@ client_flush(struct client *c)
 		if (r <= 0)
 			return;
 		if (c->state == CS_CLOSING) {
-			close_after_bye(c);
+			client_close_drained(c);
 			return;
 		}
 		if (client_snapshot(c)) {
@@ -722,7 +786,8 @@ client_take_pubs(struct client *c)
 	struct worker *w = c->w;
 	char *buf = w->pub_rbuf;
 
-	if (c->state != CS_OPEN || !c->reading ||
+	/* (TLS: no peeking at plaintext; the loop reads it) */
+	if (c->tls != NULL || c->state != CS_OPEN || !c->reading ||
 	    !client_live(c) || c->pub_paused ||
 	    c->discarding || c->io != NULL || !may_execute(c) ||
 	    forward_full(w))
@@ -773,15 +838,19 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 	struct client *c = arg;
 	struct worker *w = c->w;
 
+	if (tls_handshaking(c)) {
+		client_handshake(c);
+		return;
+	}
 	if (what & EV_WRITE) {
 		c->input_wait = 0;	/* the loop has turned */
 		client_flush(c);
 		if (c->state == CS_DEAD)
 			return;
 	}
-	if (!(what & EV_READ) || !c->reading)
+	if (!((what & EV_READ) || tls_input_ready(c)) || !c->reading)
 		return;
-	ssize_t n = read(fd, w->rbuf, READ_CHUNK);
+	ssize_t n = client_read(c, w->rbuf, READ_CHUNK);
 	if (n == 0) {
 		client_eof(c);
 		return;

@@ -21,16 +21,6 @@
 
 static void	note_topics(struct worker *, const struct bus_rec *, int);
 
-/* Write iov to a client's socket.  sendmsg rather than writev: a socket
- * needs none of the file layer writev goes through, and MSG_NOSIGNAL spares a closed peer's SIGPIPE. */
-static ssize_t
-send_iov(struct client *c, struct iovec *iov, int n)
-{
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
-
-	return sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
 /* Index callback (arg: struct match): note that record m->rec of the
  * batch goes to this client. */
 void
@@ -283,7 +273,7 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	 * goes to it. */
 	if (c->state != CS_OPEN)
 		return;
-	ssize_t n = send_iov(c, owed > 0 ? w->iov : iov, k + (owed > 0));
+	ssize_t n = client_writev(c, owed > 0 ? w->iov : iov, k + (owed > 0));
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
 			client_lost(c, "writev");
@@ -684,7 +674,7 @@ fanout_walk(struct client *c)
 			c->next_seq = last_seq + 1;
 			continue;
 		}
-		ssize_t wr = send_iov(c, w->iov, k);
+		ssize_t wr = client_writev(c, w->iov, k);
 		if (wr == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
 				client_lost(c, "writev");

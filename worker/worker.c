@@ -57,6 +57,10 @@ worker_want(struct client *c, int read, int write)
 	struct epoll_event ev = { 0 };
 	int op;
 
+	/* Input OpenSSL has and the socket will not announce: come back
+	 * when the loop turns (EPOLLOUT), and read it (client_event_cb). */
+	if (read && tls_input_ready(c))
+		write = 1;
 	if (c->state == CS_DEAD || (c->reading == read && c->writing == write))
 		return;
 	if (!c->reading && !c->writing)
@@ -248,15 +252,18 @@ addr_key(const struct sockaddr_storage *ss)
 	return h ? h : 1;
 }
 
-/* Turn a connection away: HELLO, BYE server-full, close. */
+/* Turn a connection away: HELLO, BYE server-full, close (TLS: only
+ * close; a handshake is not spent on a connection that is refused). */
 static void
-reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
+reject_full(struct worker *w, int fd, int tls, enum bus_counter ctr,
+    const char *why)
 {
 	char line[128];
 	int n = snprintf(line, sizeof(line), "HELLO herald/1 %llu\nBYE "
 	    "server-full\n", (unsigned long long)w->head_seq);
 
-	(void)!write(fd, line, n);
+	if (!tls)
+		(void)!write(fd, line, n);
 	close(fd);
 	if (ctr != CTR_REJECTED_FULL)	/* rejected_full counts them all */
 		bus_counter_add(w->bus, w->slot, CTR_REJECTED_FULL, 1);
@@ -265,7 +272,7 @@ reject_full(struct worker *w, int fd, enum bus_counter ctr, const char *why)
 
 /* Accept one connection; returns -1 when there is none (or no fds). */
 static int
-accept_one(struct worker *w, int lfd, enum listener_kind kind)
+accept_one(struct worker *w, int lfd, const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -283,13 +290,14 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 	}
 	if (bus_counter_sum(w->bus, CTR_CLIENTS) >=
 	    (uint64_t)w->cfg->clients_max) {
-		reject_full(w, fd, CTR_REJECTED_FULL, "clients.max reached");
+		reject_full(w, fd, l->tls, CTR_REJECTED_FULL,
+		    "clients.max reached");
 		return 0;
 	}
 	int slot = addr_admit(w->h->addrs, w->id, w->cfg->workers,
 	    addr_key(&ss), w->cfg->clients_per_address);
 	if (slot == ADDR_REFUSED) {
-		reject_full(w, fd, CTR_REJECTED_ADDRESS,
+		reject_full(w, fd, l->tls, CTR_REJECTED_ADDRESS,
 		    "clients.per_address reached");
 		return 0;
 	}
@@ -302,7 +310,8 @@ accept_one(struct worker *w, int lfd, enum listener_kind kind)
 		    "stayed locked for %d ms (its holder stopped?): a "
 		    "connection is admitted without clients.per_address",
 		    ADDR_LOCK_WAIT_MS);
-	if (client_new(w, fd, kind, slot >= 0 ? slot : -1) == NULL) {
+	if (client_new(w, fd, l->kind, slot >= 0 ? slot : -1, l->tls) ==
+	    NULL) {
 		log_warnx("out of memory for a new client");
 		if (slot >= 0)
 			addr_release(w->h->addrs, w->id, slot);
@@ -315,12 +324,12 @@ static void
 accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct worker *w = &W;
-	enum listener_kind kind = (enum listener_kind)(intptr_t)arg;
+	const struct listener *l = arg;
 
 	/* HELLO tells the newest seq: be up to date with the bus. */
 	fanout_run(w);
 	for (int i = 0; i < ACCEPT_BATCH && !w->accept_paused; i++)
-		if (accept_one(w, lfd, kind) == -1)
+		if (accept_one(w, lfd, l) == -1)
 			break;
 }
 
@@ -354,6 +363,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < CTR__COUNT; i++)
 		log_limit_flush(&w->lim[i]);
 	timers_run(w);
+	tls_expire(w);
 }
 
 /* A message from the master (child_ctl_read); EOF: the master is gone. */
@@ -382,6 +392,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 			log_warn("reload: tcp.congestion \"%s\"",
 			    w->cfg->tcp_congestion);
 	config_free(&next);
+	tls_worker_reload(w);
 	log_debug("configuration reloaded");
 }
 
@@ -486,10 +497,10 @@ signal_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-add_listener(struct worker *w, int fd, enum listener_kind kind)
+add_listener(struct worker *w, int fd, struct listener *l)
 {
 	struct event *ev = ev_new_or_die(w->base, fd, EV_READ | EV_PERSIST,
-	    accept_cb, (void *)(intptr_t)kind);
+	    accept_cb, l);
 
 	ev_add_or_die(ev, NULL);
 	w->listen_ev[w->nlisten_ev++] = ev;
@@ -504,13 +515,13 @@ setup_listeners(struct worker *w)
 	for (int i = 0; i < h->nlisteners; i++) {
 		struct listener *l = &h->listeners[i];
 		if (l->is_unix) {
-			add_listener(w, l->shared_fd, l->kind);
+			add_listener(w, l->shared_fd, l);
 			continue;
 		}
 		for (int k = 0; k < w->cfg->workers; k++)
 			if (k != w->id - 1)
 				close(l->fds[k]);
-		add_listener(w, l->fds[w->id - 1], l->kind);
+		add_listener(w, l->fds[w->id - 1], l);
 	}
 	close(h->fwd_fd);
 	for (int k = 0; k < w->cfg->workers; k++)
@@ -565,6 +576,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	addr_worker_reset(h->addrs, id);
 	alloc_buffers(w);
+	tls_worker_init(w);
 	index_init(&w->idx);
 	bus_head(w->bus, &w->pos, &w->head_seq);
 	setup_listeners(w);

@@ -22,6 +22,7 @@
 #include "proc.h"
 #include "protocol.h"
 #include "retained.h"
+#include "tls.h"
 #include "wheel.h"
 
 enum client_state {
@@ -63,7 +64,9 @@ enum cursor {
  * is this struct and its subscriptions, nothing else (no libevent event:
  * clients sit in the worker's own epoll set; no buffers: io exists only
  * while replies wait to be written, an unfinished line waits for its
- * end, or a snapshot is being sent).
+ * end, or a snapshot is being sent).  A TLS client adds its tls_conn and
+ * OpenSSL's SSL, without buffers when idle (tls.c); a plaintext one only
+ * the pointer to it.
  */
 struct client_io {
 	char		*out;		/* replies, at most one cut record */
@@ -77,6 +80,7 @@ struct client {
 	struct worker	*w;
 	struct sub	*subs;
 	struct client_io *io;		/* NULL when nothing is pending */
+	struct tls_conn	*tls;		/* NULL: plaintext (tls.c) */
 	struct wheel_link link;		/* its slot of the timer wheel */
 	struct client	*dead_next;	/* reaper list */
 	struct client	*batch_next;	/* clients touched this batch */
@@ -259,6 +263,7 @@ struct worker {
 	uint32_t		 drain_sync;	/* stopping: the last one's id */
 
 	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
+	struct tls_worker	*tls;		/* NULL: no tls: listener */
 };
 
 /* worker.c */
@@ -274,7 +279,7 @@ void	worker_drained(struct worker *);
 
 /* client.c */
 struct client *client_new(struct worker *, int fd, enum listener_kind,
-	    int addr_slot);
+	    int addr_slot, int tls);
 struct client_io *client_io(struct client *);
 void	client_cursor_set(struct client *, enum cursor);
 void	client_detach(struct client *);
@@ -287,7 +292,9 @@ void	client_flush(struct client *);
 void	client_written(struct client *, size_t);
 void	client_send_seq(struct client *, const char *word, uint64_t seq);
 void	client_bye(struct client *, const char *reason);
+void	client_close_drained(struct client *);
 void	client_kill(struct client *);
+ssize_t	client_writev(struct client *, struct iovec *, int n);
 void	client_lost(struct client *, const char *what);
 void	client_free(struct client *);
 void	client_event_cb(evutil_socket_t, short, void *);
