@@ -16,15 +16,12 @@ tests is skipped only when heraldd lacks its settings (heraldd -o help
 lists no tls.cert, or no auth.users).  Python 3 standard library only.
 """
 
-import fcntl
 import os
 import re
-import select
 import shutil
 import subprocess
 import sys
 import tempfile
-import termios
 import time
 import unittest
 
@@ -32,6 +29,7 @@ sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
 import herald_test as ht  # noqa: E402
 from test_client import Proc  # noqa: E402
+from test_auth_cli import on_terminal  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
@@ -349,50 +347,13 @@ class Auth(SecTest):
     def test_password_asked_on_the_terminal(self):
         srv = self.auth_server()
         self.pub(srv, 'au/a', 'typed')
-        rc, text = self.on_terminal(
+        rc, text = on_terminal(
             [HERALD, '-s', '127.0.0.1:%d' % srv.port, '--user', 'bob', 'get',
-             'au/a'], PASSWORD)
+             'au/a'], [PASSWORD.encode()], env=self.env(), controlling=True)
         self.assertEqual(rc, 0, text)
         self.assertIn('Password for bob: ', text)
         self.assertNotIn(PASSWORD, text)
         self.assertIn('typed', text)
-
-    def on_terminal(self, argv, answer):
-        """Run argv with a new pseudo-terminal as its controlling
-        terminal, typing answer after the prompt; (status, its output)."""
-        import pty
-        master, slave = pty.openpty()
-
-        def take_tty():
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True,
-                                preexec_fn=take_tty, env=self.env())
-        os.close(slave)
-        text, sent = b'', False
-        deadline = time.monotonic() + RUN_TIMEOUT
-        try:
-            while time.monotonic() < deadline:
-                r, _, _ = select.select([master], [], [], 0.5)
-                if r:
-                    try:
-                        data = os.read(master, 4096)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    text += data
-                    if not sent and text.endswith(b': '):
-                        os.write(master, answer.encode() + b'\n')
-                        sent = True
-                elif proc.poll() is not None:
-                    break
-            return proc.wait(RUN_TIMEOUT), text.decode('utf-8', 'replace')
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-            os.close(master)
 
     def test_no_password_and_no_terminal(self):
         srv = self.auth_server()
