@@ -1,6 +1,7 @@
 /*
  * herald passwd FILE USER: add a user to a users file, or change its
- * password (yescrypt), writing the file anew and renaming it into place.
+ * password (yescrypt), writing the file anew and renaming it into place;
+ * the password prompt is also the one of --user.
  * herald token --key FILE --sub USER ...: mint a token (HS256 with a
  * secret, ES256 or RS256 with a PEM private key).  Neither talks to a
  * server; both use the daemon's own modules (auth/), so what they write
@@ -52,30 +53,71 @@ read_line(FILE *f, char *buf, size_t len)
 }
 
 /*
- * Ask for a line on the terminal (the prompt on stderr), without echo.
+ * Ask for a line on the terminal in (the prompt on out), without echo.
  * Echo goes off (TCSAFLUSH: what was typed before is not the answer)
  * before the prompt shows, as getpass(3) does: the other way round, an
  * answer typed or pasted as soon as the prompt appears could be thrown
- * away by the flush, and the command would wait for ever.
+ * away by the flush, and the command would wait for ever.  Returns 0, or
+ * -1 if in is not a terminal, at its end, or for a line longer than
+ * len - 1 bytes.
  */
-static int
-ask(const char *prompt, char *buf, size_t len)
+int
+cli_ask(FILE *in, FILE *out, const char *prompt, char *buf, size_t len)
 {
 	struct termios old, quiet;
-	int rc;
+	int rc, fd = fileno(in);
 
-	if (tcgetattr(STDIN_FILENO, &old) == -1)
+	if (tcgetattr(fd, &old) == -1)
 		return -1;
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == -1)
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) == -1)
 		return -1;
-	fputs(prompt, stderr);
-	fflush(stderr);
-	rc = read_line(stdin, buf, len);
-	tcsetattr(STDIN_FILENO, TCSANOW, &old);
+	fputs(prompt, out);
+	fflush(out);
+	rc = read_line(in, buf, len);
+	tcsetattr(fd, TCSANOW, &old);
 	return rc;
+}
+
+/*
+ * The password of --user: $HERALD_PASSWORD, else asked on the process's
+ * terminal (not the standard input: pub reads its messages there).
+ * Returns 0, or EXIT_USAGE after saying why.
+ */
+int
+cli_login_password(const char *user, char *buf, size_t len)
+{
+	const char *env = getenv("HERALD_PASSWORD");
+	char prompt[IDENT_MAX + 32];
+	FILE *tty;
+	int rc;
+
+	if (env != NULL && *env != '\0') {
+		if (strlen(env) >= len) {
+			cli_warn("$HERALD_PASSWORD is longer than %zu bytes",
+			    len - 1);
+			return EXIT_USAGE;
+		}
+		memcpy(buf, env, strlen(env) + 1);
+		return 0;
+	}
+	if ((tty = fopen("/dev/tty", "r+")) == NULL) {
+		cli_warn("--user %s: no $HERALD_PASSWORD and no terminal to "
+		    "ask for the password on", user);
+		return EXIT_USAGE;
+	}
+	snprintf(prompt, sizeof(prompt), "Password for %.*s: ", IDENT_MAX,
+	    user);
+	rc = cli_ask(tty, tty, prompt, buf, len);
+	fclose(tty);
+	if (rc == -1 || buf[0] == '\0') {
+		cli_warn("--user %s: no password read, or one longer than %zu "
+		    "bytes", user, len - 1);
+		return EXIT_USAGE;
+	}
+	return 0;
 }
 
 /*
@@ -92,8 +134,8 @@ get_password(char *pw, size_t len)
 		if (read_line(stdin, pw, len) == -1)
 			return cli_fail("no password on the standard input, "
 			    "or one longer than %d bytes", USERS_PASSWORD_MAX);
-	} else if (ask("Password: ", pw, len) == -1 ||
-	    ask("Again: ", again, sizeof(again)) == -1) {
+	} else if (cli_ask(stdin, stderr, "Password: ", pw, len) == -1 ||
+	    cli_ask(stdin, stderr, "Again: ", again, sizeof(again)) == -1) {
 		rc = cli_fail("no password read, or one longer than %d bytes",
 		    USERS_PASSWORD_MAX);
 	} else if (strcmp(pw, again) != 0) {

@@ -64,7 +64,9 @@ on_event(struct herald_client *c, const struct herald_event *ev, void *arg)
 			break;		/* herald_open says why */
 		if (ev->retry_ms < 0) {
 			cli_warn("%s", ev->text);
-			st->exit_code = EXIT_FAIL;
+			st->exit_code = cli_exit_code(ev->err);
+			if (st->exit_code == 0 || st->exit_code == EXIT_USAGE)
+				st->exit_code = EXIT_FAIL;
 		} else if (!st->lost) {	/* not every failed attempt */
 			cli_warn("%s; reconnecting", ev->text);
 		}
@@ -81,6 +83,7 @@ on_event(struct herald_client *c, const struct herald_event *ev, void *arg)
 		st->exit_code = EXIT_FAIL;
 		break;
 	case HERALD_EVENT_SUBSCRIBED:
+	case HERALD_EVENT_AUTH:
 		break;
 	}
 }
@@ -145,10 +148,8 @@ cli_run_sub(struct cli *cli, int argc, char **argv)
 	    &o.reconnect);
 	o.on_event = on_event;
 	o.event_arg = &st;
-	o.connect_timeout_ms = cli->timeout_ms;
-	o.timeout_ms = cli->timeout_ms;
-	if ((c = herald_new(cli->server, &o)) == NULL)
-		return cli_fail("out of memory");
+	if ((c = cli_client(cli, cli->server, &o, &rc)) == NULL)
+		return rc;
 	for (int i = first; i < argc; i++) {
 		rc = has_since ? herald_sub_since(c, argv[i], since, on_msg,
 		    &st) : herald_sub(c, argv[i], on_msg, &st);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 
 const struct cli_cmd cli_cmds[] = {
@@ -75,6 +77,17 @@ static const char common_help[] =
 	"                           else " DEFAULT_INGEST ")\n"
 	"  -t, --timeout SECONDS    wait this long to connect and for each\n"
 	"                           answer (default 5)\n"
+	"      --tls                speak TLS, checking the server's\n"
+	"                           certificate against the system's CAs\n"
+	"      --ca FILE            ... against the CAs in FILE (PEM);\n"
+	"                           implies --tls\n"
+	"      --cert FILE          present this client certificate (PEM);\n"
+	"                           implies --tls\n"
+	"      --key FILE           its private key (default: in --cert)\n"
+	"      --user USER          AUTH as USER; the password from\n"
+	"                           $HERALD_PASSWORD, else asked on the\n"
+	"                           terminal\n"
+	"      --token TOKEN        AUTH with TOKEN (default $HERALD_TOKEN)\n"
 	"  -h, --help               show this help\n";
 
 static void
@@ -145,7 +158,8 @@ cli_help(const struct cli *cli, const struct cli_cmd *cmd)
 	    "  -V, --version            show the version\n\n"
 	    "Exit status: 0 done, 1 get found no value, 2 usage error, 3 the"
 	    " server\ncould not be reached or refused, or a file could not be"
-	    " read or written.\nSee herald(1).\n",
+	    " read or written,\n4 authentication refused or the token "
+	    "expired, 5 TLS failed.\nSee herald(1).\n",
 	    common_help);
 }
 
@@ -164,6 +178,26 @@ cli_common_opt(struct cli *cli, int ch, const char *arg)
 		if (fmt_parse_seconds(arg, &cli->timeout_ms) == -1)
 			cli_usage_error(cli, "bad timeout '%s': expected "
 			    "seconds, e.g. 5 or 0.5", arg);
+		return 0;
+	case CLI_OPT_TLS:
+		cli->tls = 1;
+		return 0;
+	case CLI_OPT_CA:
+		cli->ca = arg;
+		cli->tls = 1;
+		return 0;
+	case CLI_OPT_CERT:
+		cli->cert = arg;
+		cli->tls = 1;
+		return 0;
+	case CLI_OPT_KEY:
+		cli->key = arg;
+		return 0;
+	case CLI_OPT_USER:
+		cli->user = arg;
+		return 0;
+	case CLI_OPT_TOKEN:
+		cli->token = arg;
 		return 0;
 	case 'h':
 		if (cli->cmd == NULL) {
@@ -205,14 +239,87 @@ cli_exit_code(int err)
 		return EXIT_USAGE;
 	case HERALD_ENOTFOUND:
 		return EXIT_NOVALUE;
+	case HERALD_EAUTH:
+	case HERALD_EEXPIRED:
+		return EXIT_AUTH;
+	case HERALD_ETLS:
+		return EXIT_TLS;
 	default:
 		return EXIT_FAIL;
 	}
 }
 
 /*
- * Connect to addr with opts (timeouts from --timeout).  Returns the
- * client, or NULL after printing why, with the exit code in *exit_code.
+ * Give c the security options: TLS, and AUTH with a user's password or
+ * a token (--user before $HERALD_TOKEN).  Returns 0, or the exit code
+ * after saying why.
+ */
+static int
+secure(const struct cli *cli, struct herald_client *c)
+{
+	const char *token = cli->token ? cli->token : getenv("HERALD_TOKEN");
+	char pw[CLI_PASSWORD_MAX + 2];
+	struct herald_tls tls;
+	int rc;
+
+	if (cli->key != NULL && cli->cert == NULL)
+		cli_usage_error(cli, "--key needs --cert");
+	if (cli->user != NULL && cli->token != NULL)
+		cli_usage_error(cli, "--user and --token exclude each other");
+	if (cli->tls) {
+		herald_tls_init(&tls);
+		tls.ca_file = cli->ca;
+		tls.cert_file = cli->cert;
+		tls.key_file = cli->key;
+		if ((rc = herald_set_tls(c, &tls)) != HERALD_OK) {
+			cli_warn("%s", herald_errmsg(c));
+			return cli_exit_code(rc);
+		}
+	}
+	if (cli->user != NULL) {
+		if ((rc = cli_login_password(cli->user, pw, sizeof(pw))) != 0)
+			return rc;
+		rc = herald_set_password(c, cli->user, pw);
+		OPENSSL_cleanse(pw, sizeof(pw));
+	} else if (token != NULL && *token != '\0') {
+		rc = herald_set_token(c, token);
+	} else {
+		return 0;
+	}
+	if (rc != HERALD_OK) {
+		cli_warn("%s", herald_errmsg(c));
+		return cli_exit_code(rc);
+	}
+	return 0;
+}
+
+/*
+ * A client for addr with opts (timeouts from --timeout) and the security
+ * options, not connected.  Returns it, or NULL after printing why, with
+ * the exit code in *exit_code.
+ */
+struct herald_client *
+cli_client(const struct cli *cli, const char *addr, struct herald_options *o,
+    int *exit_code)
+{
+	struct herald_client *c;
+
+	o->connect_timeout_ms = cli->timeout_ms;
+	o->timeout_ms = cli->timeout_ms;
+	if ((c = herald_new(addr, o)) == NULL) {
+		*exit_code = cli_fail("out of memory");
+		return NULL;
+	}
+	if ((*exit_code = secure(cli, c)) != 0) {
+		herald_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Connect to addr as cli_client makes it.  Returns the client, or NULL
+ * after printing why, with the exit code in *exit_code.
  */
 struct herald_client *
 cli_open(const struct cli *cli, const char *addr, struct herald_options *o,
@@ -221,12 +328,8 @@ cli_open(const struct cli *cli, const char *addr, struct herald_options *o,
 	struct herald_client *c;
 	int rc;
 
-	o->connect_timeout_ms = cli->timeout_ms;
-	o->timeout_ms = cli->timeout_ms;
-	if ((c = herald_new(addr, o)) == NULL) {
-		*exit_code = cli_fail("out of memory");
+	if ((c = cli_client(cli, addr, o, exit_code)) == NULL)
 		return NULL;
-	}
 	if ((rc = herald_open(c)) != HERALD_OK) {
 		cli_warn("%s", herald_errmsg(c));
 		*exit_code = cli_exit_code(rc);
@@ -312,9 +415,10 @@ main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "version", no_argument, NULL, 'V' }, CLI_COMMON_LONG };
-	struct cli cli = { "herald", NULL, argv, env_or("HERALD_SERVER",
-	    DEFAULT_SERVER), env_or("HERALD_INGEST", DEFAULT_INGEST),
-	    DEFAULT_TIMEOUT_MS };
+	struct cli cli = { .prog = "herald", .argv = argv,
+	    .server = env_or("HERALD_SERVER", DEFAULT_SERVER),
+	    .ingest = env_or("HERALD_INGEST", DEFAULT_INGEST),
+	    .timeout_ms = DEFAULT_TIMEOUT_MS };
 	int ch;
 
 	opterr = 0;

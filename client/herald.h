@@ -8,6 +8,11 @@
  * configured timeout), or from your own loop: poll herald_fd() for
  * herald_events() and call herald_process(), or let herald_attach() do
  * that in a libevent event_base.
+ *
+ * A client may speak TLS (herald_set_tls) and authenticate (AUTH, with a
+ * password or a token, herald_set_password and herald_set_token) on
+ * every connection it makes, before it subscribes or sends anything
+ * else.
  */
 #ifndef LIBHERALD_H
 #define LIBHERALD_H
@@ -37,8 +42,22 @@ enum herald_error {
 	HERALD_ENOTFOUND = -8,	/* GET: the topic has no value */
 	HERALD_EAGAIN = -9,	/* non-blocking: output full, retry later */
 	HERALD_ENOMEM = -10,	/* out of memory */
-	HERALD_ESYS = -11	/* a system call failed (see herald_errmsg) */
+	HERALD_ESYS = -11,	/* a system call failed (see herald_errmsg) */
+	HERALD_ETLS = -12,	/* TLS: a certificate, key or CA file is
+				 * unusable, the handshake failed, or the
+				 * server's certificate did not verify
+				 * (herald_errmsg has OpenSSL's reason) */
+	HERALD_EAUTH = -13,	/* the server refused the user, password
+				 * or token (-ERR auth-failed, BYE
+				 * auth-failed), or it requires AUTH and
+				 * the client has no credentials */
+	HERALD_EEXPIRED = -14	/* the token expired on a live connection
+				 * and no new one was given in time (BYE
+				 * auth-expired) */
 };
+
+/* The longest token herald_set_token and a herald_token_cb take. */
+#define HERALD_TOKEN_MAX	4096
 
 /* What herald_events() asks for and herald_process() is told. */
 #define HERALD_READ	0x01
@@ -73,9 +92,14 @@ enum herald_event_type {
 	HERALD_EVENT_RESET,	   /* the server's bus is older than what
 				    * this client saw (seq went back): the
 				    * subscriptions restart from snapshots */
-	HERALD_EVENT_ERROR	   /* the server refused a PUB, SUB or
+	HERALD_EVENT_ERROR,	   /* the server refused a PUB, SUB or
 				    * UNSUB nobody waits for: err, text,
-				    * name (topic or pattern) */
+				    * name (topic or pattern); or a token
+				    * refresh failed: err HERALD_EAUTH,
+				    * name NULL */
+	HERALD_EVENT_AUTH	   /* +OK AUTH: the connection is
+				    * authenticated, or its token was
+				    * replaced; name: the user */
 };
 
 struct herald_event {
@@ -189,6 +213,73 @@ int	 herald_valid_payload(const char *p, size_t len);
 
 /* The library's version, e.g. "0.1.0". */
 const char *herald_version(void);
+
+/* --- security ---------------------------------------------------------- */
+
+/* TLS settings; fill with herald_tls_init(), then change. */
+struct herald_tls {
+	const char	*ca_file;	/* PEM CA certificates the server's
+					 * must chain to; NULL: the system's
+					 * default store */
+	const char	*cert_file;	/* the client's certificate chain
+					 * (PEM), or NULL for none */
+	const char	*key_file;	/* its private key (PEM); NULL: in
+					 * cert_file */
+};
+
+/* Fill tls with no files: the system's CAs, no client certificate. */
+void	 herald_tls_init(struct herald_tls *tls);
+
+/*
+ * Speak TLS (1.2 or later) on every connection: the server's certificate
+ * must chain to a CA of tls (or of the system) and name the address's
+ * host (an IP address is checked as one); the host name is sent as SNI.
+ * Call before herald_open.  The files are read now.  Returns HERALD_OK,
+ * HERALD_ETLS (a file is unusable: herald_errmsg says which and why),
+ * HERALD_EINVAL (the client is open, or tls is NULL) or HERALD_ENOMEM.
+ */
+int	 herald_set_tls(struct herald_client *c, const struct herald_tls *tls);
+
+/*
+ * Authenticate every connection with "AUTH user password" right after
+ * HELLO, before any other command (they wait for +OK AUTH).  Neither may
+ * hold a space, tab, CR, LF or NUL; both are copied (and wiped when the
+ * client is freed).  Call before herald_open, or on a dead client before
+ * opening it again.  Returns HERALD_OK, HERALD_EINVAL or HERALD_ENOMEM.
+ * A refusal closes the client with HERALD_EAUTH: it is not tried again.
+ */
+int	 herald_set_password(struct herald_client *c, const char *user,
+	    const char *password);
+
+/*
+ * Authenticate every connection with "AUTH token" (a JWT, at most
+ * HERALD_TOKEN_MAX bytes, no whitespace), as herald_set_password does.
+ * When the token's payload has an "exp" claim and a refresh callback is
+ * set, the client asks for a new token before it expires.  Call before
+ * herald_open, on a dead client, or at any time to replace the token
+ * (sent at once on a live connection).  Returns HERALD_OK, HERALD_EINVAL
+ * or HERALD_ENOMEM.
+ */
+int	 herald_set_token(struct herald_client *c, const char *token);
+
+/*
+ * Called for a new token: write it (NUL-terminated) into buf of len
+ * bytes and return 0, or return -1 if there is none now.
+ */
+typedef int herald_token_cb(struct herald_client *, char *buf, size_t len,
+    void *arg);
+
+/*
+ * Register cb (NULL: none) to renew the token: it is called before the
+ * current token's "exp" (a margin of at most 30 s, at most a third of
+ * the token's life), and its token sent as "AUTH token" on the live
+ * connection, so the server does not end it with BYE auth-expired; also
+ * when a connection is made with a token that has expired.  A failed
+ * call is reported as a HERALD_EVENT_ERROR (err HERALD_EAUTH) and tried
+ * again a second later.  Returns HERALD_OK.
+ */
+int	 herald_set_token_refresh(struct herald_client *c,
+	    herald_token_cb *cb, void *arg);
 
 /* --- publishing ---------------------------------------------------------- */
 

@@ -27,6 +27,21 @@
 					 * busy client cannot starve a loop */
 #define LH_CORK_CHUNK		(64 * 1024) /* corked: write this much */
 #define LH_ERRMSG_MAX		512	/* herald_errmsg's text */
+#define LH_SECRET_MAX		256	/* user and password: the server checks
+					 * no longer password (its
+					 * USERS_PASSWORD_MAX) */
+#define LH_REFRESH_MARGIN_MS	30000	/* ask for a new token this long
+					 * before exp: room for a slow token
+					 * service and a round trip, with the
+					 * server's expiry checked to the
+					 * second */
+#define LH_REFRESH_SHARE	3	/* ... but at most 1/3 of the token's
+					 * life before it, so short-lived
+					 * tokens are not renewed at once */
+#define LH_REFRESH_RETRY_MS	1000	/* a failed refresh callback is
+					 * called again after this */
+#define LH_TOKEN_JSON_MAX	(HERALD_TOKEN_MAX * 3 / 4) /* its payload,
+					 * decoded */
 
 /* --- addresses (lh_addr.c) ----------------------------------------------- */
 struct lh_addr {
@@ -38,7 +53,7 @@ struct lh_addr {
 
 /* --- the server's lines (lh_proto.c) ------------------------------------- */
 enum lh_line_kind {
-	LH_L_HELLO,	/* HELLO herald/1 <seq>: seq */
+	LH_L_HELLO,	/* HELLO herald/1 <seq> [auth]: seq, rest */
 	LH_L_MSG,	/* MSG topic seq payload */
 	LH_L_VAL,	/* VAL topic seq payload */
 	LH_L_GAP,	/* GAP first last: seq, seq2 */
@@ -66,8 +81,10 @@ struct lh_line {
 enum lh_state {
 	LH_IDLE,	/* no socket: waiting to (re)connect at retry_at */
 	LH_CONNECTING,	/* non-blocking connect in progress */
+	LH_TLS,		/* connected, TLS handshake in progress */
 	LH_HELLO,	/* connected, waiting for HELLO */
-	LH_READY,	/* HELLO seen: commands flow */
+	LH_AUTH,	/* HELLO seen, AUTH sent: waiting for +OK AUTH */
+	LH_READY,	/* HELLO (and +OK AUTH) seen: commands flow */
 	LH_DEAD		/* closed for good (err in dead_err) */
 };
 
@@ -93,7 +110,7 @@ struct lh_sub {
 };
 
 enum lh_cmd_kind { LH_C_SUB, LH_C_UNSUB, LH_C_GET, LH_C_SYNC, LH_C_STATS,
-	LH_C_PING };
+	LH_C_PING, LH_C_AUTH };
 
 /* A command waiting for its answer (or, deferred, to be sent). */
 struct lh_cmd {
@@ -121,6 +138,22 @@ struct lh_queue {
 
 struct lh_ev;			/* libevent glue (lh_event.c) */
 struct addrinfo;
+struct ssl_ctx_st;		/* OpenSSL's SSL_CTX and SSL */
+struct ssl_st;
+struct ssl_session_st;
+struct bio_method_st;
+
+/* Credentials (lh_auth.c): sent as AUTH on every connection. */
+struct lh_auth {
+	char		 user[LH_SECRET_MAX + 1];	/* password: */
+	char		 password[LH_SECRET_MAX + 1];
+	char		*token;		/* or a token (malloc'd), or NULL */
+	uint64_t	 exp_ms;	/* the token's exp on lh_now_ms's
+					 * clock; 0: none known */
+	uint64_t	 refresh_at;	/* call refresh then; 0: never */
+	herald_token_cb	*refresh;
+	void		*refresh_arg;
+};
 
 struct herald_client {
 	struct herald_options	 opt;
@@ -144,6 +177,21 @@ struct herald_client {
 	uint64_t		 ready_at;	/* when HELLO came */
 	uint64_t		 rng;		/* back-off jitter */
 	char			 bye[64];	/* reason of the last BYE */
+	int			 no_retry;	/* lost for a reason a reconnect
+						 * cannot mend: stay dead */
+
+	/* TLS (lh_tls.c) and AUTH (lh_auth.c) */
+	struct ssl_ctx_st	*tls_ctx;	/* NULL: plain TCP */
+	struct ssl_st		*ssl;		/* this connection's */
+	struct bio_method_st	*tls_bio;	/* its sockets' BIO method */
+	struct ssl_session_st	*tls_session;	/* the last one, to resume */
+	int			 tls_want;	/* HERALD_READ/WRITE the TLS
+						 * layer waits for: the
+						 * handshake, or a read that
+						 * must write first */
+	size_t			 out_auth;	/* LH_AUTH: bytes of the AUTH
+						 * line still to write */
+	struct lh_auth		 auth;
 
 	/* input */
 	char			*in;
@@ -219,6 +267,7 @@ void	lh_ready(struct herald_client *, uint64_t head);
 
 /* lh_io.c */
 char	*lh_out_reserve(struct herald_client *, size_t n);
+int	lh_out_prepend(struct herald_client *, const char *line, size_t n);
 size_t	lh_out_pending(const struct herald_client *);
 void	lh_write(struct herald_client *);
 void	lh_read(struct herald_client *);
@@ -228,6 +277,7 @@ void	lh_keep_pubs(struct herald_client *);
 struct lh_cmd *lh_cmd_new(enum lh_cmd_kind);
 void	lh_cmd_free(struct lh_cmd *);
 struct lh_cmd *lh_queue_pop(struct lh_queue *);
+void	lh_queue_push(struct lh_queue *, struct lh_cmd *);
 void	lh_cmd_done(struct herald_client *, struct lh_cmd *, int err,
 	    const char *text, uint64_t seq);
 int	lh_send_cmd(struct herald_client *, struct lh_cmd *, const char *line,
@@ -245,6 +295,26 @@ void	lh_subs_reset(struct herald_client *);
 void	lh_subs_restart(struct herald_client *);
 void	lh_sweep_subs(struct herald_client *);
 void	lh_free_subs(struct herald_client *);
+
+/* lh_tls.c */
+void	lh_tls_start(struct herald_client *);
+void	lh_tls_handshake(struct herald_client *);
+int	lh_tls_events(const struct herald_client *);
+long	lh_sock_send(struct herald_client *, const char *buf, size_t len);
+long	lh_sock_recv(struct herald_client *, char *buf, size_t len);
+int	lh_tls_pending(const struct herald_client *);
+void	lh_tls_close(struct herald_client *);
+void	lh_tls_free(struct herald_client *);
+
+/* lh_auth.c */
+int	lh_token_exp(const char *token, size_t len, int64_t *exp);
+int	lh_auth_has(const struct herald_client *);
+void	lh_auth_start(struct herald_client *, uint64_t head, int required);
+void	lh_auth_answer(struct herald_client *, struct lh_cmd *, int ok,
+	    const char *text);
+uint64_t lh_auth_deadline(const struct herald_client *);
+void	lh_auth_timer(struct herald_client *, uint64_t now);
+void	lh_auth_free(struct herald_client *);
 
 /* lh_reply.c */
 void	lh_handle_line(struct herald_client *, char *line, size_t len);

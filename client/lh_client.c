@@ -96,7 +96,14 @@ herald_open(struct herald_client *c)
 		c->dead_err = HERALD_EINVAL;
 		return lh_leave(c, HERALD_EINVAL);
 	}
+	if (c->addr.is_unix && c->tls_ctx != NULL) {
+		c->dead_err = HERALD_EINVAL;
+		return lh_leave(c, lh_fail(c, HERALD_EINVAL, "%s: TLS needs a "
+		    "HOST:PORT address, to check the server's name",
+		    c->addr_str));
+	}
 	c->attempts = 0;
+	c->no_retry = 0;
 	c->blocking_connect = !c->opt.nonblocking;
 	lh_connect_start(c);
 	if (c->blocking_connect) {
@@ -155,6 +162,8 @@ client_free(struct herald_client *c)
 {
 	lh_ev_free(c);
 	lh_close_socket(c);
+	lh_tls_free(c);
+	lh_auth_free(c);
 	free_queue(&c->pending);
 	free_queue(&c->deferred);
 	lh_free_subs(c);
@@ -237,6 +246,9 @@ herald_strerror(int err)
 	case HERALD_EAGAIN:	return "output buffer full, try again";
 	case HERALD_ENOMEM:	return "out of memory";
 	case HERALD_ESYS:	return "system error";
+	case HERALD_ETLS:	return "TLS failed";
+	case HERALD_EAUTH:	return "authentication refused";
+	case HERALD_EEXPIRED:	return "the token expired";
 	}
 	return "unknown error";
 }
@@ -364,7 +376,7 @@ lh_lost(struct herald_client *c, int err)
 	if (was_ready && now - c->ready_at >= LH_STABLE_MS)
 		c->attempts = 0;
 	if (c->opt.reconnect && !c->blocking_connect && !c->closing &&
-	    !c->close_asked) {
+	    !c->close_asked && !c->no_retry) {
 		uint64_t delay = lh_backoff_ms(c->attempts++,
 		    c->opt.reconnect_min_ms, c->opt.reconnect_max_ms, &c->rng);
 		c->state = LH_IDLE;

@@ -35,8 +35,8 @@ lh_cmd_free(struct lh_cmd *cmd)
 }
 
 /* Put a command at the end of a queue. */
-static void
-queue_push(struct lh_queue *q, struct lh_cmd *cmd)
+void
+lh_queue_push(struct lh_queue *q, struct lh_cmd *cmd)
 {
 	cmd->next = NULL;
 	if (q->tail != NULL)
@@ -81,7 +81,7 @@ lh_send_cmd(struct herald_client *c, struct lh_cmd *cmd, const char *line,
 		}
 		memcpy(cmd->line, line, len);
 		cmd->line_len = len;
-		queue_push(&c->deferred, cmd);
+		lh_queue_push(&c->deferred, cmd);
 		return HERALD_OK;
 	}
 	char *p = lh_out_reserve(c, len);
@@ -90,7 +90,7 @@ lh_send_cmd(struct herald_client *c, struct lh_cmd *cmd, const char *line,
 		return lh_fail(c, HERALD_ENOMEM, "out of memory");
 	}
 	memcpy(p, line, len);
-	queue_push(&c->pending, cmd);
+	lh_queue_push(&c->pending, cmd);
 	lh_write(c);
 	return HERALD_OK;
 }

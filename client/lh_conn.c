@@ -1,7 +1,8 @@
 /*
  * Making a connection: resolve, connect without blocking (trying each
- * address the name has), wait for HELLO, then resubscribe and send what
- * waited for the connection.
+ * address the name has), the TLS handshake if the client speaks TLS,
+ * wait for HELLO, AUTH if the client has credentials (lh_auth.c), then
+ * resubscribe and send what waited for the connection.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@ void
 lh_close_socket(struct herald_client *c)
 {
 	lh_ev_drop_io(c);
+	lh_tls_close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -52,6 +54,8 @@ connected(struct herald_client *c)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = LH_HELLO;
 	c->last_in = lh_now_ms();
+	if (c->tls_ctx != NULL)
+		lh_tls_start(c);
 }
 
 /*
@@ -171,6 +175,14 @@ lh_connect_timeout(struct herald_client *c)
 	if (c->state == LH_CONNECTING)
 		attempt_failed(c, lh_fail(c, HERALD_ETIMEOUT, "connect to %s: "
 		    "timed out after %d ms", c->addr_str,
+		    c->opt.connect_timeout_ms));
+	else if (c->state == LH_TLS)
+		attempt_failed(c, lh_fail(c, HERALD_ETIMEOUT, "TLS handshake "
+		    "with %s: no answer within %d ms", c->addr_str,
+		    c->opt.connect_timeout_ms));
+	else if (c->state == LH_AUTH)
+		attempt_failed(c, lh_fail(c, HERALD_ETIMEOUT, "%s: no answer "
+		    "to AUTH within %d ms", c->addr_str,
 		    c->opt.connect_timeout_ms));
 	else
 		attempt_failed(c, lh_fail(c, HERALD_ETIMEOUT, "%s: no HELLO "

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,19 +57,47 @@ lh_out_reserve(struct herald_client *c, size_t n)
 	return p;
 }
 
-/* Write what the socket takes now; a failure marks the client broken. */
+/*
+ * Put line[0..n) at the head of the output queue, before what waits
+ * there (nothing of it written yet).  Returns 0, or -1 if memory is
+ * short.
+ */
+int
+lh_out_prepend(struct herald_client *c, const char *line, size_t n)
+{
+	size_t queued = lh_out_pending(c);
+
+	if (lh_out_reserve(c, n) == NULL)
+		return -1;
+	memmove(c->out + c->out_off + n, c->out + c->out_off, queued);
+	memcpy(c->out + c->out_off, line, n);
+	return 0;
+}
+
+/*
+ * Write what the socket takes now: everything once the connection is
+ * ready, only the AUTH line before.  A failure marks the client broken.
+ */
 void
 lh_write(struct herald_client *c)
 {
-	if (c->state != LH_READY || c->fd < 0 || c->broken)
+	int authing = c->state == LH_AUTH;
+
+	if ((c->state != LH_READY && !authing) || c->fd < 0 || c->broken)
 		return;
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off,
-		    c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (c->out_off < c->out_len && (!authing || c->out_auth > 0)) {
+		size_t len = c->out_len - c->out_off;
+		if (authing && len > c->out_auth)
+			len = c->out_auth;
+		long n = lh_sock_send(c, c->out + c->out_off, len);
 		if (n > 0) {
 			c->out_off += n;
+			if (authing)
+				c->out_auth -= n;
 			continue;
 		}
+		if (c->broken)
+			return;		/* TLS failed: said already */
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -77,7 +106,8 @@ lh_write(struct herald_client *c)
 		    c->addr_str, strerror(errno));
 		return;
 	}
-	c->out_off = c->out_len = 0;
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
 }
 
 /*
@@ -126,7 +156,8 @@ static int
 keep_handling(const struct herald_client *c)
 {
 	return !c->broken && !c->close_asked &&
-	    (c->state == LH_HELLO || c->state == LH_READY);
+	    (c->state == LH_HELLO || c->state == LH_AUTH ||
+	    c->state == LH_READY);
 }
 
 /* Handle every complete line in the input; keep the unfinished one. */
@@ -165,6 +196,28 @@ split_lines(struct herald_client *c)
 	}
 }
 
+/*
+ * The server ended the connection after BYE reason: an authentication
+ * ending is an error of its own, not retried (auth-expired is, when a
+ * new token can be asked for); any other reason is a closed connection.
+ */
+static int
+bye_error(struct herald_client *c, const char *detail)
+{
+	if (strcmp(c->bye, "auth-failed") == 0) {
+		c->no_retry = 1;
+		return lh_fail(c, HERALD_EAUTH, "%s refused the credentials "
+		    "(BYE auth-failed)", c->addr_str);
+	}
+	if (strcmp(c->bye, "auth-expired") == 0) {
+		c->no_retry = c->auth.refresh == NULL;
+		return lh_fail(c, HERALD_EEXPIRED, "%s ended the connection: "
+		    "the token expired (BYE auth-expired)", c->addr_str);
+	}
+	return lh_fail(c, HERALD_ECLOSED, "%s closed the connection (BYE "
+	    "%s)%s", c->addr_str, c->bye, detail);
+}
+
 /* The server closed the connection: say how. */
 static void
 read_eof(struct herald_client *c)
@@ -173,8 +226,7 @@ read_eof(struct herald_client *c)
 		c->broken = lh_fail(c, HERALD_EPROTO, "%s closed the "
 		    "connection in the middle of a line", c->addr_str);
 	else if (c->bye[0] != '\0')
-		c->broken = lh_fail(c, HERALD_ECLOSED, "%s closed the "
-		    "connection (BYE %s)", c->addr_str, c->bye);
+		c->broken = bye_error(c, "");
 	else if (c->state == LH_HELLO)
 		c->broken = lh_fail(c, HERALD_ECLOSED, "%s closed the "
 		    "connection before HELLO", c->addr_str);
@@ -187,13 +239,19 @@ read_eof(struct herald_client *c)
 static void
 read_error(struct herald_client *c, int err)
 {
-	if (c->in_len > 0)
+	char detail[128];
+
+	if (c->in_len > 0) {
 		c->broken = lh_fail(c, HERALD_EPROTO, "%s closed the "
 		    "connection in the middle of a line (%s)", c->addr_str,
 		    strerror(err));
-	else
+	} else if (c->bye[0] != '\0') {
+		snprintf(detail, sizeof(detail), " (%s)", strerror(err));
+		c->broken = bye_error(c, detail);
+	} else {
 		c->broken = lh_fail(c, HERALD_ECLOSED, "read from %s: %s",
 		    c->addr_str, strerror(err));
+	}
 }
 
 /* Read what is there (a bounded amount) and handle the lines. */
@@ -206,13 +264,15 @@ lh_read(struct herald_client *c)
 			    "for a line from %s", c->addr_str);
 			return;
 		}
-		ssize_t n = recv(c->fd, c->in + c->in_len,
-		    c->in_cap - c->in_len - 1, MSG_DONTWAIT);
+		long n = lh_sock_recv(c, c->in + c->in_len,
+		    c->in_cap - c->in_len - 1);
 		if (n == 0) {
 			read_eof(c);
 			return;
 		}
 		if (n == -1) {
+			if (c->broken)
+				return;		/* TLS failed: said already */
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -222,7 +282,8 @@ lh_read(struct herald_client *c)
 		c->in_len += n;
 		c->last_in = lh_now_ms();
 		split_lines(c);
-		if ((size_t)n < LH_READ_CHUNK)
-			return;		/* drained, most likely */
+		/* Drained, most likely; TLS reads a record at a time. */
+		if ((size_t)n < LH_READ_CHUNK && c->ssl == NULL)
+			return;
 	}
 }

@@ -131,11 +131,12 @@ parse_args(struct lh_line *l, char *line, size_t len, size_t i)
 		    seq_word(line, len, &i, &l->seq) == -1)
 			return -1;
 		break;
-	case LH_L_HELLO:
+	case LH_L_HELLO:	/* rest: "auth", or words to come */
 		if ((l->word = next_word(line, len, &i)) == NULL ||
 		    seq_word(line, len, &i, &l->seq) == -1)
 			return -1;
-		break;
+		take_rest(l, line, len, i);
+		return 0;
 	case LH_L_OK:
 	case LH_L_ERR:
 	case LH_L_BYE:

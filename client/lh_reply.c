@@ -15,6 +15,7 @@
 static const char *const cmd_verb[] = {
 	[LH_C_SUB] = "SUB", [LH_C_UNSUB] = "UNSUB", [LH_C_GET] = "GET",
 	[LH_C_SYNC] = "SYNC", [LH_C_STATS] = "STATS", [LH_C_PING] = "PING",
+	[LH_C_AUTH] = "AUTH",
 };
 
 /* The server broke the protocol with this line. */
@@ -29,6 +30,19 @@ unexpected(struct herald_client *c, const char *why, const char *line,
 	    why, shown);
 }
 
+/* 1 if the words after HELLO's seq include "auth" (AUTH required). */
+static int
+says_auth(char *rest)
+{
+	char *save, *w;
+
+	for (w = strtok_r(rest, " ", &save); w != NULL;
+	    w = strtok_r(NULL, " ", &save))
+		if (strcmp(w, "auth") == 0)
+			return 1;
+	return 0;
+}
+
 /* The first line on a connection must be HELLO herald/1 <seq>. */
 static void
 on_hello(struct herald_client *c, const struct lh_line *l, const char *line,
@@ -37,7 +51,7 @@ on_hello(struct herald_client *c, const struct lh_line *l, const char *line,
 	char shown[120];
 
 	if (l->kind == LH_L_HELLO && strcmp(l->word, "herald/1") == 0) {
-		lh_ready(c, l->seq);
+		lh_auth_start(c, l->seq, says_auth(l->rest));
 		return;
 	}
 	if (l->kind == LH_L_BYE) {	/* e.g. server-full; EOF follows */
@@ -166,6 +180,10 @@ on_ok(struct herald_client *c, const struct lh_line *l, const char *line,
 		return;
 	}
 	lh_queue_pop(&c->pending);
+	if (cmd->kind == LH_C_AUTH) {
+		lh_auth_answer(c, cmd, 1, l->rest);
+		return;
+	}
 	if (cmd->kind == LH_C_SUB)
 		sub_done(c, cmd, seq);
 	if (cmd->kind == LH_C_GET) {
@@ -231,6 +249,13 @@ on_err(struct herald_client *c, const struct lh_line *l)
 	snprintf(text, sizeof(text), "%s refused %s: -ERR %s%s%s", c->addr_str,
 	    verb, l->word, l->rest_len ? " " : "", l->rest);
 	snprintf(detail, sizeof(detail), "%.*s", (int)dlen, l->rest);
+	if (!pub && cmd->kind == LH_C_AUTH) {
+		lh_queue_pop(&c->pending);
+		snprintf(text, sizeof(text), "-ERR %s%s%s", l->word,
+		    l->rest_len ? " " : "", l->rest);
+		lh_auth_answer(c, cmd, 0, text);
+		return;
+	}
 	if (pub || cmd->kind == LH_C_SUB) {
 		note_refusal(c, pub, text);
 		if (!pub && cmd->sub->state != LH_SUB_GONE)

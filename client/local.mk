@@ -3,7 +3,8 @@
 
 # --- libherald: installed with its header and a pkg-config file ----------
 # Only herald_* is exported; the name rules are the daemon's own
-# (common/topic.c), compiled in.
+# (common/topic.c), compiled in, and so is base64url (auth/b64url.c) to
+# read a token's exp.
 lib_LTLIBRARIES = client/libherald.la
 include_HEADERS = client/herald.h
 client_libherald_la_SOURCES = \
@@ -18,11 +19,18 @@ client_libherald_la_SOURCES = \
 	client/lh_proto.c \
 	client/lh_reply.c \
 	client/lh_sub.c \
+	client/lh_tls.c \
+	client/lh_auth.c \
+	client/lh_token.c \
+	auth/b64url.c auth/b64url.h \
 	common/topic.c common/topic.h
-CLIENT_CPPFLAGS = -I$(top_srcdir)/client -I$(top_srcdir)/common
+CLIENT_CPPFLAGS = -I$(top_srcdir)/client -I$(top_srcdir)/common \
+	-I$(top_srcdir)/auth
 client_libherald_la_CPPFLAGS = $(CLIENT_CPPFLAGS)
-client_libherald_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
-client_libherald_la_LIBADD = $(LIBEVENT_LIBS)
+client_libherald_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
+client_libherald_la_LIBADD = $(LIBEVENT_LIBS) $(OPENSSL_LIBS) \
+	$(JANSSON_LIBS)
 client_libherald_la_LDFLAGS = -version-info 0:0:0 \
 	-export-symbols-regex '^herald_'
 
@@ -66,12 +74,18 @@ examples_herald_watch_LDADD = client/libherald.la
 # --- tests ------------------------------------------------------------------
 # The library's own tests (Check): pure parts, and against the real daemon.
 tests_unit_test_libherald_SOURCES = tests/unit/test_libherald.c \
-	client/lh_addr.c client/lh_proto.c common/topic.c
+	client/lh_addr.c client/lh_proto.c client/lh_token.c auth/b64url.c \
+	common/topic.c
 tests_unit_test_libherald_CPPFLAGS = $(CLIENT_CPPFLAGS)
 tests_unit_test_libherald_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
-	$(LIBEVENT_CFLAGS)
+	$(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_libherald_LDADD = client/libherald.la $(CHECK_LIBS) \
-	$(LIBEVENT_LIBS)
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS)
+
+# test_client_sec.py's libherald subscriber (token refresh, TLS).
+tests_integration_sec_client_SOURCES = tests/integration/sec_client.c
+tests_integration_sec_client_CPPFLAGS = -I$(top_srcdir)/client
+tests_integration_sec_client_LDADD = client/libherald.la
 
 CLIENT_TESTS = tests/unit/test_libherald tests/integration/test_client.py
 
@@ -79,7 +93,7 @@ CLIENT_TESTS = tests/unit/test_libherald tests/integration/test_client.py
 # Makefile.am adds $(CLIENT_CHECKS) there, EXTRA_PROGRAMS makes them
 # known to automake and check_DATA builds them before the tests run.
 CLIENT_CHECKS = tests/unit/test_libherald examples/herald-producer \
-	examples/herald-watch
+	examples/herald-watch tests/integration/sec_client
 EXTRA_PROGRAMS = $(CLIENT_CHECKS)
 check_DATA = $(CLIENT_CHECKS:=$(EXEEXT))
 

@@ -148,6 +148,8 @@ on_event(struct herald_client *c, const struct herald_event *ev, void *arg)
 	case HERALD_EVENT_CONNECTED:
 		w->connected = 1;
 		break;
+	default:	/* HERALD_EVENT_AUTH, and kinds added later */
+		break;
 	}
 }
 

@@ -11,6 +11,7 @@ No daemon is started.  Python 3 standard library only.
 """
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -23,6 +24,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import unittest
 import warnings
@@ -55,6 +57,43 @@ def run(argv, stdin=b''):
                        stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
     return (p.returncode, p.stdout.decode('utf-8', 'replace'),
             p.stderr.decode('utf-8', 'replace'))
+
+
+def on_terminal(argv, answers, env=None, controlling=False):
+    """Run argv on a new pseudo-terminal (its controlling terminal too if
+    controlling, for a program that opens /dev/tty), typing each answer
+    after a prompt ends in ': '; (status, everything it showed)."""
+    master, slave = pty.openpty()
+
+    def take_tty():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True, env=env,
+                            preexec_fn=take_tty if controlling else None)
+    os.close(slave)
+    text, pending = b'', list(answers)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                text += data
+                if pending and text.endswith(b': '):
+                    os.write(master, pending.pop(0) + b'\n')
+            elif proc.poll() is not None:
+                break
+        return proc.wait(RUN_TIMEOUT), text.decode('utf-8', 'replace')
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
 
 
 class AuthCli(unittest.TestCase):
@@ -156,35 +195,7 @@ class AuthCli(unittest.TestCase):
         self.assertEqual(self.users_check(p, 'dana', 'tty secret'), 'ok')
 
     def on_terminal(self, argv, answers):
-        """Run argv on a new pseudo-terminal, typing each answer after a
-        prompt ends in ': '; (status, everything it showed)."""
-        master, slave = pty.openpty()
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True)
-        os.close(slave)
-        text, pending = b'', list(answers)
-        deadline = time.monotonic() + RUN_TIMEOUT
-        try:
-            while time.monotonic() < deadline:
-                r, _, _ = select.select([master], [], [], 0.5)
-                if r:
-                    try:
-                        data = os.read(master, 4096)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    text += data
-                    if pending and text.endswith(b': '):
-                        os.write(master, pending.pop(0) + b'\n')
-                elif proc.poll() is not None:
-                    break
-            return proc.wait(RUN_TIMEOUT), text.decode('utf-8', 'replace')
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-            os.close(master)
+        return on_terminal(argv, answers)
 
     def test_passwd_errors(self):
         p = self.write('users', b'alice:' + crypt.crypt(

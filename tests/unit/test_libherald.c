@@ -123,6 +123,115 @@ START_TEST(lines_good)
 }
 END_TEST
 
+START_TEST(hello_auth)
+{
+	char b[256];
+	struct lh_line l;
+
+	l = parse("HELLO herald/1 41 auth", b);
+	ck_assert_int_eq(l.kind, LH_L_HELLO);
+	ck_assert_uint_eq(l.seq, 41);
+	ck_assert_str_eq(l.rest, "auth");
+	l = parse("HELLO herald/1 7", b);
+	ck_assert_int_eq(l.kind, LH_L_HELLO);
+	ck_assert_str_eq(l.rest, "");
+}
+END_TEST
+
+/* A token "h.<payload>.s" with payload's base64url (no padding). */
+static void
+token_of(const char *payload, char *out, size_t len)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
+	    "wxyz0123456789-_";
+	size_t n = strlen(payload), o = 0;
+
+	o += snprintf(out, len, "eyJhbGciOiJIUzI1NiJ9.");
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)payload[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char)payload[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)payload[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		if (i + 1 < n)
+			out[o++] = a[v >> 6 & 63];
+		if (i + 2 < n)
+			out[o++] = a[v & 63];
+	}
+	snprintf(out + o, len - o, ".c2ln");
+}
+
+START_TEST(token_exp)
+{
+	static const struct {
+		const char	*payload;
+		int		 rc;
+		int64_t		 exp;
+	} cases[] = {
+		{ "{\"sub\":\"bob\",\"exp\":1700000000}", 1, 1700000000 },
+		{ "{\"exp\":0}", 1, 0 },
+		{ "{\"exp\":1700000000.9}", 1, 1700000000 },	/* down */
+		{ "{\"sub\":\"bob\"}", 0, 0 },		/* no exp */
+		{ "{}", 0, 0 },
+		{ "{\"exp\":-1}", -1, 0 },
+		{ "{\"exp\":9007199254740993}", -1, 0 },	/* > 2^53 */
+		{ "{\"exp\":\"1700000000\"}", -1, 0 },	/* a string */
+		{ "{\"exp\":null}", -1, 0 },
+		{ "{\"exp\":true}", -1, 0 },
+		{ "{\"exp\":1,\"exp\":2}", -1, 0 },		/* duplicate */
+		{ "[1700000000]", -1, 0 },			/* not an object */
+		{ "\"exp\"", -1, 0 },
+		{ "{\"exp\":17", -1, 0 },			/* cut short */
+		{ "", -1, 0 },
+	};
+	char tok[4 * LH_TOKEN_JSON_MAX];
+	int64_t exp;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		token_of(cases[i].payload, tok, sizeof(tok));
+		exp = -42;
+		ck_assert_msg(lh_token_exp(tok, strlen(tok), &exp) ==
+		    cases[i].rc, "%s", cases[i].payload);
+		if (cases[i].rc == 1)
+			ck_assert_int_eq(exp, cases[i].exp);
+		else
+			ck_assert_int_eq(exp, -42);	/* left alone */
+	}
+}
+END_TEST
+
+START_TEST(token_exp_malformed)
+{
+	static const char *bad[] = {
+		"", ".", "..", "...", "abc", "a.b", "a.b.c.d",
+		"h.eyJleHAiOjF9",			/* two parts */
+		"h.eyJleHAiOjF9=.s",			/* padding */
+		"h.eyJleHAiOjF9!.s",			/* not base64url */
+		"h.eyJleHAiOjF9+.s",			/* base64, not url */
+		"h.e.s",				/* impossible length */
+		"h.eyJleHAiOjEyfR.s",			/* bits left over */
+		"h.AA.s",				/* a NUL byte */
+	};
+	char big[LH_TOKEN_JSON_MAX * 2];
+	int64_t exp = -42;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(lh_token_exp(bad[i], strlen(bad[i]), &exp) == -1,
+		    "took \"%s\"", bad[i]);
+	/* a payload longer than any token holds */
+	memset(big, 'e', sizeof(big));
+	memcpy(big, "h.", 2);
+	memcpy(big + sizeof(big) - 3, ".s", 3);
+	ck_assert_int_eq(lh_token_exp(big, strlen(big), &exp), -1);
+	/* the length given is what is read: a valid token cut short */
+	ck_assert_int_eq(lh_token_exp("h.eyJleHAiOjF9.s", 9, &exp), -1);
+	ck_assert_int_eq(lh_token_exp("h.eyJleHAiOjF9.s", 16, &exp), 1);
+	ck_assert_int_eq(exp, 1);
+}
+END_TEST
+
 START_TEST(lines_bad)
 {
 	static const char *bad[] = { "", "SSH-2.0-OpenSSH_9.2", "MSG t 1",
@@ -1176,6 +1285,9 @@ suite(void)
 	tcase_add_test(tc, addr_bad);
 	tcase_add_test(tc, lines_good);
 	tcase_add_test(tc, lines_bad);
+	tcase_add_test(tc, hello_auth);
+	tcase_add_test(tc, token_exp);
+	tcase_add_test(tc, token_exp_malformed);
 	tcase_add_test(tc, seq_parse);
 	tcase_add_test(tc, backoff);
 	tcase_add_test(tc, names);
