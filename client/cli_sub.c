@@ -164,6 +164,10 @@ cli_run_sub(struct cli *cli, int argc, char **argv)
 		herald_close(c);
 		return cli_exit_code(rc);
 	}
+	/* herald_open may have run the first answers' callbacks already (a
+	 * snapshot that came in the same read as HELLO): out with them
+	 * before waiting for more. */
+	cli_flush_stdout();
 	while (st.exit_code < 0) {
 		rc = herald_run_once(c, -1);
 		cli_flush_stdout();
