@@ -66,7 +66,7 @@ tls_client_ctx(const struct lg_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* 34 KB of buffers per connection otherwise, most of it idle */
+	/* buffers only while there is something in them */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* sessions go to tls_new_session only, never to a cache of the ctx */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
@@ -148,6 +148,10 @@ tls_recv(SSL *ssl, char *buf, size_t len, int *again)
 			continue;
 		}
 		if (SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ) {
+			/* SSL_MODE_RELEASE_BUFFERS leaves the read buffer
+			 * (16 KB) that the read which found nothing took:
+			 * idle, a connection would keep it */
+			SSL_free_buffers(ssl);
 			*again = 0;
 			return got > 0 ? (ssize_t)got : -1;
 		}
