@@ -56,7 +56,7 @@ struct sub_child {
 	int		 n;		/* subscribers held by this child */
 	uint32_t	*queue;		/* subscribers waiting for connect() */
 	int		 qhead, qlen;
-	int		 inflight;	/* connecting or subscribing */
+	int		 inflight;	/* connecting, in TLS or subscribing */
 	SSL_CTX		*tls;		/* TLS: the context, NULL for plaintext */
 	char		*rbuf;		/* LG_READ_BUF */
 	uint64_t	 now;		/* time of the latest read */
@@ -200,8 +200,10 @@ conn_recv(struct sconn *c, char *buf, size_t len, int *again)
 
 static int conn_read(struct sub_child *, int);
 
-/* Subscriber i's connection is up (and TLS done): send the handshake and
- * the SUB, then wait for what comes. */
+/*
+ * Subscriber i's connection is up (and its TLS handshake done): send the
+ * protocol's handshake and the SUB, then wait for what comes.
+ */
 static void
 conn_subscribe(struct sub_child *sc, int i)
 {

@@ -2,7 +2,8 @@
  * loadgen: hold many subscribers on a pub/sub server, publish at a paced
  * rate, and report what arrived, how late, and what it cost the server.
  * Speaks herald, MQTT 3.1.1 (QoS 0), Redis RESP and NATS, the subscribers
- * over TLS if asked; see bench/README.md.  Every phase of a run ends with one line:
+ * over TLS if asked; see bench/README.md.  Every phase of a run ends with
+ * one line:
  *
  *   RESULT server=herald scenario=broadcast phase=step rate=100 ... p99_us=...
  *
