@@ -3,7 +3,9 @@
  * LG_CHILD_CONNS), each on its own connection, each subscribed to one topic.
  * It times every delivery against the send time at the start of its
  * payload and counts into its slot of the shared mapping.  It exits when
- * the parent says so or when the pipe from the parent closes.
+ * the parent says so or when the pipe from the parent closes.  With TLS
+ * (lg_tls.c) the handshake runs in the same loop, between connect() and
+ * the subscription.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -25,6 +27,7 @@
 enum sc_state {
 	SC_IDLE,	/* queued for connect() */
 	SC_CONNECTING,	/* connect() in progress, waiting for EPOLLOUT */
+	SC_HANDSHAKE,	/* TLS handshake in progress */
 	SC_SUBSCRIBING,	/* subscription sent, waiting for its confirmation */
 	SC_READY,	/* subscribed: deliveries are counted */
 	SC_DEAD		/* closed by the server, or given up */
@@ -40,6 +43,8 @@ struct sconn {
 	uint32_t	 plen;		/* bytes of an unfinished frame in pend */
 	char		*pend;
 	uint64_t	 last_seq;	/* herald: newest seq seen, for resume */
+	SSL		*ssl;		/* TLS: the connection's */
+	SSL_SESSION	*sess;		/* TLS: the session a reconnect resumes */
 };
 
 struct sub_child {
@@ -51,7 +56,8 @@ struct sub_child {
 	int		 n;		/* subscribers held by this child */
 	uint32_t	*queue;		/* subscribers waiting for connect() */
 	int		 qhead, qlen;
-	int		 inflight;	/* connecting or subscribing */
+	int		 inflight;	/* connecting, in TLS or subscribing */
+	SSL_CTX		*tls;		/* TLS: the context, NULL for plaintext */
 	char		*rbuf;		/* LG_READ_BUF */
 	uint64_t	 now;		/* time of the latest read */
 	uint64_t	 step;		/* ctl->step at the latest read */
@@ -75,15 +81,14 @@ enqueue(struct sub_child *sc, int i)
 	sc->queue[(sc->qhead + sc->qlen++) % sc->n] = (uint32_t)i;
 }
 
-/*
- * Close subscriber i's connection.  A connection that had not yet been
- * confirmed is retried (up to LG_MAX_RETRIES); a ready one is dead when the
- * server closed it.
- */
 /* Close a connection's socket and drop what it had pending to send. */
 static void
 conn_shut(struct sub_child *sc, struct sconn *c)
 {
+	if (c->ssl != NULL) {
+		tls_conn_free(c->ssl);
+		c->ssl = NULL;
+	}
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -95,13 +100,19 @@ conn_shut(struct sub_child *sc, struct sconn *c)
 	c->plen = 0;
 }
 
+/*
+ * Close subscriber i's connection.  A connection that had not yet been
+ * confirmed is retried (up to LG_MAX_RETRIES); a ready one is dead when the
+ * server closed it.
+ */
 static void
 conn_close(struct sub_child *sc, int i, int by_server)
 {
 	struct sconn *c = &sc->c[i];
 
 	conn_shut(sc, c);
-	if (c->state == SC_CONNECTING || c->state == SC_SUBSCRIBING) {
+	if (c->state == SC_CONNECTING || c->state == SC_HANDSHAKE ||
+	    c->state == SC_SUBSCRIBING) {
 		sc->inflight--;
 		if (++c->retries < LG_MAX_RETRIES && sc->ctl->phase != PH_EXIT)
 			enqueue(sc, i);
@@ -160,24 +171,48 @@ fail:
 	conn_close(sc, i, 0);
 }
 
-/* connect() finished for subscriber i: send the handshake and the SUB. */
+/* Write all of buf to c's connection (plaintext or TLS): 0 or -1. */
+static int
+conn_send(struct sconn *c, const char *buf, size_t n)
+{
+	if (c->ssl != NULL)
+		return tls_send(c->ssl, buf, n);
+	return write(c->fd, buf, n) == (ssize_t)n ? 0 : -1;
+}
+
+/*
+ * Read into buf, at most len bytes: the number read, 0 when the connection
+ * ended, -1 when there is nothing now; *again when more may be waiting.
+ */
+static ssize_t
+conn_recv(struct sconn *c, char *buf, size_t len, int *again)
+{
+	ssize_t r;
+
+	if (c->ssl != NULL)
+		return tls_recv(c->ssl, buf, len, again);
+	r = read(c->fd, buf, len);
+	if (r == -1 && errno == EAGAIN)
+		return -1;
+	*again = r == (ssize_t)len;
+	return r > 0 ? r : 0;
+}
+
+static int conn_read(struct sub_child *, int);
+
+/*
+ * Subscriber i's connection is up (and its TLS handshake done): send the
+ * protocol's handshake and the SUB, then wait for what comes.
+ */
 static void
-conn_connected(struct sub_child *sc, int i)
+conn_subscribe(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
 	struct epoll_event ev;
 	char out[LG_MAX_TOKEN + 1024], topic[64];
-	socklen_t len = sizeof(int);
-	int err = 0, t;
+	int t;
 	size_t n;
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
-		snprintf(sc->slot->last_error, sizeof(sc->slot->last_error),
-		    "connect: %s", strerror(err ? err : errno));
-		conn_close(sc, i, 0);
-		return;
-	}
-	sc->slot->connected++;
 	c->state = SC_SUBSCRIBING;
 	/* the slow subscribers share topic 0 with the first normal ones */
 	t = c->idx < (uint32_t)sc->o->subs ? (int)(c->idx % (uint32_t)sc->o->topics) : 0;
@@ -188,7 +223,7 @@ conn_connected(struct sub_child *sc, int i)
 		    sc->o->auth_token);
 	n += wire_subscribe(sc->o->proto, out + n, sizeof(out) - n, topic,
 	    c->idx, c->resume && sc->o->proto == PROTO_HERALD, c->last_seq);
-	if (write(c->fd, out, n) != (ssize_t)n) {
+	if (conn_send(c, out, n) == -1) {
 		note_error(sc, "short write of the subscription", 31);
 		conn_close(sc, i, 0);
 		return;
@@ -198,6 +233,66 @@ conn_connected(struct sub_child *sc, int i)
 	ev.events = EPOLLIN | EPOLLET;
 	ev.data.u64 = (uint64_t)i;
 	epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	/* the handshake's last read may have left records in OpenSSL's
+	 * buffer, which no edge of the socket would announce */
+	if (c->ssl != NULL)
+		while (c->fd >= 0 && conn_read(sc, i) == 1)
+			;
+}
+
+/* One step of subscriber i's TLS handshake; subscribe once it is done. */
+static void
+conn_handshake(struct sub_child *sc, int i)
+{
+	struct sconn *c = &sc->c[i];
+	struct epoll_event ev;
+	uint32_t want = 0;
+
+	switch (tls_handshake(c->ssl, &want)) {
+	case 1:
+		if (SSL_session_reused(c->ssl))
+			sc->slot->tls_resumed++;
+		conn_subscribe(sc, i);
+		break;
+	case 0:
+		ev.events = want;
+		ev.data.u64 = (uint64_t)i;
+		epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		break;
+	default:
+		tls_error(sc->slot->last_error, sizeof(sc->slot->last_error),
+		    "TLS handshake");
+		conn_close(sc, i, 0);
+	}
+}
+
+/* connect() finished for subscriber i: on to TLS or the subscription. */
+static void
+conn_connected(struct sub_child *sc, int i)
+{
+	struct sconn *c = &sc->c[i];
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
+		snprintf(sc->slot->last_error, sizeof(sc->slot->last_error),
+		    "connect: %s", strerror(err ? err : errno));
+		conn_close(sc, i, 0);
+		return;
+	}
+	sc->slot->connected++;
+	if (sc->tls == NULL) {
+		conn_subscribe(sc, i);
+		return;
+	}
+	c->state = SC_HANDSHAKE;
+	if ((c->ssl = tls_conn_new(sc->tls, c->fd, &c->sess)) == NULL) {
+		tls_error(sc->slot->last_error, sizeof(sc->slot->last_error),
+		    "SSL_new");
+		conn_close(sc, i, 0);
+		return;
+	}
+	conn_handshake(sc, i);
 }
 
 /* Count one delivery whose payload is p. */
@@ -265,7 +360,7 @@ on_frame(struct sub_child *sc, int i, const struct wire_ev *ev)
 		break;
 	case EV_PING:
 		n = wire_pong(sc->o->proto, pong, sizeof(pong));
-		if (write(c->fd, pong, n) != (ssize_t)n)
+		if (conn_send(c, pong, n) == -1)
 			return -1;
 		break;
 	case EV_ERR:
@@ -304,8 +399,8 @@ keep_partial(struct sconn *c, const char *buf, size_t len)
 
 /*
  * Read what subscriber i's connection has and act on every whole frame.
- * Returns 1 if the read filled the buffer (the socket may hold more: the
- * connection is edge-triggered, so read again), else 0.
+ * Returns 1 if more may be waiting (the read filled the buffer, or TLS
+ * stopped early: the connection is edge-triggered, so read again), else 0.
  */
 static int
 conn_read(struct sub_child *sc, int i)
@@ -315,17 +410,16 @@ conn_read(struct sub_child *sc, int i)
 	size_t have = c->plen, off = 0;
 	ssize_t r;
 	long k;
+	int again = 0;
 
 	if (have > 0)
 		memcpy(sc->rbuf, c->pend, have);
-	r = read(c->fd, sc->rbuf + have, LG_READ_BUF - have);
+	r = conn_recv(c, sc->rbuf + have, LG_READ_BUF - have, &again);
 	if (r <= 0) {
-		if (r == -1 && errno == EAGAIN)
-			return 0;
-		conn_close(sc, i, 1);
+		if (r == 0)
+			conn_close(sc, i, 1);
 		return 0;
 	}
-	int full = (size_t)r == LG_READ_BUF - have;
 	sc->now = now_ns();
 	sc->step = sc->ctl->step;
 	sc->step_start = sc->ctl->step_start_ns;
@@ -352,7 +446,7 @@ conn_read(struct sub_child *sc, int i)
 		}
 	}
 	keep_partial(c, sc->rbuf + off, have - off);
-	return full;
+	return again;
 }
 
 /* PH_DROP: close every connection at once, then resubscribe them all. */
@@ -394,6 +488,11 @@ sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
 	if ((sc.ep = epoll_create1(EPOLL_CLOEXEC)) == -1 || sc.c == NULL ||
 	    sc.queue == NULL || sc.rbuf == NULL)
 		_exit(2);
+	if (o->tls && (sc.tls = tls_client_ctx(o, sc.slot->last_error,
+	    sizeof(sc.slot->last_error))) == NULL) {
+		sc.slot->failed = (uint64_t)sc.n;	/* the parent goes on */
+		_exit(2);
+	}
 	pev.events = EPOLLIN;
 	pev.data.u64 = PARENT_KEY;
 	epoll_ctl(sc.ep, EPOLL_CTL_ADD, parent_fd, &pev);
@@ -423,6 +522,8 @@ sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
 				_exit(0);	/* the parent is gone */
 			if (sc.c[key].state == SC_CONNECTING)
 				conn_connected(&sc, (int)key);
+			else if (sc.c[key].state == SC_HANDSHAKE)
+				conn_handshake(&sc, (int)key);
 			else
 				while (sc.c[key].fd >= 0 &&
 				    conn_read(&sc, (int)key) == 1)

@@ -1,8 +1,9 @@
 /*
  * loadgen: hold many subscribers on a pub/sub server, publish at a paced
  * rate, and report what arrived, how late, and what it cost the server.
- * Speaks herald, MQTT 3.1.1 (QoS 0), Redis RESP and NATS; see
- * bench/README.md.  Every phase of a run ends with one line:
+ * Speaks herald, MQTT 3.1.1 (QoS 0), Redis RESP and NATS, the subscribers
+ * over TLS if asked; see bench/README.md.  Every phase of a run ends with
+ * one line:
  *
  *   RESULT server=herald scenario=broadcast phase=step rate=100 ... p99_us=...
  *
@@ -113,7 +114,11 @@ usage(void)
 "                       naive publisher would (default: TCP_NODELAY)\n"
 "  --connect-timeout S  give up connecting after S s without progress (20)\n"
 "  --auth-token TOKEN   herald: each subscriber sends AUTH TOKEN before its\n"
-"                       SUB, in the same write (at connect and reconnect)\n",
+"                       SUB, in the same write (at connect and reconnect)\n"
+"  --tls                the subscribers connect with TLS (no verification);\n"
+"                       the publisher stays plaintext: give --pub-port\n"
+"  --tls-ca FILE        --tls, verifying the server's certificate against the\n"
+"                       CA certificates in FILE and its address (--host)\n",
 	    LG_TS_DIGITS + 1, LG_CHILD_CONNS);
 	exit(2);
 }
@@ -152,6 +157,7 @@ parse_options(int argc, char **argv)
 		{ "storm-at", 1, 0, 'm' }, { "series", 1, 0, 'e' },
 		{ "connect-timeout", 1, 0, 'T' }, { "verbose", 0, 0, 'v' },
 		{ "pub-nagle", 0, 0, 'N' }, { "auth-token", 1, 0, 'A' },
+		{ "tls", 0, 0, 'L' }, { "tls-ca", 1, 0, 'C' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -192,6 +198,8 @@ parse_options(int argc, char **argv)
 		case 'm': O.storm_at = atof(optarg); break;
 		case 'N': O.pub_nagle = 1; break;
 		case 'A': O.auth_token = optarg; break;
+		case 'L': O.tls = 1; break;
+		case 'C': O.tls = 1; O.tls_ca = optarg; break;
 		case 'e': O.series = atof(optarg); break;
 		case 'T': O.connect_timeout = atof(optarg); break;
 		case 'v': O.verbose = 1; break;
@@ -200,6 +208,11 @@ parse_options(int argc, char **argv)
 	}
 	if (O.name == NULL)
 		O.name = wire_proto_name(O.proto);
+	if (O.pub_port == 0 && O.tls && O.nrates > 0) {
+		fprintf(stderr, "loadgen: --tls needs --pub-port, a plaintext "
+		    "listener for the publisher\n");
+		exit(2);
+	}
 	if (O.pub_port == 0)
 		O.pub_port = O.port;
 	if (O.port <= 0 || O.subs < 1 || O.slow < 0 || O.topics < 1 ||
@@ -285,6 +298,7 @@ sum_slots(struct lg_slot *s, struct lg_hist *h)
 		s->gaps += c->gaps;
 		s->gap_seqs += c->gap_seqs;
 		s->errors += c->errors;
+		s->tls_resumed += c->tls_resumed;
 		if (c->first_conn_ns && (s->first_conn_ns == 0 ||
 		    c->first_conn_ns < s->first_conn_ns))
 			s->first_conn_ns = c->first_conn_ns;
@@ -340,7 +354,7 @@ print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 	    "pss_start_kb=%llu pss_conn_kb=%llu pss_end_kb=%llu "
 	    "rss_per_conn_b=%.0f pss_per_conn_b=%.0f cpu_s=%.2f "
 	    "cpu_total_s=%.2f server_procs=%d lg_cpu_s=%.2f "
-	    "pss_end_per_conn_b=%.0f",
+	    "pss_end_per_conn_b=%.0f tls=%d",
 	    O.name, O.scenario, phase, wire_proto_name(O.proto), O.subs, O.slow,
 	    O.topics, O.payload, (unsigned long long)s.connected,
 	    (unsigned long long)s.failed, (unsigned long long)s.closed,
@@ -349,7 +363,7 @@ print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 	    (unsigned long long)end->rss_kb, (unsigned long long)S_start.pss_kb,
 	    (unsigned long long)S_conn.pss_kb, (unsigned long long)end->pss_kb,
 	    per_rss, per_pss, cpu_s, end->cpu_s - S_start.cpu_s, end->nproc,
-	    lg_cpu(), per_end);
+	    lg_cpu(), per_end, O.tls);
 }
 
 /*
@@ -603,10 +617,12 @@ run_step(double rate)
 	    (unsigned long long)(rss_max > pb.rss_kb ? rss_max : pb.rss_kb),
 	    pass);
 	if (O.storm_at > 0)
-		printf(" dropped=%llu resynced=%llu resync_s=%.3f "
-		    "resync_p50_s=%.3f resync_p90_s=%.3f resync_p99_s=%.3f",
+		printf(" dropped=%llu resynced=%llu tls_resumed=%llu "
+		    "resync_s=%.3f resync_p50_s=%.3f resync_p90_s=%.3f "
+		    "resync_p99_s=%.3f",
 		    (unsigned long long)ready_before,
 		    (unsigned long long)(after.resynced - before.resynced),
+		    (unsigned long long)(after.tls_resumed - before.tls_resumed),
 		    resync_s, resync_q[0], resync_q[1], resync_q[2]);
 	printf("\n");
 	fflush(stdout);

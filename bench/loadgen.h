@@ -10,8 +10,12 @@
 #ifndef LOADGEN_H
 #define LOADGEN_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/ssl.h>
 
 #define LG_MAX_CHILDREN		32	/* subscriber processes */
 #define LG_CHILD_CONNS		18500	/* connections one child may hold (fd limit 20000) */
@@ -60,6 +64,7 @@ struct lg_slot {
 	volatile uint64_t errors;	/* error replies and protocol errors */
 	volatile uint64_t max_step;	/* the step max_ns belongs to */
 	volatile uint64_t max_ns;	/* largest latency in max_step */
+	volatile uint64_t tls_resumed;	/* TLS handshakes that resumed a session */
 	volatile uint64_t alive;	/* set when the child is up */
 	char		 last_error[128]; /* the latest error reply or reason */
 	struct lg_hist	 hist;		/* latencies of recv deliveries */
@@ -109,6 +114,8 @@ struct lg_opts {
 	double		 series;	/* seconds between RSS samples (0 = none) */
 	int		 pub_nagle;	/* the publisher leaves Nagle on */
 	const char	*auth_token;	/* herald: AUTH with it before the SUB */
+	int		 tls;		/* subscribers connect with TLS */
+	const char	*tls_ca;	/* verify the server against it (or NULL) */
 	int		 verbose;
 };
 
@@ -163,6 +170,15 @@ struct proc_sample {
 };
 int		 proc_sample_tree(int, struct proc_sample *);
 double		 proc_cpu_pids(const int *, int);
+
+/* lg_tls.c: TLS on the subscribers' non-blocking sockets. */
+SSL_CTX		*tls_client_ctx(const struct lg_opts *, char *, size_t);
+SSL		*tls_conn_new(SSL_CTX *, int, SSL_SESSION **);
+int		 tls_handshake(SSL *, uint32_t *);
+ssize_t		 tls_recv(SSL *, char *, size_t, int *);
+int		 tls_send(SSL *, const char *, size_t);
+void		 tls_conn_free(SSL *);
+void		 tls_error(char *, size_t, const char *);
 
 /* lg_sub.c: a subscriber child. */
 void		 sub_child_main(const struct lg_opts *, struct lg_ctl *, int,

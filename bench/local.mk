@@ -2,9 +2,10 @@
 # loadgen: the load generator of issue #7 (bench/README.md).
 noinst_PROGRAMS += bench/loadgen
 bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen.h bench/lg_sub.c \
-	bench/lg_pub.c bench/lg_wire.c bench/lg_hist.c bench/lg_proc.c
-bench_loadgen_CFLAGS = $(AM_CFLAGS) -O2
-bench_loadgen_LDADD = -lm
+	bench/lg_pub.c bench/lg_wire.c bench/lg_hist.c bench/lg_proc.c \
+	bench/lg_tls.c
+bench_loadgen_CFLAGS = $(AM_CFLAGS) -O2 $(OPENSSL_CFLAGS)
+bench_loadgen_LDADD = $(OPENSSL_LIBS) -lm
 
 # Files to ship that are not sources of a program (scripts, READMEs).
 BENCH_DIST = bench/README.md bench/compare bench/tune bench/install-peers \
