@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "lh.h"
+#include "sockbio.h"
 
 /* Fill tls with no files. */
 void
@@ -45,69 +46,6 @@ setup_fail(struct herald_client *c, SSL_CTX *ctx, const char *what,
 	    file != NULL ? file : "(the system's default)", ssl_reason());
 	SSL_CTX_free(ctx);
 	return HERALD_ETLS;
-}
-
-/*
- * The socket's BIO: OpenSSL's own writes with write(2), and a server
- * that closed would raise SIGPIPE in the caller's program; this one
- * sends with MSG_NOSIGNAL, as the plain connection does.
- */
-static int
-bio_write(BIO *b, const char *buf, int len)
-{
-	int fd = *(int *)BIO_get_data(b);
-	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	BIO_clear_retry_flags(b);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		BIO_set_retry_write(b);
-	return (int)n;
-}
-
-static int
-bio_read(BIO *b, char *buf, int len)
-{
-	int fd = *(int *)BIO_get_data(b);
-	ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
-
-	BIO_clear_retry_flags(b);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		BIO_set_retry_read(b);
-	return (int)n;
-}
-
-static long
-bio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int
-bio_create(BIO *b)
-{
-	BIO_set_init(b, 1);
-	return 1;
-}
-
-/* The BIO method of c's connections. */
-static BIO_METHOD *
-bio_method(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() |
-	    BIO_TYPE_SOURCE_SINK, "herald socket");
-
-	if (m == NULL)
-		return NULL;
-	if (BIO_meth_set_write(m, bio_write) != 1 ||
-	    BIO_meth_set_read(m, bio_read) != 1 ||
-	    BIO_meth_set_ctrl(m, bio_ctrl) != 1 ||
-	    BIO_meth_set_create(m, bio_create) != 1) {
-		BIO_meth_free(m);
-		return NULL;
-	}
-	return m;
 }
 
 /* A new session ticket: keep it (it replaces the one kept). */
@@ -157,7 +95,7 @@ make_ctx(struct herald_client *c, const struct herald_tls *tls)
 		    SSL_CTX_check_private_key(ctx) != 1)
 			return setup_fail(c, ctx, "the key", key);
 	}
-	if (c->tls_bio == NULL && (c->tls_bio = bio_method()) == NULL) {
+	if (c->tls_bio == NULL && (c->tls_bio = sockbio_method()) == NULL) {
 		SSL_CTX_free(ctx);
 		return lh_fail(c, HERALD_ENOMEM, "TLS: %s", ssl_reason());
 	}
@@ -210,7 +148,7 @@ lh_tls_start(struct herald_client *c)
 {
 	const char *host = c->addr.host;
 	SSL *ssl = SSL_new(c->tls_ctx);
-	BIO *bio = BIO_new(c->tls_bio);
+	BIO *bio = sockbio_new(c->tls_bio, &c->fd);
 	int ok;
 
 	if (ssl == NULL || bio == NULL) {
@@ -219,7 +157,6 @@ lh_tls_start(struct herald_client *c)
 		c->broken = lh_fail(c, HERALD_ENOMEM, "TLS: %s", ssl_reason());
 		return;
 	}
-	BIO_set_data(bio, &c->fd);
 	SSL_set_bio(ssl, bio, bio);
 	SSL_set_app_data(ssl, c);
 	ok = 1;

@@ -20,6 +20,7 @@ client_libherald_la_SOURCES = \
 	client/lh_reply.c \
 	client/lh_sub.c \
 	client/lh_tls.c \
+	common/sockbio.c common/sockbio.h \
 	client/lh_auth.c \
 	client/lh_token.c \
 	auth/b64url.c auth/b64url.h \

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "sockbio.h"
 #include "tls.h"
 #include "tlsctx.h"
 #include "worker.h"
@@ -42,6 +43,7 @@ struct tls_conn {
 
 struct tls_worker {
 	SSL_CTX		*ctx;
+	BIO_METHOD	*bio;		/* sockets through send(2), recv(2) */
 	struct tls_conn	*hs_head, *hs_tail;	/* oldest first */
 	char		 scratch[TLS_RECORD_MAX]; /* a record's gathering */
 };
@@ -72,6 +74,8 @@ tls_worker_init(struct worker *w)
 		fatalx("out of memory");
 	w->tls->ctx = w->h->tls_ctx;
 	w->h->tls_ctx = NULL;
+	if ((w->tls->bio = sockbio_method()) == NULL)
+		fatalx("out of memory");
 }
 
 /* A reload: the certificate (and the rest of the tls group) anew. */
@@ -139,10 +143,11 @@ tls_start(struct client *c)
 {
 	struct tls_worker *tw = c->w->tls;
 	struct tls_conn *t = NULL;
+	BIO *bio;
 
 	if (tw == NULL || (t = calloc(1, sizeof(*t))) == NULL ||
 	    (t->ssl = SSL_new(tw->ctx)) == NULL ||
-	    SSL_set_fd(t->ssl, c->fd) != 1) {
+	    (bio = sockbio_new(tw->bio, &c->fd)) == NULL) {
 		log_warnx("client %u: no memory for TLS: closed", c->id);
 		if (t != NULL)
 			SSL_free(t->ssl);
@@ -150,6 +155,7 @@ tls_start(struct client *c)
 		ERR_clear_error();
 		return -1;
 	}
+	SSL_set_bio(t->ssl, bio, bio);
 	SSL_set_accept_state(t->ssl);
 	t->c = c;
 	t->started = now_ms();
