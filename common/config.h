@@ -77,6 +77,15 @@ struct herald_config {
 	int		 auth_fail_delay_ms;
 	int		 auth_cert_user;
 	int		 clients_max_auth_failures;
+
+	/* Many nodes on one Redis (producer/cluster.c); "" = one node */
+	char		*cluster_redis;
+	char		*cluster_key;
+	char		*cluster_user;
+	char		*cluster_password;	/* never logged */
+	int		 cluster_trim;
+	int64_t		 cluster_hold;
+	int		 cluster_timeout;
 };
 
 /* Called with one "file:line: message" per error found. */
