@@ -145,6 +145,30 @@ size_t		 bus_line_max(const struct bus *);
 uint64_t	 bus_append(struct bus *, const char *topic, size_t topic_len,
 		    const char *payload, size_t payload_len);
 
+/*
+ * Writer only, for a cluster node (whose records Redis numbers): make
+ * next_seq, above head_seq + 1, the seq of the next record.  The seqs
+ * between are records this bus will never hold: the ring is emptied past
+ * every reader (one at the head too), so each is lapped and its clients
+ * get a GAP, and a resume from before next_seq gets the GAP and the
+ * snapshot.  The nvals values (each seq below next_seq; others are
+ * ignored) go into the retained table unless it holds the topic as of a
+ * later seq, before readers may take a snapshot.  Returns 0, or -1 if
+ * next_seq is not above head_seq + 1 (then nothing changes).
+ */
+int		 bus_jump(struct bus *, uint64_t next_seq,
+		    const struct bus_value *vals, size_t nvals);
+
+/*
+ * Writer only, for a cluster node: append a record under seq, above
+ * head_seq (bus_jump over the seqs between first).  Returns seq; 0 if
+ * seq is not above head_seq (a seq is never written twice: nothing
+ * changes), or if the record cannot fit the ring (it is jumped over:
+ * readers get a GAP for it).
+ */
+uint64_t	 bus_append_seq(struct bus *, uint64_t seq, const char *topic,
+		    size_t topic_len, const char *payload, size_t payload_len);
+
 /* Newest seq in the bus (0 if none) and the position after it. */
 uint64_t	 bus_head_seq(const struct bus *);
 uint64_t	 bus_head_pos(const struct bus *);
