@@ -68,6 +68,14 @@ enum bus_counter {
 	CTR_AUTH_FAILURES,	/* -ERR auth-failed */
 	CTR_AUTH_EXPIRED,	/* BYE auth-expired */
 	CTR_AUTH_HASHES,	/* password hashes computed (cache misses) */
+	/* a cluster node's producer (gauges but the reconnects) */
+	CTR_CLUSTER_DOWN,	/* 1 while Redis cannot be reached */
+	CTR_CLUSTER_RECONNECTS,	/* times the link came back */
+	CTR_CLUSTER_FULL,	/* 1 while cluster.hold is full: PUBs busy */
+	CTR_CLUSTER_LAG,	/* records Redis has that the bus has not */
+	CTR_CLUSTER_LAG_MS,	/* ... age of the newest read, while behind */
+	CTR_CLUSTER_EPOCH,	/* the epoch of Redis's data */
+	CTR_CLUSTER_ROLE,	/* CLUSTER_ROLE_* (producer/cluster.h) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */
