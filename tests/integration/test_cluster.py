@@ -133,5 +133,254 @@ class Cluster(ht.HeraldTestCase):
                              self.redis.cmd('GET', 'herald:epoch'))
 
 
+    def msgs_after(self, srv, since, last, pattern='t/#'):
+        """Resume on srv from since and read up to seq last: the lines."""
+        c = self.conn(srv.port)
+        lines = c.sub(pattern, since)[0]
+        return lines + c.read_until(
+            lambda ln: (ht.parse_msg(ln) or ('', '', 0))[2] >= last,
+            timeout=20)
+
+    def test_same_order_everywhere(self):
+        """10,000 PUBs over the three nodes' ingests (three connections at
+        once) are in every node's bus in one and the same order, each
+        connection's in the order it sent them."""
+        nodes = [self.node() for _ in range(3)]
+        per = [3334, 3333, 3333]
+
+        def publish(i):
+            c = ht.Conn(nodes[i].ingest_port)
+            try:
+                c.send(''.join('PUB t/%d c%d-%d\n' % (n % 7, i, n)
+                               for n in range(per[i])).encode())
+                self.last[i] = c.sync()
+            finally:
+                c.close()
+        self.last = [0, 0, 0]
+        threads = [threading.Thread(target=publish, args=(i,))
+                   for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        top = max(self.last)
+        self.assertEqual(top, 10000)
+        seen = []
+        for n in nodes:
+            lines = self.msgs_after(n, 0, top)
+            msgs = [ht.parse_msg(ln) for ln in lines]
+            self.assertTrue(all(m and m[0] == 'MSG' for m in msgs),
+                            [ln for ln in lines if not ht.parse_msg(ln)][:3])
+            self.assertEqual([m[2] for m in msgs], list(range(1, top + 1)))
+            seen.append([(m[1], m[3]) for m in msgs])
+        self.assertEqual(seen[0], seen[1])
+        self.assertEqual(seen[0], seen[2])
+        for i in range(3):
+            mine = [int(p.split('-')[1]) for _, p in seen[0]
+                    if p.startswith('c%d-' % i)]
+            self.assertEqual(mine, list(range(per[i])))
+
+    def test_failover_resume(self):
+        """A client on A at position p; A is killed (-9); it resumes on B
+        with SUB t/# p while C publishes: exactly the messages after p,
+        nothing twice, nothing missing."""
+        a, b, c = (self.node() for _ in range(3))
+        sub = self.conn(a.port)
+        sub.sub('t/#')
+        pub = self.conn(c.ingest_port)
+        for n in range(50):
+            pub.pub('t/x', 'm%d' % n)
+        pub.sync()
+        lines = sub.read_until(lambda ln: ln.endswith(' m49'))
+        p = ht.parse_msg(lines[-1])[2]
+        stop = threading.Event()
+        sent = []
+
+        def keep_publishing():
+            n = 50
+            while not stop.is_set():
+                pub.pub('t/x', 'm%d' % n)
+                sent.append(n)
+                n += 1
+                time.sleep(0.002)
+        t = threading.Thread(target=keep_publishing)
+        t.start()
+        try:
+            time.sleep(0.2)
+            a.kill()
+            time.sleep(0.2)
+            c2 = self.conn(b.port)
+            got, h = c2.sub('t/#', p)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            t.join(10)
+        last = pub.sync()
+        got += c2.read_until(
+            lambda ln: (ht.parse_msg(ln) or ('', '', 0))[2] >= last,
+            timeout=20)
+        msgs = [ht.parse_msg(ln) for ln in got]
+        self.assertTrue(all(m and m[0] == 'MSG' for m in msgs), got[:5])
+        self.assertEqual([m[2] for m in msgs], list(range(p + 1, last + 1)))
+        self.assertEqual([m[3] for m in msgs],
+                         ['m%d' % n for n in range(50, 50 + len(sent))])
+
+    def values(self, srv, topics):
+        c = self.conn(srv.port)
+        return [c.cmd('GET %s' % t)[0] for t in topics]
+
+    def test_late_node_and_old_bus(self):
+        """A node started late reads the stream from its start; one
+        restarted on a bus the stream no longer covers takes the newest
+        values and a GAP: both then answer GET as the others, same seqs."""
+        a = self.node(**{'cluster.trim': '100'})
+        pub = self.conn(a.ingest_port)
+        topics = ['t/%d' % i for i in range(20)]
+        for n in range(60):
+            pub.pub(topics[n % 20], 'v%d' % n)
+        pub.sync()
+        late = self.node(**{'cluster.trim': '100'})
+        self.wait_head(late, 60)
+        self.assertEqual(self.values(late, topics), self.values(a, topics))
+        self.assertEqual(len(self.msgs_after(late, 0, 60)), 60)
+        late.stop()
+        for n in range(60, 1500):
+            pub.pub(topics[n % 20], 'v%d' % n)
+        top = pub.sync()
+        self.assertLess(int(self.redis.cmd('XLEN', 'herald:stream')), 1000)
+        late.start()
+        self.wait_head(late, top)
+        self.assertEqual(self.values(late, topics), self.values(a, topics))
+        lines = self.conn(late.port).sub('t/#', 60)[0]
+        self.assertEqual(ht.parse_gap(lines[0]), (61, top))
+        self.assertEqual(sorted(lines[1:]),
+                         sorted(ln.replace('VAL', 'VAL', 1)
+                                for ln in self.values(a, topics)))
+        pub.pub('t/0', 'after')
+        seq = pub.sync()
+        self.wait_head(late, seq)
+        self.assertEqual(self.values(late, ['t/0']),
+                         ['VAL t/0 %d after' % seq])
+
+    def test_redis_killed_while_publishing(self):
+        """Redis killed: clients stay, GET and PING answer, PUBs are held
+        up to cluster.hold then answered -ERR busy; Redis back with its
+        data: the held ones go in, in order, nothing lost."""
+        o = {'cluster.hold': '32K'}
+        a, b = self.node(**o), self.node(**o)
+        sub = self.conn(b.port)
+        sub.sub('h/#')
+        pub = self.conn(a.ingest_port)
+        pub.pub('h/0', 'before')
+        base = pub.sync()
+        self.redis.kill()
+        self.wait_for(lambda: a.stats()['cluster_down'] == '1',
+                      'cluster_down on A')
+        self.assertEqual(self.conn(b.port).cmd('PING'), ['PONG'])
+        self.assertEqual(self.values(a, ['h/0']),
+                         ['VAL h/0 %d before' % base])
+        payload = 'x' * 200
+        for n in range(1, 400):
+            pub.pub('h/%d' % n, payload)
+        pub.sendline('PING')
+        refused = set()
+        for ln in pub.read_until(lambda ln: ln == 'PONG')[:-1]:
+            m = re.match(r'^-ERR busy (h/\d+)', ln)
+            self.assertTrue(m, ln)
+            refused.add(int(m.group(1)[2:]))
+        self.assertTrue(refused, 'no PUB refused past cluster.hold')
+        held = [n for n in range(1, 400) if n not in refused]
+        self.assertGreater(len(held), 100)
+        self.assertEqual(a.stats()['cluster_full'], '1')
+        self.redis.start()
+        self.wait_for(lambda: a.stats()['cluster_down'] == '0',
+                      'A back', timeout=15)
+        last = base + len(held)
+        for n in (a, b):
+            self.wait_head(n, last)
+            got = [ht.parse_msg(ln) for ln in self.msgs_after(n, base, last,
+                                                             'h/#')]
+            self.assertEqual([int(m[1][2:]) for m in got], held)
+            self.assertEqual([m[2] for m in got],
+                             list(range(base + 1, last + 1)))
+        live = sub.read_until(lambda ln: ln.startswith('MSG h/%d ' %
+                                                       held[-1]))
+        self.assertEqual([int(ht.parse_msg(ln)[1][2:]) for ln in live],
+                         [0] + held)
+        self.assertEqual(a.stats()['cluster_full'], '0')
+        self.assertGreaterEqual(int(a.stats()['cluster_reconnects']), 1)
+        pub.pub('h/0', 'again')
+        self.assertEqual(pub.sync(), last + 1)
+        self.assertEqual(a.log().count('holding PUBs'), 1)
+
+    def test_redis_restarted_empty(self):
+        """Redis loses its data: the seq goes on above the nodes' heads (no
+        seq is handed out twice), a node that missed records gets a GAP,
+        and values come back as they are published."""
+        a, b = self.node(), self.node()
+        live = self.conn(a.port)
+        live.sub('t/#')
+        pub = self.conn(a.ingest_port)
+        for n in range(5):
+            pub.pub('t/x', 'old%d' % n)
+        pub.sync()
+        self.wait_head(b, 5)
+        b.stop()
+        for n in range(5, 10):
+            pub.pub('t/x', 'old%d' % n)
+        self.assertEqual(pub.sync(), 10)
+        epoch = self.redis.cmd('GET', 'herald:epoch')
+        self.redis.kill(wipe=True)
+        self.redis.start()
+        self.wait_for(lambda: self.redis.cmd('GET', 'herald:seq') == '10',
+                      'A to raise the seq')
+        self.assertNotEqual(self.redis.cmd('GET', 'herald:epoch'), epoch)
+        pub = self.conn(a.ingest_port)
+        pub.pub('t/x', 'new')
+        self.assertEqual(pub.sync(), 11)
+        b.start()
+        self.wait_head(b, 11)
+        lines = self.conn(b.port).sub('t/#', 5)[0]
+        self.assertEqual(lines, ['GAP 6 11', 'VAL t/x 11 new'])
+        got = live.read_until(lambda ln: ln.endswith(' new'))
+        self.assertEqual([ht.parse_msg(ln)[2] for ln in got],
+                         list(range(1, 12)))
+        for n in (a, b):
+            self.assertEqual(self.values(n, ['t/x']), ['VAL t/x 11 new'])
+        self.assertIn('Redis lost the cluster\'s data', a.log())
+
+    def test_redis_stopped(self):
+        """Redis stops answering for 2 s (SIGSTOP): the workers do not
+        block (PING, heartbeats), a PUB meanwhile goes in once it answers
+        again."""
+        a = self.node(**{'clients.heartbeat': '1'})
+        quiet = self.conn(a.port)
+        quiet.sub('t/#')
+        pub = self.conn(a.ingest_port)
+        pub.pub('t/x', 'one')
+        first = pub.sync()
+        quiet.read_until(lambda ln: ln.endswith(' one'))
+        self.redis.signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            pub.pub('t/x', 'two')
+            pub.sendline('SYNC')
+            c = self.conn(a.port)
+            self.assertEqual(c.cmd('PING'), ['PONG'])
+            self.assertEqual(self.values(a, ['t/x']),
+                             ['VAL t/x %d one' % first])
+            hb = quiet.read_until(lambda ln: ln.startswith('HB'),
+                                  timeout=1.8)
+            self.assertTrue(hb[-1].startswith('HB'))
+            self.assertLess(time.monotonic() - t0, 2.0)
+            time.sleep(max(0, 2.0 - (time.monotonic() - t0)))
+        finally:
+            self.redis.signal(signal.SIGCONT)
+        self.assertEqual(pub.read_until(lambda ln: not ln.startswith('HB'),
+                                        timeout=15)[-1],
+                         '+OK SYNC %d' % (first + 1))
+        quiet.read_until(lambda ln: ln == 'MSG t/x %d two' % (first + 1))
+
+
 if __name__ == '__main__':
     ht.main()
