@@ -909,5 +909,7 @@ cluster_start(struct herald *h, struct event_base *b)
 	ev_add_or_die(ev_new_or_die(b, -1, EV_PERSIST, flush_cb, NULL), &sec);
 	gauge(CTR_CLUSTER_ROLE, CLUSTER_ROLE_CUT_OFF);
 	gauge(CTR_CLUSTER_DOWN, 1);
+	gauge(CTR_CLUSTER_FULL, 0);	/* a producer before us may have died
+					 * with it set */
 	link_connect();
 }

@@ -33,6 +33,7 @@ class Redis:
         self.dir = os.path.join(tmp, 'redis')
         os.makedirs(self.dir, exist_ok=True)
         self.port = ht.free_port()
+        self.password = None
         self.proc = None
         self.start()
 
@@ -58,15 +59,21 @@ class Redis:
     def cmd(self, *args):
         """One command, its reply as text (a simple RESP client)."""
         with socket.create_connection(('127.0.0.1', self.port), 5) as s:
-            s.sendall(('*%d\r\n' % len(args)).encode() + b''.join(
-                b'$%d\r\n%s\r\n' % (len(a.encode()), a.encode())
-                for a in args))
             f = s.makefile('rb')
+            if self.password is not None:
+                s.sendall(self.encode(('AUTH', self.password)))
+                f.readline()
+            s.sendall(self.encode(args))
             line = f.readline().decode().rstrip('\r\n')
             if line[0] == '$':
                 n = int(line[1:])
                 return None if n < 0 else f.read(n + 2)[:-2].decode()
             return line[1:]
+
+    @staticmethod
+    def encode(args):
+        return ('*%d\r\n' % len(args)).encode() + b''.join(
+            b'$%d\r\n%s\r\n' % (len(a.encode()), a.encode()) for a in args)
 
     def kill(self, wipe=False):
         if self.proc is not None and self.proc.poll() is None:
@@ -348,6 +355,23 @@ class Cluster(ht.HeraldTestCase):
         for n in (a, b):
             self.assertEqual(self.values(n, ['t/x']), ['VAL t/x 11 new'])
         self.assertIn('Redis lost the cluster\'s data', a.log())
+
+    def test_redis_password(self):
+        """cluster.password: the right one joins, a wrong one is refused
+        (logged, cluster_down); neither appears in a log line."""
+        self.redis.cmd('CONFIG', 'SET', 'requirepass', 'pw-s3cret')
+        self.redis.password = 'pw-s3cret'
+        good = self.node(**{'cluster.password': 'pw-s3cret'})
+        bad = self.node(**{'cluster.password': 'wrong-s3cret'})
+        pub = self.conn(good.ingest_port)
+        pub.pub('t/x', 'in')
+        self.assertEqual(pub.sync(), 1)
+        self.wait_for(lambda: 'AUTH (cluster.user, cluster.password)' in
+                      bad.log(), 'the refusal in the log')
+        self.assertEqual(bad.stats()['cluster_down'], '1')
+        self.assertEqual(good.stats()['cluster_down'], '0')
+        for n in (good, bad):
+            self.assertNotIn('s3cret', n.log())
 
     def test_redis_stopped(self):
         """Redis stops answering for 2 s (SIGSTOP): the workers do not
