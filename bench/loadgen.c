@@ -88,7 +88,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-"usage: loadgen --proto herald|mqtt|redis|nats --port PORT [options]\n"
+"usage: loadgen --proto herald|mqtt|redis|nats --port PORT[,PORT...] [options]\n"
+"  (subscriber i connects to the i %% n-th PORT: the nodes of a cluster)\n"
 "  --name NAME          server label in RESULT lines (default: the protocol)\n"
 "  --scenario NAME      scenario label in RESULT lines\n"
 "  --host ADDR          server address (127.0.0.1)\n"
@@ -116,6 +117,25 @@ usage(void)
 "                       SUB, in the same write (at connect and reconnect)\n",
 	    LG_TS_DIGITS + 1, LG_CHILD_CONNS);
 	exit(2);
+}
+
+/* Parse "7400" or "7400,7410,7420" (subscribers spread over them). */
+static void
+parse_ports(const char *s)
+{
+	char *end;
+
+	O.nports = 0;
+	do {
+		long v = strtol(s, &end, 10);
+		if (end == s || v <= 0 || v > 65535 || O.nports == LG_MAX_PORTS)
+			usage();
+		O.ports[O.nports++] = (int)v;
+		s = end + 1;
+	} while (*end == ',');
+	if (*end != '\0')
+		usage();
+	O.port = O.ports[0];
 }
 
 /* Parse "10,20,50" into O.rates. */
@@ -173,7 +193,7 @@ parse_options(int argc, char **argv)
 		case 'n': O.name = optarg; break;
 		case 'S': O.scenario = optarg; break;
 		case 'h': snprintf(O.host, sizeof(O.host), "%s", optarg); break;
-		case 'p': O.port = atoi(optarg); break;
+		case 'p': parse_ports(optarg); break;
 		case 'q': O.pub_port = atoi(optarg); break;
 		case 'i': O.server_pid = atoi(optarg); break;
 		case 's': O.subs = atoi(optarg); break;
