@@ -80,7 +80,7 @@ static struct net_addr	 raddr;
 static enum link_state	 state;
 static struct rconn	 W = { .name = "write" }, R = { .name = "read",
 			    .extra_ms = CLUSTER_BLOCK_MS };
-static struct event	*retry_ev, *settle_ev, *poll_ev;
+static struct event	*retry_ev, *settle_ev, *poll_ev, *pump_ev;
 static int		 backoff_ms = CLUSTER_BACKOFF_MIN_MS;
 static int		 ever_up, down_logged;
 static unsigned		 attempts;
@@ -348,34 +348,38 @@ cluster_pub(const char *topic, size_t tlen, const char *payload,
 	held_bytes += tlen + plen;
 	held_count++;
 	full_check();
-	pump();
+	/* when this turn of the loop ends, with the PUBs read with this one */
+	event_active(pump_ev, 0, 0);
 }
 
-/* Redis took the oldest PUB sent (or refused it: the link goes). */
+/* Redis took the oldest batch of PUBs sent, priv of them (or refused
+ * it: the link goes, and the batch is sent again). */
 static void
 pub_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rconn *c = conn_of(ac);
 	redisReply *r = reply;
-	struct held *p = held_head;
 
 	if (c == NULL || r == NULL)
 		return;
 	conn_answered(c);
 	if (bad_reply(r, REDIS_REPLY_INTEGER, "a PUB script"))
 		return;
-	held_head = p->next;
+	for (uintptr_t n = (uintptr_t)priv; n > 0; n--) {
+		struct held *p = held_head;
+		held_head = p->next;
+		held_bytes -= p->tlen + p->plen;
+		held_count--;
+		inflight--;
+		acked_no = p->no;
+		free(p);
+	}
 	if (held_head == NULL)
 		held_tail = NULL;
-	held_bytes -= p->tlen + p->plen;
-	held_count--;
-	inflight--;
-	acked_no = p->no;
 	if ((uint64_t)r->integer > acked_seq)
 		acked_seq = r->integer;
 	if ((uint64_t)r->integer > top_seq)
 		top_seq = r->integer;
-	free(p);
 	full_check();
 	waiters_run();
 	pump();
@@ -383,32 +387,65 @@ pub_cb(redisAsyncContext *ac, void *reply, void *priv)
 		producer_cluster_drained();
 }
 
-/* Send what is held and not sent, while the link is up and settled. */
+/* Send one batch from next_send on (at most CLUSTER_BATCH_MAX PUBs and
+ * about CLUSTER_BATCH_BYTES); -1 if hiredis refused it. */
+static int
+send_batch(void)
+{
+	enum { FIXED = 12 };	/* EVALSHA sha 5 keys... trim epoch node no */
+	static const char *argv[FIXED + 2 * CLUSTER_BATCH_MAX];
+	static size_t lens[FIXED + 2 * CLUSTER_BATCH_MAX];
+	static char trim_s[24], no_s[24];
+	struct held *p = next_send;
+	size_t bytes = 0;
+	int n = 0;
+
+	argv[0] = "EVALSHA", argv[1] = pub_sha, argv[2] = "5";
+	argv[3] = k_seq, argv[4] = k_stream, argv[5] = k_values;
+	argv[6] = k_epoch, argv[7] = k_pubs;
+	argv[8] = trim_s, argv[9] = epoch, argv[10] = node, argv[11] = no_s;
+	for (int i = 0; i < FIXED; i++)
+		lens[i] = strlen(argv[i]);
+	lens[8] = snprintf(trim_s, sizeof(trim_s), "%" PRIu64, trim);
+	lens[11] = snprintf(no_s, sizeof(no_s), "%" PRIu64, p->no);
+	while (p != NULL && n < CLUSTER_BATCH_MAX &&
+	    inflight + n < CLUSTER_INFLIGHT_MAX &&
+	    (n == 0 || bytes + p->tlen + p->plen <= CLUSTER_BATCH_BYTES)) {
+		argv[FIXED + 2 * n] = p->data;
+		lens[FIXED + 2 * n] = p->tlen;
+		argv[FIXED + 2 * n + 1] = p->data + p->tlen;
+		lens[FIXED + 2 * n + 1] = p->plen;
+		bytes += p->tlen + p->plen;
+		n++;
+		p = p->next;
+	}
+	if (redisAsyncCommandArgv(W.ac, pub_cb, (void *)(uintptr_t)n,
+	    FIXED + 2 * n, argv, lens) != REDIS_OK)
+		return -1;
+	conn_sent(&W);
+	inflight += n;
+	next_send = p;
+	return 0;
+}
+
+/* Send what is held and not sent, while the link is up and settled: the
+ * PUBs of one loop turn go in as few scripts as they fit. */
 static void
 pump(void)
 {
-	char trim_s[24], no_s[24];
-	size_t trim_l = snprintf(trim_s, sizeof(trim_s), "%" PRIu64, trim);
-
 	if (state != LINK_UP || evtimer_pending(settle_ev, NULL))
 		return;
-	while (next_send != NULL && inflight < CLUSTER_INFLIGHT_MAX) {
-		struct held *p = next_send;
-		size_t no_l = snprintf(no_s, sizeof(no_s), "%" PRIu64, p->no);
-		const char *argv[] = { "EVALSHA", pub_sha, "5", k_seq,
-		    k_stream, k_values, k_epoch, k_pubs, p->data,
-		    p->data + p->tlen, trim_s, epoch, node, no_s };
-		size_t lens[] = { 7, strlen(pub_sha), 1, strlen(k_seq),
-		    strlen(k_stream), strlen(k_values), strlen(k_epoch),
-		    strlen(k_pubs), p->tlen, p->plen, trim_l, strlen(epoch),
-		    strlen(node), no_l };
-		if (conn_send(&W, pub_cb, 14, argv, lens) == -1) {
+	while (next_send != NULL && inflight < CLUSTER_INFLIGHT_MAX)
+		if (send_batch() == -1) {
 			link_down("could not queue a PUB script");
 			return;
 		}
-		inflight++;
-		next_send = p->next;
-	}
+}
+
+static void
+pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pump();
 }
 
 /* --- reading the stream -------------------------------------------------- */
@@ -614,6 +651,7 @@ catchup_cb(redisAsyncContext *ac, void *reply, void *priv)
 			return;
 	}
 	gauges();
+	waiters_run();		/* the SYNCs a jump answers */
 	read_next();
 }
 
@@ -901,6 +939,7 @@ cluster_start(struct herald *h, struct event_base *b)
 	R.timer = ev_new_or_die(b, -1, 0, timeout_cb, &R);
 	retry_ev = ev_new_or_die(b, -1, 0, retry_cb, NULL);
 	settle_ev = ev_new_or_die(b, -1, 0, settle_cb, NULL);
+	pump_ev = ev_new_or_die(b, -1, 0, pump_cb, NULL);
 	poll_ev = ev_new_or_die(b, -1, EV_PERSIST, poll_timer_cb, NULL);
 	struct timeval poll = { CLUSTER_POLL_MS / 1000,
 	    (CLUSTER_POLL_MS % 1000) * 1000 };

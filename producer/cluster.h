@@ -14,6 +14,12 @@
 					 * a round trip carries up to this
 					 * many, and a link that breaks has
 					 * no more than this to send again */
+#define CLUSTER_BATCH_MAX	256	/* PUBs one script call takes: a
+					 * call costs Redis more than a record
+					 * does, so a busy node sends few */
+#define CLUSTER_BATCH_BYTES	(256 * 1024) /* ... and about this many
+					 * bytes: one call's work stays short
+					 * for the other nodes' calls */
 #define CLUSTER_READ_BATCH	1024	/* records one XREAD returns: as a
 					 * fan-out batch, so one read is one
 					 * wake of the workers */

@@ -9,37 +9,47 @@
 #include "cluster.h"
 
 /*
- * PUB.  KEYS: seq stream values epoch pubs.  ARGV: topic payload trim
- * epoch node no.  Returns the record's seq.  A PUB sent again after a
- * broken link (no already taken) returns the seq of this node's last one
- * and adds nothing; one whose predecessor is missing, or sent to a Redis
- * whose epoch is not the node's, is refused: order is kept or nothing
- * goes in.
+ * A batch of PUBs.  KEYS: seq stream values epoch pubs.  ARGV: trim epoch
+ * node no, then topic payload pairs (PUB no, no + 1, ...).  Returns the
+ * seq of the node's last PUB taken.  A PUB sent again after a broken link
+ * (its no already taken) adds nothing; a batch whose first PUB's
+ * predecessor is missing, or sent to a Redis whose epoch is not the
+ * node's, is refused whole: order is kept or nothing goes in.
  */
 const char cluster_lua_pub[] =
-"if redis.call('GET', KEYS[4]) ~= ARGV[4] then\n"
+"if redis.call('GET', KEYS[4]) ~= ARGV[2] then\n"
 "  return redis.error_reply('EPOCH the cluster epoch changed')\n"
 "end\n"
-"local v = redis.call('HGET', KEYS[5], ARGV[5])\n"
+"local v = redis.call('HGET', KEYS[5], ARGV[3])\n"
 "local last, lseq = 0, 0\n"
 "if v then\n"
 "  local a, b = string.match(v, '^(%d+) (%d+)$')\n"
 "  last, lseq = tonumber(a), tonumber(b)\n"
 "end\n"
-"local no = tonumber(ARGV[6])\n"
-"if no <= last then return lseq end\n"
-"if no ~= last + 1 then\n"
-"  return redis.error_reply('ORDER a PUB before this one is missing')\n"
+"local no = tonumber(ARGV[4])\n"
+"if no > last + 1 then\n"
+"  return redis.error_reply('ORDER a PUB before these is missing')\n"
 "end\n"
-"local seq = redis.call('INCR', KEYS[1])\n"
-"local id = string.format('%d', seq)\n"
 "local t = redis.call('TIME')\n"
 "local ms = t[1] .. string.format('%03d', math.floor(t[2] / 1000))\n"
-"redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], id .. '-0',\n"
-"  't', ARGV[1], 'p', ARGV[2], 'ms', ms)\n"
-"redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[2])\n"
-"redis.call('HSET', KEYS[5], ARGV[5], ARGV[6] .. ' ' .. id)\n"
-"return seq\n";
+"local vals = {}\n"
+"for i = 5, #ARGV - 1, 2 do\n"
+"  if no > last then\n"
+"    lseq = redis.call('INCR', KEYS[1])\n"
+"    local id = string.format('%d', lseq)\n"
+"    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0',\n"
+"      't', ARGV[i], 'p', ARGV[i + 1], 'ms', ms)\n"
+"    vals[#vals + 1] = ARGV[i]\n"
+"    vals[#vals + 1] = id .. ' ' .. ARGV[i + 1]\n"
+"    last = no\n"
+"  end\n"
+"  no = no + 1\n"
+"end\n"
+"if #vals > 0 then\n"
+"  redis.call('HSET', KEYS[3], unpack(vals))\n"
+"  redis.call('HSET', KEYS[5], ARGV[3], string.format('%d %d', last, lseq))\n"
+"end\n"
+"return lseq\n";
 
 /*
  * A node (re)joins.  KEYS: seq epoch settle pubs.  ARGV: head (the
