@@ -209,6 +209,19 @@ conn_of(const redisAsyncContext *ac)
 	return ac == NULL ? NULL : ac == W.ac ? &W : ac == R.ac ? &R : NULL;
 }
 
+/* The reply to a call of ours, its connection's timer moved on; NULL if
+ * there is none (the connection is being freed) or it is not ours. */
+static redisReply *
+answer(redisAsyncContext *ac, void *reply)
+{
+	struct rconn *c = conn_of(ac);
+
+	if (c == NULL || reply == NULL)
+		return NULL;
+	conn_answered(c);
+	return reply;
+}
+
 /* Send a command on c (argv, binary-safe); -1 if hiredis refused it. */
 static int
 conn_send(struct rconn *c, redisCallbackFn *fn, int argc, const char **argv,
@@ -357,12 +370,10 @@ cluster_pub(const char *topic, size_t tlen, const char *payload,
 static void
 pub_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	if (bad_reply(r, REDIS_REPLY_INTEGER, "a PUB script"))
 		return;
 	for (uintptr_t n = (uintptr_t)priv; n > 0; n--) {
@@ -519,13 +530,11 @@ catchup(void)
 static void
 read_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 	uint64_t n = 0;
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	if (r->type == REDIS_REPLY_NIL) {
 		read_next();	/* nothing new within CLUSTER_BLOCK_MS */
 		return;
@@ -624,12 +633,10 @@ catchup_values(const redisReply *h, uint64_t seq)
 static void
 catchup_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	if (bad_reply(r, REDIS_REPLY_ARRAY, "the catch-up script"))
 		return;
 	if (r->elements < 3 || r->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -666,12 +673,10 @@ settle_cb(evutil_socket_t fd, short what, void *arg)
 static void
 poll_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	if (r->type == REDIS_REPLY_STRING) {
 		uint64_t s = strtoull(r->str, NULL, 10);
 		if (s > top_seq)
@@ -696,12 +701,10 @@ poll_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 join_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	if (bad_reply(r, REDIS_REPLY_ARRAY, "the join script"))
 		return;
 	if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
@@ -742,12 +745,10 @@ join_cb(redisAsyncContext *ac, void *reply, void *priv)
 static void
 script_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	if (bad_reply(r, REDIS_REPLY_STRING, "SCRIPT LOAD"))
 		return;
 	snprintf(pub_sha, sizeof(pub_sha), "%s", r->str);
@@ -756,12 +757,10 @@ script_cb(redisAsyncContext *ac, void *reply, void *priv)
 static void
 auth_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rconn *c = conn_of(ac);
-	redisReply *r = reply;
+	redisReply *r = answer(ac, reply);
 
-	if (c == NULL || r == NULL)
+	if (r == NULL)
 		return;
-	conn_answered(c);
 	/* The message is Redis's; the password is never in a log line. */
 	bad_reply(r, REDIS_REPLY_STATUS, "AUTH (cluster.user, "
 	    "cluster.password)");
