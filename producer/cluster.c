@@ -395,7 +395,7 @@ pub_cb(redisAsyncContext *ac, void *reply, void *priv)
 	waiters_run();
 	pump();
 	if (held_count == 0)
-		producer_cluster_drained();
+		producer_end_if_done();
 }
 
 /* Send one batch from next_send on (at most CLUSTER_BATCH_MAX PUBs and

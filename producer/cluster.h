@@ -69,8 +69,9 @@ size_t	cluster_held(void);
 /* producer.c */
 /* n records were written to the bus: count them, wake the workers. */
 void	producer_appended(uint64_t n);
-/* The last held PUB went in: a stopping producer may end. */
-void	producer_cluster_drained(void);
+/* A stopping producer ends if its workers are read and (a cluster node)
+ * the last held PUB went in. */
+void	producer_end_if_done(void);
 
 /* cluster_lua.c: the scripts, run in Redis. */
 extern const char cluster_lua_pub[];

@@ -178,13 +178,13 @@ fwd_event_cb(struct bufferevent *bev, short what, void *arg)
 		cluster_forget(bev);
 	bufferevent_free(bev);
 	if (--nconns == 0 && stopping)
-		producer_cluster_drained();
+		producer_end_if_done();
 }
 
 /* A stopping producer ends once the workers' connections are read and
  * (a cluster node) Redis has every PUB held. */
 void
-producer_cluster_drained(void)
+producer_end_if_done(void)
 {
 	if (stopping && nconns == 0 && (H->cfg.cluster_redis[0] == '\0' ||
 	    cluster_held() == 0))
@@ -272,7 +272,7 @@ producer_stop(void)
 	if (ev_add_or_warn(stop_ev, &tv, "stop") == -1)
 		event_base_loopbreak(base);
 	else
-		producer_cluster_drained();
+		producer_end_if_done();
 }
 
 /*
