@@ -2,8 +2,9 @@
  * A cluster node's link to Redis, the sequencer of every node's bus.
  *
  * Two connections, both on the producer's loop through hiredis's async
- * API: "w" runs a Lua script per PUB (cluster_lua.c), pipelined (every
- * PUB queued in a turn goes out in one write, answers come in order), and
+ * API: "w" runs the PUBs through a Lua script (cluster_lua.c), those of
+ * a loop turn in as few calls as they fit, pipelined (the calls go out in
+ * one write, several may wait, answers come in order), and
  * "r" reads the stream in order (XREAD BLOCK) and writes each record into
  * the bus under its seq.  The producer stays the bus's only writer; a
  * PUB reaches this node's bus only through the stream, as on every node.
@@ -461,7 +462,7 @@ pump_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- reading the stream -------------------------------------------------- */
 
-/* The field name of an entry's field list, or NULL. */
+/* The value of field name in a stream entry's field list, or NULL. */
 static const redisReply *
 field(const redisReply *f, const char *name)
 {

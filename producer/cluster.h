@@ -10,10 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLUSTER_INFLIGHT_MAX	1024	/* PUB scripts sent and not answered:
-					 * a round trip carries up to this
-					 * many, and a link that breaks has
-					 * no more than this to send again */
+#define CLUSTER_INFLIGHT_MAX	1024	/* PUBs sent and not answered (in
+					 * batches): a round trip carries up
+					 * to this many, and a link that
+					 * breaks has no more than this to
+					 * send again */
 #define CLUSTER_BATCH_MAX	256	/* PUBs one script call takes: a
 					 * call costs Redis more than a record
 					 * does, so a busy node sends few */
