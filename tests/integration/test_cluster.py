@@ -25,6 +25,24 @@ import herald_test as ht  # noqa: E402
 REDIS_SERVER = shutil.which('redis-server')
 
 
+class RedisError(str):
+    """An error reply."""
+
+
+def lua(name):
+    """A script of producer/cluster_lua.c, as the daemon sends it."""
+    path = os.path.join(os.environ.get('HERALD_SRCDIR') or
+                        os.path.join(os.path.dirname(
+                            os.path.abspath(__file__)), '..', '..'),
+                        'producer', 'cluster_lua.c')
+    with open(path) as f:
+        text = f.read()
+    body = text[text.index('const char %s[] =' % name):]
+    body = body[:body.index(';\n')]
+    return ''.join(m.replace('\\n', '\n').replace('\\"', '"')
+                   for m in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+
+
 class Redis:
     """A redis-server of our own: AOF fsynced at every write, so a kill -9
     loses nothing it acknowledged."""
@@ -57,18 +75,31 @@ class Redis:
             time.sleep(0.05)
 
     def cmd(self, *args):
-        """One command, its reply as text (a simple RESP client)."""
+        """One command and its reply (a small RESP client)."""
         with socket.create_connection(('127.0.0.1', self.port), 5) as s:
             f = s.makefile('rb')
             if self.password is not None:
                 s.sendall(self.encode(('AUTH', self.password)))
                 f.readline()
             s.sendall(self.encode(args))
-            line = f.readline().decode().rstrip('\r\n')
-            if line[0] == '$':
-                n = int(line[1:])
-                return None if n < 0 else f.read(n + 2)[:-2].decode()
-            return line[1:]
+            return self.reply(f)
+
+    @classmethod
+    def reply(cls, f):
+        """One RESP reply: str, int, list, None; an error as RedisError."""
+        line = f.readline().decode().rstrip('\r\n')
+        kind, rest = line[0], line[1:]
+        if kind == '$':
+            n = int(rest)
+            return None if n < 0 else f.read(n + 2)[:-2].decode()
+        if kind == '*':
+            n = int(rest)
+            return None if n < 0 else [cls.reply(f) for _ in range(n)]
+        if kind == ':':
+            return int(rest)
+        if kind == '-':
+            return RedisError(rest)
+        return rest
 
     @staticmethod
     def encode(args):
@@ -383,6 +414,58 @@ class Cluster(ht.HeraldTestCase):
         self.assertEqual(good.stats()['cluster_down'], '0')
         for n in (good, bad):
             self.assertNotIn('s3cret', n.log())
+
+    def test_lua_scripts(self):
+        """The scripts against Redis: a PUB batch numbers its records in
+        order, a batch sent again is taken once, a gap in a node's PUB
+        numbers or a changed epoch is refused with nothing added; a join
+        raises the seq to the node's head; the catch-up says where to
+        read from, or gives the values."""
+        r = self.redis
+        pub, join, catchup = (lua('cluster_lua_' + n) for n in
+                              ('pub', 'join', 'catchup'))
+        keys = ['herald:' + k for k in ('seq', 'stream', 'values', 'epoch',
+                                         'pubs')]
+
+        def joins(head, node, last):
+            return r.cmd('EVAL', join, '4', keys[0], keys[3],
+                         'herald:settle', keys[4], str(head), '77', '1000',
+                         node, str(last))
+
+        def pubs(no, *pairs, epoch='77', node='n1'):
+            return r.cmd('EVAL', pub, '5', *keys, '1000', epoch, node,
+                         str(no), *pairs)
+        res = joins(5, 'n1', 0)
+        self.assertEqual(res[0], '77')
+        self.assertGreater(res[1], 0)           # a new epoch settles
+        self.assertEqual(r.cmd('GET', keys[0]), '5')
+        self.assertEqual(pubs(1, 'a', 'x', 'b', 'y'), 7)
+        self.assertEqual(pubs(2, 'b', 'y', 'c', 'z'), 8)    # 2 again, 3
+        self.assertEqual(pubs(2, 'b', 'y'), 8)
+        self.assertTrue(pubs(5, 'd', 'w').startswith('ORDER'))
+        self.assertTrue(pubs(4, 'd', 'w', epoch='78').startswith('EPOCH'))
+        self.assertEqual(pubs(1, 'a', 'q', node='n2'), 9)
+        self.assertEqual([e[0] for e in r.cmd('XRANGE', keys[1], '-', '+')],
+                         ['6-0', '7-0', '8-0', '9-0'])
+        self.assertEqual(r.cmd('XRANGE', keys[1], '8', '8')[0][1][:4],
+                         ['t', 'c', 'p', 'z'])
+        self.assertEqual(r.cmd('HGET', keys[2], 'a'), '9 q')
+        self.assertEqual(r.cmd('HGET', keys[2], 'b'), '7 y')
+        # where a node reads from
+        self.assertEqual(r.cmd('EVAL', catchup, '3', *keys[:3], '5', '6'),
+                         [0, 9, 6])
+        self.assertEqual(r.cmd('EVAL', catchup, '3', *keys[:3], '9', '10'),
+                         [0, 9, 0])
+        res = r.cmd('EVAL', catchup, '3', *keys[:3], '0', '1')
+        self.assertEqual(res[:3], [1, 9, 0])
+        self.assertEqual(dict(zip(res[3][::2], res[3][1::2])),
+                         {'a': '9 q', 'b': '7 y', 'c': '8 z'})
+        # a node whose head is above Redis's seq raises it; epoch kept
+        self.assertEqual(joins(100, 'n1', 3)[0], '77')
+        self.assertEqual(r.cmd('GET', keys[0]), '100')
+        self.assertEqual(pubs(4, 'e', 'v'), 101)
+        self.assertEqual(r.cmd('EVAL', catchup, '3', *keys[:3], '9', '10'),
+                         [0, 101, 101])
 
     def test_redis_stopped(self):
         """Redis stops answering for 2 s (SIGSTOP): the workers do not
