@@ -36,6 +36,11 @@
 					 * in for this long: every running
 					 * node rejoins meanwhile and raises
 					 * the seq above its head first */
+#define CLUSTER_STOP_WAIT_MS	500	/* a stopping producer, its workers
+					 * gone, waits this long for Redis to
+					 * take what it holds: the master
+					 * gives it STOP_PRODUCER_MS, and it
+					 * must still write the bus */
 #define CLUSTER_POLL_MS		1000	/* the stream's top is asked this
 					 * often (lag in STATS), which also
 					 * keeps an idle link checked */

@@ -31,6 +31,7 @@ static struct event	*status_ev;
 static struct event	*accept_ev;
 static struct event	*ctl_ev;
 static struct event	*stop_ev;	/* bounds a stop */
+static struct event	*held_ev;	/* ... and its wait for Redis */
 static int		 dirty;		/* appended since the last wake */
 static int		 nconns;	/* workers' connections open */
 static int		 stopping;
@@ -186,8 +187,14 @@ fwd_event_cb(struct bufferevent *bev, short what, void *arg)
 void
 producer_end_if_done(void)
 {
-	if (stopping && nconns == 0 && (H->cfg.cluster_redis[0] == '\0' ||
-	    cluster_held() == 0))
+	struct timeval tv = { 0, CLUSTER_STOP_WAIT_MS * 1000 };
+
+	if (!stopping || nconns > 0)
+		return;
+	if (H->cfg.cluster_redis[0] == '\0' || cluster_held() == 0)
+		event_base_loopbreak(base);
+	else if (!evtimer_pending(held_ev, NULL) &&
+	    ev_add_or_warn(held_ev, &tv, "stop (PUBs held for Redis)") == -1)
 		event_base_loopbreak(base);
 }
 
@@ -353,6 +360,7 @@ producer_main(struct herald *h, int ctl_fd)
 	ctl_ev = ev_new_or_die(base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, NULL);
 	ev_add_or_die(ctl_ev, NULL);
 	stop_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
+	held_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
 	child_signals(base, signal_cb, NULL);
 	status_ev = ev_new_or_die(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();

@@ -415,6 +415,20 @@ class Cluster(ht.HeraldTestCase):
         for n in (good, bad):
             self.assertNotIn('s3cret', n.log())
 
+    def test_stop_while_redis_away(self):
+        """A node stopped while Redis is away waits for it at most
+        shutdown_grace, then exits and says how many PUBs it held."""
+        a = self.node(shutdown_grace=2)
+        pub = self.conn(a.ingest_port)
+        self.redis.kill()
+        self.wait_for(lambda: a.stats()['cluster_down'] == '1', 'down')
+        pub.pub('t/x', 'held')
+        self.assertEqual(pub.cmd('PING'), ['PONG'])
+        t0 = time.monotonic()
+        self.assertEqual(a.stop(), 0)
+        self.assertLess(time.monotonic() - t0, 4.5)
+        self.assertIn('stopping with 1 PUBs Redis has not taken', a.log())
+
     def test_lua_scripts(self):
         """The scripts against Redis: a PUB batch numbers its records in
         order, a batch sent again is taken once, a gap in a node's PUB
