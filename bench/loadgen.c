@@ -109,6 +109,7 @@ usage(void)
 "  --stop-on-fail       end the ladder at the first step with loss or slow p99\n"
 "  --p99-limit MS       a step passes with no loss and p99 below MS (100)\n"
 "  --storm-at S         reconnect storm: drop all after S s of publishing\n"
+"  --storm-move         ... and each resumes on the next --port (a failover)\n"
 "  --series S           sample the server's memory every S seconds\n"
 "  --pub-nagle          the publisher leaves Nagle's algorithm on, as a\n"
 "                       naive publisher would (default: TCP_NODELAY)\n"
@@ -172,6 +173,7 @@ parse_options(int argc, char **argv)
 		{ "storm-at", 1, 0, 'm' }, { "series", 1, 0, 'e' },
 		{ "connect-timeout", 1, 0, 'T' }, { "verbose", 0, 0, 'v' },
 		{ "pub-nagle", 0, 0, 'N' }, { "auth-token", 1, 0, 'A' },
+		{ "storm-move", 0, 0, 'M' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -212,6 +214,7 @@ parse_options(int argc, char **argv)
 		case 'm': O.storm_at = atof(optarg); break;
 		case 'N': O.pub_nagle = 1; break;
 		case 'A': O.auth_token = optarg; break;
+		case 'M': O.storm_move = 1; break;
 		case 'e': O.series = atof(optarg); break;
 		case 'T': O.connect_timeout = atof(optarg); break;
 		case 'v': O.verbose = 1; break;

@@ -93,6 +93,8 @@ struct lg_opts {
 					 * i % nports (--port a,b,c: the
 					 * nodes of a cluster) */
 	int		 nports;
+	int		 storm_move;	/* the storm's resumes go to the next
+					 * of the ports */
 	int		 pub_port;	/* the publisher connects here */
 	int		 server_pid;	/* root of the server's process tree, 0 = none */
 	int		 subs;		/* normal subscribers */
