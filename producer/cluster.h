@@ -45,8 +45,8 @@
 					 * often (lag in STATS), which also
 					 * keeps an idle link checked */
 
-/* STAT cluster_role: what the node does in the cluster now. */
-#define CLUSTER_ROLE_NONE	0	/* a single node: no cluster.redis */
+/* STAT cluster_role (shown only with cluster.redis): what the node does
+ * in the cluster now. */
 #define CLUSTER_ROLE_IN_STEP	1	/* a node reading the stream as it
 					 * grows */
 #define CLUSTER_ROLE_CATCHING_UP 2	/* ... more than a read behind */

@@ -252,7 +252,7 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 	/* A cluster node holding as much as cluster.hold for Redis. */
 	if (bus_counter_get(w->bus, SLOT_PRODUCER, CTR_CLUSTER_FULL)) {
 		worker_limit(w, CTR_BUSY, 1, "client %u: PUB %.*s refused: "
-		    "Redis cannot be reached and cluster.hold is full", c->id,
+		    "the PUBs held for Redis fill cluster.hold", c->id,
 		    (int)cmd->name_len, cmd->name);
 		client_reply_err(c, PERR_BUSY, cmd->name, cmd->name_len);
 		return;
