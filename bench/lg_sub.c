@@ -143,7 +143,10 @@ conn_start(struct sub_child *sc, int i)
 	src.sin_addr.s_addr = htonl(0x7f000001u + c->idx % (uint32_t)sc->o->naddrs);
 	memset(&dst, 0, sizeof(dst));
 	dst.sin_family = AF_INET;
-	dst.sin_port = htons((uint16_t)sc->o->port);
+	/* --storm-move: a resume goes to the next server (a failover) */
+	dst.sin_port = htons((uint16_t)(sc->o->nports > 1 ?
+	    sc->o->ports[(c->idx + (c->resume && sc->o->storm_move)) %
+	    sc->o->nports] : sc->o->port));
 	inet_pton(AF_INET, sc->o->host, &dst.sin_addr);
 	c->state = SC_CONNECTING;
 	sc->inflight++;

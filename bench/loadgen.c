@@ -89,7 +89,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-"usage: loadgen --proto herald|mqtt|redis|nats --port PORT [options]\n"
+"usage: loadgen --proto herald|mqtt|redis|nats --port PORT[,PORT...] [options]\n"
+"  (subscriber i connects to the i %% n-th PORT: the nodes of a cluster)\n"
 "  --name NAME          server label in RESULT lines (default: the protocol)\n"
 "  --scenario NAME      scenario label in RESULT lines\n"
 "  --host ADDR          server address (127.0.0.1)\n"
@@ -109,6 +110,7 @@ usage(void)
 "  --stop-on-fail       end the ladder at the first step with loss or slow p99\n"
 "  --p99-limit MS       a step passes with no loss and p99 below MS (100)\n"
 "  --storm-at S         reconnect storm: drop all after S s of publishing\n"
+"  --storm-move         ... and each resumes on the next --port (a failover)\n"
 "  --series S           sample the server's memory every S seconds\n"
 "  --pub-nagle          the publisher leaves Nagle's algorithm on, as a\n"
 "                       naive publisher would (default: TCP_NODELAY)\n"
@@ -121,6 +123,25 @@ usage(void)
 "                       CA certificates in FILE and its address (--host)\n",
 	    LG_TS_DIGITS + 1, LG_CHILD_CONNS);
 	exit(2);
+}
+
+/* Parse "7400" or "7400,7410,7420" (subscribers spread over them). */
+static void
+parse_ports(const char *s)
+{
+	char *end;
+
+	O.nports = 0;
+	do {
+		long v = strtol(s, &end, 10);
+		if (end == s || v <= 0 || v > 65535 || O.nports == LG_MAX_PORTS)
+			usage();
+		O.ports[O.nports++] = (int)v;
+		s = end + 1;
+	} while (*end == ',');
+	if (*end != '\0')
+		usage();
+	O.port = O.ports[0];
 }
 
 /* Parse "10,20,50" into O.rates. */
@@ -158,6 +179,7 @@ parse_options(int argc, char **argv)
 		{ "connect-timeout", 1, 0, 'T' }, { "verbose", 0, 0, 'v' },
 		{ "pub-nagle", 0, 0, 'N' }, { "auth-token", 1, 0, 'A' },
 		{ "tls", 0, 0, 'L' }, { "tls-ca", 1, 0, 'C' },
+		{ "storm-move", 0, 0, 'M' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -179,7 +201,7 @@ parse_options(int argc, char **argv)
 		case 'n': O.name = optarg; break;
 		case 'S': O.scenario = optarg; break;
 		case 'h': snprintf(O.host, sizeof(O.host), "%s", optarg); break;
-		case 'p': O.port = atoi(optarg); break;
+		case 'p': parse_ports(optarg); break;
 		case 'q': O.pub_port = atoi(optarg); break;
 		case 'i': O.server_pid = atoi(optarg); break;
 		case 's': O.subs = atoi(optarg); break;
@@ -200,6 +222,7 @@ parse_options(int argc, char **argv)
 		case 'A': O.auth_token = optarg; break;
 		case 'L': O.tls = 1; break;
 		case 'C': O.tls = 1; O.tls_ca = optarg; break;
+		case 'M': O.storm_move = 1; break;
 		case 'e': O.series = atof(optarg); break;
 		case 'T': O.connect_timeout = atof(optarg); break;
 		case 'v': O.verbose = 1; break;

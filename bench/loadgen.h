@@ -20,6 +20,7 @@
 #define LG_MAX_CHILDREN		32	/* subscriber processes */
 #define LG_CHILD_CONNS		18500	/* connections one child may hold (fd limit 20000) */
 #define LG_MAX_ADDRS		250	/* loopback source addresses 127.0.0.1.. */
+#define LG_MAX_PORTS		16	/* servers the subscribers spread over */
 #define LG_MAX_TOPICS		100000	/* topics a run may use */
 #define LG_MAX_PAYLOAD		65536	/* largest payload */
 #define LG_MAX_TOKEN		2048	/* --auth-token: a JWT with claims */
@@ -93,6 +94,12 @@ struct lg_opts {
 	const char	*scenario;	/* scenario label in the output */
 	char		 host[64];	/* server address (loopback) */
 	int		 port;		/* subscribers connect here */
+	int		 ports[LG_MAX_PORTS]; /* ... or subscriber i to port
+					 * i % nports (--port a,b,c: the
+					 * nodes of a cluster) */
+	int		 nports;
+	int		 storm_move;	/* the storm's resumes go to the next
+					 * of the ports */
 	int		 pub_port;	/* the publisher connects here */
 	int		 server_pid;	/* root of the server's process tree, 0 = none */
 	int		 subs;		/* normal subscribers */

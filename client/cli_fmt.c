@@ -209,6 +209,18 @@ fmt_stat_help(const char *name)
 		{ "retained", "topics with a retained value" },
 		{ "retained_dropped", "values the retained table could not "
 		    "keep" },
+		/* a cluster node's (heraldd(8), CLUSTER) */
+		{ "cluster_role", "1 in step, 2 catching up, 3 cut off from "
+		    "Redis" },
+		{ "cluster_down", "1 while Redis cannot be reached" },
+		{ "cluster_reconnects", "times the link to Redis came back" },
+		{ "cluster_full", "1 while PUBs are refused: cluster.hold "
+		    "full" },
+		{ "cluster_lag", "records Redis has that this node has not" },
+		{ "cluster_lag_ms", "age of the newest record read, while "
+		    "behind" },
+		{ "cluster_epoch", "id of Redis's data (changes if it lost "
+		    "it)" },
 	};
 
 	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)

@@ -158,6 +158,20 @@ static const struct setting settings[] = {
 	{ "tls.ciphers", T_STR, O(tls_ciphers), "", 0, 0, 1,
 	  "OpenSSL cipher list for TLS 1.2 (\"\" = OpenSSL's default; "
 	  "TLS 1.3 suites are always OpenSSL's)" },
+	{ "cluster.redis", T_STR, O(cluster_redis), "", 0, 0, 0,
+	  "Redis of the cluster, host:port or unix:PATH (\"\" = one node)" },
+	{ "cluster.key", T_STR, O(cluster_key), "herald", 0, 0, 0,
+	  "prefix of the cluster's Redis keys" },
+	{ "cluster.user", T_STR, O(cluster_user), "", 0, 0, 0,
+	  "Redis user (AUTH; \"\" = the default user)" },
+	{ "cluster.password", T_STR, O(cluster_password), "", 0, 0, 0,
+	  "Redis password (AUTH; \"\" = none)" },
+	{ "cluster.trim", T_INT, O(cluster_trim), "0", 0, INT_MAX, 0,
+	  "records the Redis stream keeps (0 = as many as the ring can)" },
+	{ "cluster.hold", T_SIZE, O(cluster_hold), "16M", 1, 16 * GI, 0,
+	  "PUB bytes held while Redis is away, then -ERR busy" },
+	{ "cluster.timeout", T_INT, O(cluster_timeout), "2000", 100, 600000, 0,
+	  "ms Redis may take to answer before the link is dropped" },
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -574,6 +588,11 @@ validate(struct loader *l)
 		report(l, 0, "ingest_max_line: %d is below 64",
 		    c->ingest_max_line);
 	validate_tls(l);
+	if (c->cluster_redis[0] != '\0' && net_parse_addr(c->cluster_redis, 1,
+	    NULL, err, sizeof(err)) == -1)
+		report(l, 0, "cluster.redis: %s", err);
+	if (c->cluster_key[0] == '\0')
+		report(l, 0, "cluster.key: must not be empty");
 	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warning") &&
 	    strcmp(c->log_level, "info") && strcmp(c->log_level, "debug"))
 		report(l, 0, "log.level: \"%s\" is not error, warning, info "

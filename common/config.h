@@ -83,6 +83,15 @@ struct herald_config {
 	char		*tls_client_ca;
 	char		*tls_min_version;
 	char		*tls_ciphers;
+
+	/* Many nodes on one Redis (producer/cluster.c); "" = one node */
+	char		*cluster_redis;
+	char		*cluster_key;
+	char		*cluster_user;
+	char		*cluster_password;	/* never logged */
+	int		 cluster_trim;
+	int64_t		 cluster_hold;
+	int		 cluster_timeout;
 };
 
 /* 1 if any listen or ingest address is a tls: one. */

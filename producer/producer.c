@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "bus.h"
+#include "cluster.h"
 #include "heraldd.h"
 #include "log.h"
 #include "proc.h"
@@ -30,6 +31,7 @@ static struct event	*status_ev;
 static struct event	*accept_ev;
 static struct event	*ctl_ev;
 static struct event	*stop_ev;	/* bounds a stop */
+static struct event	*held_ev;	/* ... and its wait for Redis */
 static int		 dirty;		/* appended since the last wake */
 static int		 nconns;	/* workers' connections open */
 static int		 stopping;
@@ -63,15 +65,30 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	log_limit_flush(&lim_kept);
 }
 
-/* Append one message; the wake follows when this turn of the loop ends. */
+/* A cluster node: records written by cluster.c, workers woken now (a
+ * SYNC answer that follows must not reach a worker before its wake). */
+void
+producer_appended(uint64_t n)
+{
+	bus_counter_add(H->bus, SLOT_PRODUCER, CTR_MSGS_IN, n);
+	wake_workers();
+}
+
+/* Append one message; the wake follows when this turn of the loop ends.
+ * A cluster node sends it to Redis instead (droppable: status figures). */
 static void
-publish(const char *topic, size_t tlen, const char *payload, size_t plen)
+publish(const char *topic, size_t tlen, const char *payload, size_t plen,
+    int droppable)
 {
 	uint64_t dropped = bus_retained_dropped(H->bus);
 
 	if (!topic_valid(topic, tlen) || plen == 0) {
 		log_limited(&lim_bad, 1, "dropped a malformed message from a "
 		    "worker");
+		return;
+	}
+	if (H->cfg.cluster_redis[0] != '\0') {
+		cluster_pub(topic, tlen, payload, plen, droppable);
 		return;
 	}
 	if (bus_append(H->bus, topic, tlen, payload, plen) == 0) {
@@ -101,7 +118,7 @@ producer_publish_status(const char *name, const char *value)
 	    name);
 
 	if (n > 0 && n <= TOPIC_MAX)
-		publish(topic, n, value, strlen(value));
+		publish(topic, n, value, strlen(value), 1);
 }
 
 /* One line from a worker: "P <topic> <payload>" or "S <id>". */
@@ -114,7 +131,10 @@ handle_line(struct bufferevent *bev, const char *line, size_t len)
 			log_warnx("malformed PUB from a worker");
 			return;
 		}
-		publish(t, sp - t, sp + 1, line + len - sp - 1);
+		publish(t, sp - t, sp + 1, line + len - sp - 1, 0);
+	} else if (len > 2 && line[0] == 'S' && line[1] == ' ' &&
+	    H->cfg.cluster_redis[0] != '\0') {
+		cluster_sync(bev, line + 2, len - 2);
 	} else if (len > 2 && line[0] == 'S' && line[1] == ' ') {
 		/* The worker will hear of the new records before the SYNC
 		 * answer reaches its client. */
@@ -155,8 +175,26 @@ fwd_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	if (!(what & BEV_EVENT_EOF) && !(what & BEV_EVENT_READING))
 		return;
+	if (H->cfg.cluster_redis[0] != '\0')
+		cluster_forget(bev);
 	bufferevent_free(bev);
 	if (--nconns == 0 && stopping)
+		producer_end_if_done();
+}
+
+/* A stopping producer ends once the workers' connections are read and
+ * (a cluster node) Redis has every PUB held. */
+void
+producer_end_if_done(void)
+{
+	struct timeval tv = { 0, CLUSTER_STOP_WAIT_MS * 1000 };
+
+	if (!stopping || nconns > 0)
+		return;
+	if (H->cfg.cluster_redis[0] == '\0' || cluster_held() == 0)
+		event_base_loopbreak(base);
+	else if (!evtimer_pending(held_ev, NULL) &&
+	    ev_add_or_warn(held_ev, &tv, "stop (PUBs held for Redis)") == -1)
 		event_base_loopbreak(base);
 }
 
@@ -210,9 +248,10 @@ arm_status(void)
 static void
 stop_cb(evutil_socket_t fd, short what, void *arg)
 {
-	log_warnx("%d worker connection%s still open %d s after the stop "
-	    "began: stopping without what they may still send", nconns,
-	    nconns == 1 ? "" : "s", H->cfg.shutdown_grace);
+	if (nconns > 0)
+		log_warnx("%d worker connection%s still open %d s after the "
+		    "stop began: stopping without what they may still send",
+		    nconns, nconns == 1 ? "" : "s", H->cfg.shutdown_grace);
 	event_base_loopbreak(base);
 }
 
@@ -237,8 +276,10 @@ producer_stop(void)
 	while (fwd_accept(H->fwd_fd) == 0)
 		;
 	event_del(accept_ev);
-	if (nconns == 0 || ev_add_or_warn(stop_ev, &tv, "stop") == -1)
+	if (ev_add_or_warn(stop_ev, &tv, "stop") == -1)
 		event_base_loopbreak(base);
+	else
+		producer_end_if_done();
 }
 
 /*
@@ -251,6 +292,9 @@ producer_shutdown(void)
 {
 	if (dirty)
 		wake_workers();
+	if (H->cfg.cluster_redis[0] != '\0' && cluster_held() > 0)
+		log_warnx("cluster: stopping with %zu PUBs Redis has not "
+		    "taken: they are lost", cluster_held());
 	bus_sync(H->bus);
 	log_debug("stopped at seq %llu",
 	    (unsigned long long)bus_head_seq(H->bus));
@@ -316,11 +360,14 @@ producer_main(struct herald *h, int ctl_fd)
 	ctl_ev = ev_new_or_die(base, ctl_fd, EV_READ | EV_PERSIST, ctl_cb, NULL);
 	ev_add_or_die(ctl_ev, NULL);
 	stop_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
+	held_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
 	child_signals(base, signal_cb, NULL);
 	status_ev = ev_new_or_die(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();
 	struct timeval sec = { 1, 0 };
 	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
+	if (h->cfg.cluster_redis[0] != '\0')
+		cluster_start(h, base);
 	log_debug("producer ready at seq %llu",
 	    (unsigned long long)bus_head_seq(h->bus));
 	if (event_base_dispatch(base) == -1)

@@ -266,6 +266,58 @@ bus_append(struct bus *b, const char *topic, size_t tlen,
 	return seq;
 }
 
+int
+bus_jump(struct bus *b, uint64_t next_seq, const struct bus_value *vals,
+    size_t nvals)
+{
+	struct bus_hdr *h = b->hdr;
+	uint64_t pos;
+
+	if (next_seq <= atomic_load_explicit(&h->head_seq,
+	    memory_order_relaxed) + 1)
+		return -1;
+	if (!b->writer_ok)
+		writer_takeover(b);
+	atomic_store_explicit(&h->writer_busy, 1, memory_order_relaxed);
+	pos = atomic_load_explicit(&h->head_pos, memory_order_relaxed) +
+	    JUMP_STEP;
+	/* The tail first: a reader that loads the new head has its start
+	 * below the new tail, lapped, and never reads the bytes skipped. */
+	pair_write(&h->tail_gen, &h->tail_pos, &h->tail_seq, pos, next_seq);
+	pair_write(&h->head_gen, &h->head_pos, &h->head_seq, pos,
+	    next_seq - 1);
+	for (size_t i = 0; i < nvals; i++) {
+		const struct bus_value *v = &vals[i];
+		if (v->seq < next_seq && topic_valid(v->topic, v->topic_len) &&
+		    bus_record_size(v->topic_len, v->payload_len) <=
+		    b->ring_size / BUS_RECORD_SHARE)
+			retained_set_newer(b, v->topic, v->topic_len,
+			    v->payload, v->payload_len, v->seq);
+	}
+	/* Snapshots wait for this (bus_retained_seq) to reach the head. */
+	atomic_store_explicit(&h->retained_seq, next_seq - 1,
+	    memory_order_release);
+	atomic_store_explicit(&h->writer_busy, 0, memory_order_release);
+	return 0;
+}
+
+uint64_t
+bus_append_seq(struct bus *b, uint64_t seq, const char *topic, size_t tlen,
+    const char *payload, size_t plen)
+{
+	uint64_t head = atomic_load_explicit(&b->hdr->head_seq,
+	    memory_order_relaxed);
+
+	if (seq <= head)
+		return 0;
+	if (seq > head + 1)
+		bus_jump(b, seq, NULL, 0);
+	if (bus_append(b, topic, tlen, payload, plen) != 0)
+		return seq;
+	bus_jump(b, seq + 1, NULL, 0);
+	return 0;
+}
+
 /* --- counters ------------------------------------------------------------ */
 
 /* The counter id of slot, or NULL if either is out of range. */

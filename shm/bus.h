@@ -75,6 +75,14 @@ enum bus_counter {
 				 * on a TLS port, a refused certificate) */
 	CTR_TLS_HANDSHAKE_TIMEOUTS, /* closed: handshake not done within
 				 * TLS_HANDSHAKE_MS */
+	/* a cluster node's producer (gauges but the reconnects) */
+	CTR_CLUSTER_DOWN,	/* 1 while Redis cannot be reached */
+	CTR_CLUSTER_RECONNECTS,	/* times the link came back */
+	CTR_CLUSTER_FULL,	/* 1 while cluster.hold is full: PUBs busy */
+	CTR_CLUSTER_LAG,	/* records Redis has that the bus has not */
+	CTR_CLUSTER_LAG_MS,	/* ... age of the newest read, while behind */
+	CTR_CLUSTER_EPOCH,	/* the epoch of Redis's data */
+	CTR_CLUSTER_ROLE,	/* CLUSTER_ROLE_* (producer/cluster.h) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */
@@ -151,6 +159,30 @@ size_t		 bus_line_max(const struct bus *);
  */
 uint64_t	 bus_append(struct bus *, const char *topic, size_t topic_len,
 		    const char *payload, size_t payload_len);
+
+/*
+ * Writer only, for a cluster node (whose records Redis numbers): make
+ * next_seq, above head_seq + 1, the seq of the next record.  The seqs
+ * between are records this bus will never hold: the ring is emptied past
+ * every reader (one at the head too), so each is lapped and its clients
+ * get a GAP, and a resume from before next_seq gets the GAP and the
+ * snapshot.  The nvals values (each seq below next_seq; others are
+ * ignored) go into the retained table unless it holds the topic as of a
+ * later seq, before readers may take a snapshot.  Returns 0, or -1 if
+ * next_seq is not above head_seq + 1 (then nothing changes).
+ */
+int		 bus_jump(struct bus *, uint64_t next_seq,
+		    const struct bus_value *vals, size_t nvals);
+
+/*
+ * Writer only, for a cluster node: append a record under seq, above
+ * head_seq (bus_jump over the seqs between first).  Returns seq; 0 if
+ * seq is not above head_seq (a seq is never written twice: nothing
+ * changes), or if the record cannot fit the ring (it is jumped over:
+ * readers get a GAP for it).
+ */
+uint64_t	 bus_append_seq(struct bus *, uint64_t seq, const char *topic,
+		    size_t topic_len, const char *payload, size_t payload_len);
 
 /* Newest seq in the bus (0 if none) and the position after it. */
 uint64_t	 bus_head_seq(const struct bus *);

@@ -29,6 +29,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "shared atomics must be lock-free");
 #define HEAP_MAX	((uint64_t)1 << 40)
 #define RETAINED_LIMIT	(1U << 28)	/* largest retained_max */
 #define READ_TRIES	1000		/* reader's tries on a busy seqlock */
+#define JUMP_STEP	8		/* bus_jump empties the ring this far
+					 * past the head (a record's alignment),
+					 * so a reader at the head is lapped */
 
 enum { SLOT_EMPTY, SLOT_USED, SLOT_TOMB };
 

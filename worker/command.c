@@ -249,6 +249,14 @@ cmd_pub(struct client *c, const struct cmd *cmd)
 		return;
 	}
 	c->errors = 0;
+	/* A cluster node holding as much as cluster.hold for Redis. */
+	if (bus_counter_get(w->bus, SLOT_PRODUCER, CTR_CLUSTER_FULL)) {
+		worker_limit(w, CTR_BUSY, 1, "client %u: PUB %.*s refused: "
+		    "the PUBs held for Redis fill cluster.hold", c->id,
+		    (int)cmd->name_len, cmd->name);
+		client_reply_err(c, PERR_BUSY, cmd->name, cmd->name_len);
+		return;
+	}
 	worker_publisher(c);
 	c->pub_unsynced = 1;
 	c->pub_gen = w->fwd_gen;
@@ -302,6 +310,25 @@ stat_line(struct client *c, const char *name, uint64_t v)
 	client_replyf(c, "STAT %s %llu\n", name, (unsigned long long)v);
 }
 
+/* A cluster node's figures, from its producer (see cluster.h). */
+static void
+cluster_stats(struct client *c)
+{
+	static const struct { const char *name; enum bus_counter id; } ctr[] = {
+		{ "cluster_role", CTR_CLUSTER_ROLE },
+		{ "cluster_down", CTR_CLUSTER_DOWN },
+		{ "cluster_reconnects", CTR_CLUSTER_RECONNECTS },
+		{ "cluster_full", CTR_CLUSTER_FULL },
+		{ "cluster_lag", CTR_CLUSTER_LAG },
+		{ "cluster_lag_ms", CTR_CLUSTER_LAG_MS },
+		{ "cluster_epoch", CTR_CLUSTER_EPOCH },
+	};
+
+	for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
+		stat_line(c, ctr[i].name, bus_counter_get(c->w->bus,
+		    SLOT_PRODUCER, ctr[i].id));
+}
+
 static void
 cmd_stats(struct client *c)
 {
@@ -347,6 +374,8 @@ cmd_stats(struct client *c)
 	stat_line(c, "uptime", now > (time_t)started ? now - started : 0);
 	stat_line(c, "retained", bus_retained_count(b));
 	stat_line(c, "retained_dropped", bus_retained_dropped(b));
+	if (c->w->cfg->cluster_redis[0] != '\0')
+		cluster_stats(c);
 	client_reply(c, "+OK STATS\n", 10);
 }
 

@@ -1377,6 +1377,129 @@ START_TEST(test_counter_layout)
 }
 END_TEST
 
+/* --- a cluster node's writes: seqs from Redis, jumps ----------------------- */
+
+static struct bus_value
+val(const char *t, const char *p, uint64_t seq)
+{
+	struct bus_value v = { seq, t, strlen(t), p, strlen(p) };
+
+	return v;
+}
+
+/* A jump laps every reader (one at the head too), takes the values below
+ * it that are newer than the table's, and the next record gets its seq. */
+START_TEST(test_jump)
+{
+	struct bus *b = open_anon();
+	struct bus_rec recs[8];
+	static char buf[RING];
+	struct bus_value vals[3];
+	uint64_t pos, at_head, tpos, tseq;
+
+	append_str(b, "x", "one");
+	append_str(b, "y", "two");
+	append_str(b, "z", "three");
+	bus_tail(b, &pos, &tseq);
+	at_head = pos;
+	ck_assert_int_eq(bus_read(b, &at_head, buf, sizeof(buf), recs, 8), 3);
+	vals[0] = val("x", "eight", 8);		/* newer: taken */
+	vals[1] = val("y", "old", 1);		/* older than y's 2: not */
+	vals[2] = val("w", "late", 12);		/* not below the jump */
+	ck_assert_int_eq(bus_jump(b, 10, vals, 3), 0);
+	ck_assert_uint_eq(bus_head_seq(b), 9);
+	ck_assert_uint_eq(bus_retained_seq(b), 9);
+	ck_assert_int_eq(bus_read(b, &pos, buf, sizeof(buf), recs, 8),
+	    BUS_LAPPED);
+	ck_assert_int_eq(bus_read(b, &at_head, buf, sizeof(buf), recs, 8),
+	    BUS_LAPPED);
+	bus_tail(b, &tpos, &tseq);
+	ck_assert_uint_eq(tseq, 10);
+	ck_assert_uint_eq(tpos, bus_head_pos(b));
+	ck_assert_int_eq(bus_find_seq(b, 2, &pos), BUS_GONE);
+	ck_assert_int_eq(bus_find_seq(b, 9, &pos), BUS_GONE);
+	ck_assert_int_eq(bus_find_seq(b, 10, &pos), BUS_AHEAD);
+	ck_assert_uint_eq(pos, tpos);
+	check_value(b, "x", "eight", 8);
+	check_value(b, "y", "two", 2);
+	ck_assert(missing(b, "w"));
+	/* never back, never in place */
+	ck_assert_int_eq(bus_jump(b, 10, NULL, 0), -1);
+	ck_assert_int_eq(bus_jump(b, 3, NULL, 0), -1);
+	ck_assert_uint_eq(bus_head_seq(b), 9);
+	ck_assert_uint_eq(append_str(b, "x", "ten"), 10);
+	pos = tpos;
+	ck_assert_int_eq(bus_read(b, &pos, buf, sizeof(buf), recs, 8), 1);
+	ck_assert_uint_eq(recs[0].seq, 10);
+	ck_assert(memcmp(recs[0].line, "MSG x 10 ten\n", 13) == 0);
+	ck_assert_int_eq(bus_find_seq(b, 10, &pos), BUS_OK);
+	bus_close(b);
+}
+END_TEST
+
+/* Records under given seqs: in order, over a hole (a jump), never at or
+ * below the head, and one too big for the ring jumped over. */
+START_TEST(test_append_seq)
+{
+	struct bus *b = open_anon();
+	struct bus_rec recs[8];
+	static char buf[RING], big[RING / 2];
+	uint64_t pos, tseq;
+
+	ck_assert_uint_eq(bus_append_seq(b, 1, "a", 1, "one", 3), 1);
+	ck_assert_uint_eq(bus_append_seq(b, 2, "a", 1, "two", 3), 2);
+	ck_assert_uint_eq(bus_append_seq(b, 2, "a", 1, "TWO", 3), 0);
+	ck_assert_uint_eq(bus_append_seq(b, 1, "b", 1, "x", 1), 0);
+	check_value(b, "a", "two", 2);
+	ck_assert(missing(b, "b"));
+	ck_assert_uint_eq(bus_head_seq(b), 2);
+	bus_tail(b, &pos, &tseq);
+	ck_assert_uint_eq(bus_append_seq(b, 5, "c", 1, "five", 4), 5);
+	ck_assert_int_eq(bus_read(b, &pos, buf, sizeof(buf), recs, 8),
+	    BUS_LAPPED);
+	bus_tail(b, &pos, &tseq);
+	ck_assert_uint_eq(tseq, 5);
+	ck_assert_int_eq(bus_read(b, &pos, buf, sizeof(buf), recs, 8), 1);
+	ck_assert(memcmp(recs[0].line, "MSG c 5 five\n", 13) == 0);
+	memset(big, 'q', sizeof(big));
+	ck_assert_uint_eq(bus_append_seq(b, 6, "d", 1, big, sizeof(big)), 0);
+	ck_assert_uint_eq(bus_head_seq(b), 6);
+	ck_assert(missing(b, "d"));
+	ck_assert_uint_eq(bus_append_seq(b, 7, "e", 1, "seven", 5), 7);
+	ck_assert_int_eq(bus_read(b, &pos, buf, sizeof(buf), recs, 8),
+	    BUS_LAPPED);
+	bus_close(b);
+}
+END_TEST
+
+/* A jump is kept in the file: reopened, the bus is at the same head with
+ * the values it took, and the seqs go on from there. */
+START_TEST(test_jump_reopen)
+{
+	const char *f = tmpfile_path("bus");
+	struct bus *b = open_ok(f, RING, 16, 64 * KI);
+	struct bus_value v = val("k", "kept", 490);
+	uint64_t pos, tseq;
+
+	for (int i = 0; i < 400; i++)
+		append_sized(b, "w", 200);
+	ck_assert_int_eq(bus_jump(b, 500, &v, 1), 0);
+	ck_assert_int_eq(bus_sync(b), 0);
+	bus_close(b);
+
+	b = open_ok(f, RING, 16, 64 * KI);
+	ck_assert_str_eq(bus_repair_note(b), "");
+	ck_assert_uint_eq(bus_head_seq(b), 499);
+	bus_tail(b, &pos, &tseq);
+	ck_assert_uint_eq(tseq, 500);
+	check_value(b, "k", "kept", 490);
+	ck_assert_uint_eq(bus_append_seq(b, 499, "k", 1, "no", 2), 0);
+	ck_assert_uint_eq(bus_append_seq(b, 500, "k", 1, "new", 3), 500);
+	check_value(b, "k", "new", 500);
+	bus_close(b);
+}
+END_TEST
+
 static Suite *
 bus_suite(void)
 {
@@ -1394,6 +1517,8 @@ bus_suite(void)
 	tcase_add_test(tc, test_lapped_padding);
 	tcase_add_test(tc, test_lapped_at_end);
 	tcase_add_test(tc, test_find_seq);
+	tcase_add_test(tc, test_jump);
+	tcase_add_test(tc, test_append_seq);
 	tcase_add_test(tc, test_shared_after_fork);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
@@ -1420,6 +1545,7 @@ bus_suite(void)
 	tcase_add_test(tc, test_bad_slots);
 	tcase_add_test(tc, test_lost_heap);
 	tcase_add_test(tc, test_writer_takeover);
+	tcase_add_test(tc, test_jump_reopen);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -260,6 +260,40 @@ START_TEST(read_text_file)
 }
 END_TEST
 
+START_TEST(cluster_settings)
+{
+	struct herald_config c;
+	char *ov[] = { "cluster.redis=unix:/run/redis.sock",
+	    "cluster.password=pw secret" };
+	char *bad[] = { "cluster.redis=nocolon" };
+	char *nokey[] = { "cluster.key=" };
+
+	/* Off by default: one node, nothing to reach. */
+	ck_assert_int_eq(load_text(&c, "", NULL, 0), 0);
+	ck_assert_str_eq(c.cluster_redis, "");
+	ck_assert_str_eq(c.cluster_key, "herald");
+	ck_assert_int_eq(c.cluster_trim, 0);
+	ck_assert_int_eq(c.cluster_hold, 16 * 1024 * 1024);
+	ck_assert_int_eq(c.cluster_timeout, 2000);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "cluster: { redis = \"10.0.0.5:6379\"; "
+	    "trim = 5000; hold = \"1M\"; };", NULL, 0), 0);
+	ck_assert_str_eq(c.cluster_redis, "10.0.0.5:6379");
+	ck_assert_int_eq(c.cluster_trim, 5000);
+	config_free(&c);
+	ck_assert_int_eq(load_text(&c, "", ov, 2), 0);
+	ck_assert_str_eq(c.cluster_redis, "unix:/run/redis.sock");
+	ck_assert_str_eq(c.cluster_password, "pw secret");
+	config_free(&c);
+	ck_assert_int_gt(load_text(&c, "", bad, 1), 0);
+	ck_assert_ptr_nonnull(strstr(errors, "cluster.redis"));
+	ck_assert_int_gt(load_text(&c, "", nokey, 1), 0);
+	ck_assert_ptr_nonnull(strstr(errors, "cluster.key"));
+	ck_assert_int_gt(load_text(&c, "cluster: { timeout = 5; };", NULL, 0),
+	    0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -276,6 +310,7 @@ main(void)
 	tcase_add_test(tc, reload_live_and_restart);
 	tcase_add_test(tc, read_text_file);
 	tcase_add_test(tc, auth_settings);
+	tcase_add_test(tc, cluster_settings);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
