@@ -29,6 +29,8 @@ struct herald_config {
 	struct strlist	 listen;
 	struct strlist	 ingest;
 	int		 ingest_mode;
+	struct strlist	 http;
+	int		 http_max_header;
 	char		*bus_file;
 	int64_t		 bus_size;
 	int		 bus_retained_max;
@@ -85,7 +87,7 @@ struct herald_config {
 	char		*tls_ciphers;
 };
 
-/* 1 if any listen or ingest address is a tls: one. */
+/* 1 if any listen, ingest or http address is a tls: one. */
 int	config_has_tls(const struct herald_config *);
 
 /* Called with one "file:line: message" per error found. */
