@@ -328,6 +328,49 @@ class EventsTest(HttpCase):
             seen.append(msg_seq(ev))
         self.assertEqual(seen, list(range(1, n + 1)))
 
+    def test_slow_sse_client_is_conflated(self):
+        srv = self.http_server({'clients.out_limit': '4K',
+                                'tcp.sndbuf': '8K'}, workers=1)
+        e = self.events(srv, 'sub=s/%2B', rcvbuf=4096)
+        self.assertEqual(e.event()['event'], 'ok')
+        probe = self.conn(srv.port)
+        probe.sub('s/+')
+        n = 2000
+        last = self.publish(srv, [('s/%d' % (i % 4), 'v%04d' % i + 'z' * 500)
+                                  for i in range(n)])
+        # it reads nothing until the worker has fanned everything out
+        # (the probe, on the same worker, has the last message: as a MSG,
+        # or as a VAL if it was found slow too)
+        probe.read_until(lambda ln: ln.split(' ')[0] in ('MSG', 'VAL') and
+                         int(ln.split(' ')[2]) == last)
+        seen, gaps, newest = [], [], {}
+        while not seen or seen[-1] < last:
+            ev = e.event()
+            if ev['event'] == 'gap':
+                first, end = map(int, ev['data'].split())
+                self.assertEqual(ev['id'], str(end))
+                gaps.append((first, end))
+                seen.append(end)
+            elif ev['event'] == 'msg':
+                self.assertEqual(ev['id'], str(msg_seq(ev)))
+                seen.append(msg_seq(ev))
+            else:
+                self.assertEqual(ev['event'], 'val', ev)
+                self.assertNotIn('id', ev)
+                topic, seq = ev['data'].split(' ')[:2]
+                newest[topic] = int(seq)
+        self.assertTrue(gaps, 'a client that did not read was not '
+                        'conflated')
+        self.assertEqual(seen, sorted(set(seen)))   # ids only go up
+        # the newest values follow the GAP (as of its end)
+        while len(newest) < 4:
+            ev = e.event()
+            self.assertEqual(ev['event'], 'val', ev)
+            topic, seq = ev['data'].split(' ')[:2]
+            newest[topic] = int(seq)
+        self.assertEqual(newest, {'s/%d' % i: last - 3 + (i - last) % 4
+                                  for i in range(4)})
+
     def test_heartbeat_is_an_hb_event(self):
         srv = self.http_server({'clients.heartbeat': '1'})
         e = self.events(srv, 'sub=q')
