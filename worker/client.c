@@ -282,18 +282,26 @@ out_room(struct client *c, size_t len)
 	return c->io->out + c->io->out_len;
 }
 
+/* Append bytes to the client's output; -1 if it is dead or was killed. */
+static int
+out_append(struct client *c, const char *data, size_t len)
+{
+	char *p = out_room(c, len);
+
+	if (p == NULL)
+		return -1;
+	memcpy(p, data, len);
+	c->io->out_len += len;
+	return 0;
+}
+
 /* Queue bytes for the client, after everything queued before: lines,
  * which an SSE client gets as events. */
 void
 client_reply(struct client *c, const char *data, size_t len)
 {
-	char *p = out_room(c, len);
-
-	if (p == NULL)
-		return;
-	memcpy(p, data, len);
-	c->io->out_len += len;
-	if (c->framing == FRAME_SSE && memchr(data, '\n', len) != NULL)
+	if (out_append(c, data, len) == 0 && c->framing == FRAME_SSE &&
+	    memchr(data, '\n', len) != NULL)
 		sse_convert(c);
 }
 
@@ -302,13 +310,8 @@ client_reply(struct client *c, const char *data, size_t len)
 void
 client_reply_framed(struct client *c, const char *data, size_t len)
 {
-	char *p = out_room(c, len);
-
-	if (p == NULL)
-		return;
-	memcpy(p, data, len);
-	c->io->out_len += len;
-	c->io->sse_from = c->io->out_len;
+	if (out_append(c, data, len) == 0)
+		c->io->sse_from = c->io->out_len;
 }
 
 /*

@@ -216,28 +216,24 @@ class HealthTest(HttpCase):
         self.fail('no %d from /healthz in %.0f s (last %r)' %
                   (status, timeout, last))
 
-    def test_healthz_ok_then_503_while_a_worker_is_stopped(self):
-        srv = self.http_server()
-        self.assertEqual(self.healthz(srv), (200, 'ok\n'))
-        pid = srv.pids()['worker 2']
+    def stop_and_see_503(self, srv, role, reason):
+        """SIGSTOP role: /healthz says 503 and names it; SIGCONT: 200."""
+        pid = srv.pids()[role]
         os.kill(pid, signal.SIGSTOP)
         try:
             st, body = self.wait_health(srv, 503)
-            self.assertIn('worker 2', body)
+            self.assertIn(reason, body)
         finally:
             os.kill(pid, signal.SIGCONT)
         self.wait_health(srv, 200)
 
-    def test_healthz_503_while_the_producer_is_stopped(self):
+    def test_healthz_ok_then_503_while_a_worker_is_stopped(self):
         srv = self.http_server()
-        pid = srv.pids()['producer']
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            st, body = self.wait_health(srv, 503)
-            self.assertIn('producer', body)
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        self.wait_health(srv, 200)
+        self.assertEqual(self.healthz(srv), (200, 'ok\n'))
+        self.stop_and_see_503(srv, 'worker 2', 'worker 2')
+
+    def test_healthz_503_while_the_producer_is_stopped(self):
+        self.stop_and_see_503(self.http_server(), 'producer', 'producer')
 
 
 class EventsTest(HttpCase):
