@@ -45,6 +45,14 @@ on_url(http_parser *p, const char *at, size_t len)
 }
 
 static int
+is_tchar(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z') ||
+	    (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
 	static const struct { const char *name; enum field f; } known[] = {
@@ -55,6 +63,13 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	};
 	struct parse *s = p->data;
 
+	/* A name is a token (RFC 9110): "Content-Length :" is not one that
+	 * a proxy in front might read as Content-Length and this one not. */
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)at[i])) {
+			s->result = HTTP_BAD;
+			return 1;
+		}
 	s->in_value = 0;
 	s->field = F_OTHER;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -121,7 +136,8 @@ on_headers_complete(http_parser *p)
 	}
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(s->url, s->url_len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH))) {
+	    !(u.field_set & (1 << UF_PATH)) ||
+	    s->url[u.field_data[UF_PATH].off] != '/') {
 		s->result = HTTP_BAD;
 		return 0;
 	}

@@ -393,6 +393,7 @@ class BadRequestTest(HttpCase):
          b'Content-Length: 0\r\n\r\n', 400),
         (b'GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello', 413),
         (b'GET /metrics HTTP/1.1\r\nX-A: a\r\n folded\r\n\r\n', 400),
+        (b'GET /metrics HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello', 400),
         (b'GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'
          b'0\r\n\r\n', 400),
         (b'GET /metrics HTTP/1.1\r\nContent-Length: 4\r\n'
