@@ -145,7 +145,7 @@ static const struct setting settings[] = {
 	{ "auth.anonymous", T_LIST, O(auth_anonymous), "", 0, 0, 1,
 	  "patterns an anonymous connection may read" },
 	{ "auth.required", T_BOOL, O(auth_required), "false", 0, 0, 1,
-	  "client (and non-local ingest) listeners require AUTH first" },
+	  "client, http (and non-local ingest) listeners require AUTH first" },
 	{ "auth.fail_delay_ms", T_INT, O(auth_fail_delay_ms), "500", 0, 60000,
 	  1, "delay before a failed AUTH is answered" },
 	{ "auth.cert_user", T_BOOL, O(auth_cert_user), "false", 0, 0, 1,

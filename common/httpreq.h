@@ -1,6 +1,6 @@
 /*
  * An HTTP/1.x request head, as the HTTP listener takes it (heraldd(8),
- * HTTP LISTENER): parsed by http-parser, checked strictly (only GET, no
+ * "HTTP listener"): parsed by http-parser, checked strictly (only GET, no
  * body, no folded or repeated framing headers), and its query decoded.
  * Pure code, no I/O, so that it can be fuzzed alone.
  */

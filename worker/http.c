@@ -1,5 +1,5 @@
 /*
- * The HTTP listener (heraldd(8), HTTP LISTENER): a connection reads one
+ * The HTTP listener (heraldd(8), "HTTP listener"): a connection reads one
  * request (httpreq.c parses it) and is answered: GET /metrics and GET
  * /healthz with a response, then closed; GET /events by becoming a
  * client like any other whose lines are server-sent events (sse.c).  A
