@@ -205,7 +205,8 @@ out_reserve(struct client *c, size_t n)
 		memmove(io->out, io->out + io->out_off,
 		    io->out_len - io->out_off);
 		io->out_len -= io->out_off;
-		io->sse_from -= io->out_off;
+		io->sse_from = io->sse_from > io->out_off ?
+		    io->sse_from - io->out_off : 0;
 		io->out_off = 0;
 		if (io->out_len + n <= io->out_cap)
 			return 0;
@@ -532,7 +533,7 @@ out_release(struct client *c)
 
 	if (io == NULL || io->out_off < io->out_len)
 		return;
-	io->out_off = io->out_len = io->out_cap = 0;
+	io->out_off = io->out_len = io->out_cap = io->sse_from = 0;
 	free(io->out);
 	io->out = NULL;
 	io_release(c);

@@ -266,6 +266,19 @@ class EventsTest(HttpCase):
         self.assertEqual(ev['data'], 'b/y %d live' % (h + 2))
         self.assertEqual(ev['id'], str(h + 2))
 
+    def test_snapshot_of_many_steps(self):
+        # VALs over several snapshot steps (SNAPSHOT_STEP_BYTES each): the
+        # lines of each step become events after the last were written
+        srv = self.http_server()
+        n = 400
+        h = self.publish(srv, [('m/%03d' % i, 'w' * 1000) for i in range(n)])
+        e = self.events(srv, 'sub=m/%2B')
+        evs = e.events_until(lambda ev: ev['event'] == 'ok', timeout=20)
+        self.assertEqual(len(evs), n + 1)
+        self.assertEqual(sorted(ev['data'][:5] for ev in evs[:-1]),
+                         ['m/%03d' % i for i in range(n)])
+        self.assertEqual(evs[-1]['id'], str(h))
+
     def test_resume_replays_and_last_event_id_wins(self):
         srv = self.http_server()
         self.publish(srv, [('a/t', str(i)) for i in range(1, 7)])
