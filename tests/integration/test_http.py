@@ -380,6 +380,49 @@ class EventsTest(HttpCase):
         self.assertEqual(newest, {'s/%d' % i: last - 3 + (i - last) % 4
                                   for i in range(4)})
 
+    def test_many_sse_and_line_clients_share_batches(self):
+        # live (the fast path) and resumed together (the replay sweep):
+        # every SSE client gets every record as its event, rendered once
+        # per batch for all of them, and line clients their lines
+        srv = self.http_server(workers=1)
+        self.publish(srv, [('f/%d' % (i % 3), 'old%d' % i)
+                           for i in range(300)])
+        sse = [self.events(srv, 'sub=f/%%2B&since=%d' % (i * 50))
+               for i in range(6)]
+        lines = []
+        for i in range(4):
+            c = self.conn(srv.port)
+            c.sendline('SUB f/+ %d' % (i * 70))
+            lines.append(c)
+        last = self.publish(srv, [('f/%d' % (i % 3), 'new%d' % i)
+                                  for i in range(300)])
+        for i, e in enumerate(sse):
+            self.assertEqual(e.event()['event'], 'ok')
+            got = []
+            while not got or got[-1] < last:
+                ev = e.event()
+                self.assertEqual(ev['event'], 'msg', ev)
+                seq = msg_seq(ev)
+                self.assertEqual(ev['id'], str(seq))
+                k = seq - 1
+                self.assertEqual(ev['data'], 'f/%d %d %s%d' % (
+                    k % 3, seq, 'old' if k < 300 else 'new', k % 300))
+                got.append(seq)
+            self.assertEqual(got, list(range(i * 50 + 1, last + 1)))
+        for i, c in enumerate(lines):
+            self.assertRegex(c.line(), r'^\+OK SUB f/\+ \d+$')
+            got = []
+            while not got or got[-1] < last:
+                got.append(int(c.line().split(' ')[2]))
+            self.assertEqual(got, list(range(i * 70 + 1, last + 1)))
+
+    def test_shutdown_is_a_bye_event(self):
+        srv = self.http_server()
+        e = self.events(srv, 'sub=z')
+        self.assertEqual(e.event()['event'], 'ok')
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(e.event(), {'event': 'bye', 'data': 'shutdown'})
+
     def test_heartbeat_is_an_hb_event(self):
         srv = self.http_server({'clients.heartbeat': '1'})
         e = self.events(srv, 'sub=q')
