@@ -75,6 +75,8 @@ enum bus_counter {
 				 * on a TLS port, a refused certificate) */
 	CTR_TLS_HANDSHAKE_TIMEOUTS, /* closed: handshake not done within
 				 * TLS_HANDSHAKE_MS */
+	CTR_FANOUT_SEQ,		/* gauge (a worker's block): the seq it has
+				 * fanned out up to (GET /metrics: its lag) */
 	CTR_HTTP_REQUESTS,	/* HTTP requests answered (http.c) */
 	CTR_HTTP_BAD_REQUESTS,	/* ... refused with a 4xx (not 401) */
 	CTR__COUNT

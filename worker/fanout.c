@@ -554,6 +554,7 @@ fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 			break;
 		}
 	}
+	bus_counter_set(w->bus, w->slot, CTR_FANOUT_SEQ, w->head_seq);
 	w->in_fanout = 0;
 }
 

@@ -168,8 +168,9 @@ metric(FILE *f, struct worker *w, const struct stat_def *d)
 /*
  * The figures in Prometheus's text format 0.0.4: every STATS value, a
  * counter's name ending in _total, with each worker's part where workers
- * count it; then the bus ring's use and each worker's loop age.  A
- * malloc'ed text (*len bytes), or NULL when memory runs out.
+ * count it; then the bus ring's use, each worker's loop age and its
+ * lag behind the head.  A malloc'ed text (*len bytes), or NULL when
+ * memory runs out.
  */
 char *
 stats_metrics(struct worker *w, size_t *len)
@@ -201,6 +202,15 @@ stats_metrics(struct worker *w, size_t *len)
 		    CTR_LOOP_TIME);
 		fprintf(f, "herald_worker_loop_age_seconds{worker=\"%d\"} "
 		    "%llu\n", i, (unsigned long long)(now > t ? now - t : 0));
+	}
+	fprintf(f, "# HELP herald_worker_lag_messages Messages in the bus "
+	    "each worker has yet to fan out.\n"
+	    "# TYPE herald_worker_lag_messages gauge\n");
+	for (int i = 1; i <= w->cfg->workers; i++) {
+		uint64_t seq = bus_counter_get(w->bus, SLOT_WORKER(i),
+		    CTR_FANOUT_SEQ);
+		fprintf(f, "herald_worker_lag_messages{worker=\"%d\"} %llu\n",
+		    i, (unsigned long long)(hseq > seq ? hseq - seq : 0));
 	}
 	if (fclose(f) != 0) {
 		free(text);

@@ -187,6 +187,11 @@ class MetricsTest(HttpCase):
                                 if s.name.endswith('_total')), ['1', '2'])
         self.assertEqual(sum(s.value for s in per.samples),
                          fams['herald_msgs_out'].samples[0].value)
+        lag = fams['herald_worker_lag_messages']
+        self.assertEqual(sorted(s.labels['worker'] for s in lag.samples),
+                         ['1', '2'])
+        for s in lag.samples:       # (one may not have woken yet)
+            self.assertTrue(0 <= s.value <= stats['head_seq'], s)
         self.assertIn('herald_bus_ring_size_bytes', fams)
         self.assertEqual(fams['herald_bus_ring_size_bytes'].samples[0].value,
                          4 * 1024 * 1024)
