@@ -59,6 +59,8 @@ static const struct setting settings[] = {
 	  "tls:host:port" },
 	{ "http_max_header", T_INT, O(http_max_header), "8192", 256,
 	  64 * 1024, 1, "longest HTTP request head, in bytes" },
+	{ "http_request_timeout", T_INT, O(http_request_timeout), "10", 1,
+	  3600, 1, "seconds an HTTP connection has to send its request" },
 	{ "ingest_mode", T_MODE, O(ingest_mode), "0660", 0, 07777, 0,
 	  "file mode of unix ingest sockets" },
 	{ "bus.file", T_STR, O(bus_file), LOCALSTATEDIR "/lib/herald/heraldd.bus",

@@ -31,6 +31,7 @@ struct herald_config {
 	int		 ingest_mode;
 	struct strlist	 http;
 	int		 http_max_header;
+	int		 http_request_timeout;
 	char		*bus_file;
 	int64_t		 bus_size;
 	int		 bus_retained_max;

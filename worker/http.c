@@ -27,6 +27,7 @@ status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -320,6 +321,7 @@ get_events(struct client *c, const struct events_req *e)
 	client_reply_framed(c, head, sizeof(head) - 1);
 	bus_counter_add(c->w->bus, c->w->slot, CTR_HTTP_REQUESTS, 1);
 	c->framing = FRAME_SSE;
+	timers_soon(c);		/* heartbeats now, not the request's timeout */
 	command_subs(c, e->patterns, e->lens, e->n, e->has_since, e->since);
 }
 
@@ -347,6 +349,16 @@ serve(struct client *c, const struct http_request *req)
 	else
 		refuse(c, 404, "no such path");
 	events_free(&e);
+}
+
+/* The request did not come within http_request_timeout (timers.c; an
+ * HTTP client has had no output before its answer, so last_out is its
+ * accept). */
+void
+http_timeout(struct client *c)
+{
+	refuse(c, 408, "no whole request within http_request_timeout");
+	client_flush(c);
 }
 
 /*

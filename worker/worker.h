@@ -359,6 +359,7 @@ char	*stats_metrics(struct worker *, size_t *len);
 /* http.c: an HTTP request read (FRAME_HTTP); 0 when more is needed (the
  * caller keeps the bytes), 1 when it was answered */
 int	http_input(struct client *, const char *data, size_t len);
+void	http_timeout(struct client *);
 void	http_refuse_full(int fd);
 
 /* sse.c: server-sent events */

@@ -489,6 +489,27 @@ class BadRequestTest(HttpCase):
         self.assertIn('refused with 400', srv.log())
 
 
+    def test_request_not_finished_in_time_is_408(self):
+        srv = self.http_server({'http_request_timeout': '1'})
+        slow = socket.create_connection(('127.0.0.1', srv.http_port),
+                                        timeout=5)
+        self.addCleanup(slow.close)
+        silent = socket.create_connection(('127.0.0.1', srv.http_port),
+                                          timeout=5)
+        self.addCleanup(silent.close)
+        slow.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\n')
+        for s in (slow, silent):
+            data = b''
+            while True:
+                chunk = s.recv(4096)    # (5 s socket timeout)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.startswith(b'HTTP/1.1 408 '), data)
+        self.assertEqual(int(srv.stats()['http_bad_requests']), 2)
+        self.assertIn('within http_request_timeout', srv.log())
+
+
 class AuthTest(HttpCase):
 
     def setUp(self):
