@@ -6,7 +6,6 @@
  * request that is refused is answered with its status and closed, and
  * counted (http_bad_requests), and nothing else changes.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +52,8 @@ respond(struct client *c, int status, const char *type, const char *extra,
 	bus_counter_add(c->w->bus, c->w->slot, CTR_HTTP_REQUESTS, 1);
 }
 
-/* A request refused: its status with a short reason, counted (a 401 as a
- * failed authentication, already), logged at most once a second. */
+/* A request refused: its status with a short reason, counted and logged
+ * at most once a second (a 401 was, where it was found). */
 static void
 refuse(struct client *c, int status, const char *why)
 {
@@ -294,6 +293,9 @@ authenticate(struct client *c, const struct http_request *req,
 	}
 	if (authn_required(c)) {
 		*why = "no token, and auth.required";
+		/* (counted here: a bad token was, as a failed AUTH) */
+		bus_counter_add(c->w->bus, c->w->slot, CTR_HTTP_BAD_REQUESTS,
+		    1);
 		return 401;
 	}
 	return 0;

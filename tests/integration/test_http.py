@@ -544,7 +544,10 @@ class AuthTest(HttpCase):
         st, _, body = get(srv.http_port, '/metrics',
                           headers=[('Authorization', 'Bearer ' + good)])
         self.assertEqual(st, 200)
+        # the bad token is a failed authentication, the missing one a bad
+        # request
         self.assertIn(b'herald_auth_failures_total 1\n', body)
+        self.assertIn(b'herald_http_bad_requests_total 1\n', body)
         self.assertEqual(get(srv.http_port, '/metrics?token=' + bad)[0], 401)
         e = self.events(srv, 'sub=a/%23&token=' + urllib.parse.quote(good))
         self.assertEqual(e.status, 200)
