@@ -49,8 +49,9 @@ word(const char *s, size_t len, int n, size_t *wlen)
 
 /*
  * Render the line (without its LF) as an event into dst, which has room
- * for len + SSE_OVERHEAD bytes.  with_id: an "id:" from the line (a
- * MSG's seq, a GAP's last, else the last word).  Returns the bytes.
+ * for len + SSE_OVERHEAD bytes.  A MSG's seq or a GAP's last is its
+ * "id:"; with_id gives one to another line too, from its data's third
+ * word (the head of "+OK SUB pattern h").  Returns the bytes.
  */
 int
 sse_line(char *dst, const char *line, size_t len, int with_id)
@@ -63,13 +64,12 @@ sse_line(char *dst, const char *line, size_t len, int with_id)
 		data = line + vlen + 1;
 		dlen = len - vlen - 1;
 	}
-	if (*v == '+' || *v == '-') {	/* +OK, -ERR */
+	if (vlen > 0 && (*v == '+' || *v == '-')) {	/* +OK, -ERR */
 		v++;
 		vlen--;
 	}
-	if (vlen == 3 && memcmp(v, "MSG", 3) == 0)
-		id = word(data, dlen, 1, &ilen);
-	else if (vlen == 3 && memcmp(v, "GAP", 3) == 0)
+	if (vlen == 3 && (memcmp(v, "MSG", 3) == 0 ||
+	    memcmp(v, "GAP", 3) == 0))
 		id = word(data, dlen, 1, &ilen);
 	else if (with_id)
 		id = word(data, dlen, 2, &ilen);
