@@ -54,6 +54,13 @@ static const struct setting settings[] = {
 	  "client listeners, host:port" },
 	{ "ingest", T_LIST, O(ingest), "127.0.0.1:7401", 0, 0, 0,
 	  "ingest listeners (PUB to any topic), host:port or unix:PATH" },
+	{ "http", T_LIST, O(http), "127.0.0.1:7480", 0, 0, 0,
+	  "HTTP listeners (/metrics, /healthz, /events), host:port or "
+	  "tls:host:port" },
+	{ "http_max_header", T_INT, O(http_max_header), "8192", 256,
+	  64 * 1024, 1, "longest HTTP request head, in bytes" },
+	{ "http_request_timeout", T_INT, O(http_request_timeout), "10", 1,
+	  3600, 1, "seconds an HTTP connection has to send its request" },
 	{ "ingest_mode", T_MODE, O(ingest_mode), "0660", 0, 07777, 0,
 	  "file mode of unix ingest sockets" },
 	{ "bus.file", T_STR, O(bus_file), LOCALSTATEDIR "/lib/herald/heraldd.bus",
@@ -140,7 +147,7 @@ static const struct setting settings[] = {
 	{ "auth.anonymous", T_LIST, O(auth_anonymous), "", 0, 0, 1,
 	  "patterns an anonymous connection may read" },
 	{ "auth.required", T_BOOL, O(auth_required), "false", 0, 0, 1,
-	  "client (and non-local ingest) listeners require AUTH first" },
+	  "client, http (and non-local ingest) listeners require AUTH first" },
 	{ "auth.fail_delay_ms", T_INT, O(auth_fail_delay_ms), "500", 0, 60000,
 	  1, "delay before a failed AUTH is answered" },
 	{ "auth.cert_user", T_BOOL, O(auth_cert_user), "false", 0, 0, 1,
@@ -505,12 +512,13 @@ is_power_of_two(uint64_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
-/* 1 if any listen or ingest address is a tls: one. */
+/* 1 if any listen, ingest or http address is a tls: one. */
 int
 config_has_tls(const struct herald_config *c)
 {
-	for (int k = 0; k < 2; k++) {
-		const struct strlist *sl = k == 0 ? &c->listen : &c->ingest;
+	for (int k = 0; k < 3; k++) {
+		const struct strlist *sl = k == 0 ? &c->listen :
+		    k == 1 ? &c->ingest : &c->http;
 		for (int i = 0; i < sl->n; i++)
 			if (strncmp(sl->v[i], NET_TLS_PREFIX,
 			    strlen(NET_TLS_PREFIX)) == 0)
@@ -551,6 +559,10 @@ validate(struct loader *l)
 		if (net_parse_addr(c->ingest.v[i], 1, NULL, err,
 		    sizeof(err)) == -1)
 			report(l, 0, "ingest: %s", err);
+	for (int i = 0; i < c->http.n; i++)
+		if (net_parse_addr(c->http.v[i], 0, NULL, err,
+		    sizeof(err)) == -1)
+			report(l, 0, "http: %s", err);
 	for (int i = 0; i < c->clients_publish.n; i++) {
 		const char *p = c->clients_publish.v[i];
 		if (!pattern_valid(p, strlen(p)))

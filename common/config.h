@@ -29,6 +29,9 @@ struct herald_config {
 	struct strlist	 listen;
 	struct strlist	 ingest;
 	int		 ingest_mode;
+	struct strlist	 http;
+	int		 http_max_header;
+	int		 http_request_timeout;
 	char		*bus_file;
 	int64_t		 bus_size;
 	int		 bus_retained_max;
@@ -94,7 +97,7 @@ struct herald_config {
 	int		 cluster_timeout;
 };
 
-/* 1 if any listen or ingest address is a tls: one. */
+/* 1 if any listen, ingest or http address is a tls: one. */
 int	config_has_tls(const struct herald_config *);
 
 /* Called with one "file:line: message" per error found. */

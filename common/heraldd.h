@@ -105,7 +105,19 @@ _Static_assert(FANOUT_BATCH_RECS + 1 <= IOV_MAX, "a batch's sendmsg");
 _Static_assert(SLOT_WORKER(WORKERS_MAX) < BUS_COUNTER_SLOTS_MAX,
     "the bus has a counter slot for the master, the producer and every worker");
 
-enum listener_kind { LISTEN_CLIENT, LISTEN_INGEST };
+enum listener_kind {
+	LISTEN_CLIENT,		/* listen: the line protocol */
+	LISTEN_INGEST,		/* ingest: the line protocol, PUB to any topic */
+	LISTEN_HTTP		/* http: /metrics, /healthz, /events (http.c) */
+};
+
+/* "clients", "ingest" or "http", for the log. */
+static inline const char *
+listener_kind_name(enum listener_kind k)
+{
+	return k == LISTEN_CLIENT ? "clients" : k == LISTEN_INGEST ? "ingest" :
+	    "http";
+}
 
 /*
  * Control messages, master to child: one SOCK_SEQPACKET record of at most

@@ -110,16 +110,16 @@ verb_lookup(struct word w)
  * Parse a since: 1..20 decimal digits with a value below 2^64.
  * Returns 0 and sets *v, or -1.
  */
-static int
-parse_since(struct word w, uint64_t *v)
+int
+proto_parse_seq(const char *s, size_t len, uint64_t *v)
 {
 	uint64_t n = 0;
 	size_t i;
 
-	if (w.len == 0 || w.len > SINCE_DIGITS)
+	if (len == 0 || len > SINCE_DIGITS)
 		return -1;
-	for (i = 0; i < w.len; i++) {
-		unsigned d = (unsigned char)w.s[i] - '0';
+	for (i = 0; i < len; i++) {
+		unsigned d = (unsigned char)s[i] - '0';
 
 		if (d > 9 || n > (UINT64_MAX - d) / 10)
 			return -1;
@@ -185,7 +185,7 @@ parse_words(struct scan *sc, int min, int max, struct cmd *c)
 		c->name_len = w[0].len;
 		if (n == 2) {
 			/* A bad since is a words fault: before the pattern. */
-			if (parse_since(w[1], &c->since) == -1)
+			if (proto_parse_seq(w[1].s, w[1].len, &c->since) == -1)
 				return PERR_SYNTAX;
 			c->has_since = 1;
 		}

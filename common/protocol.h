@@ -72,6 +72,9 @@ enum proto_err	proto_parse(const char *line, size_t len, size_t max_payload,
 
 /* The lowercase code word of an error ("syntax", "bad-topic", ...). */
 const char	*proto_err_code(enum proto_err);
+/* A seq as a since is written: 1..20 digits below 2^64; 0 (*v set) or
+ * -1. */
+int		 proto_parse_seq(const char *s, size_t len, uint64_t *v);
 
 /* 1 if a line answered with this error counts as "bad" for max_errors. */
 int		 proto_err_is_bad(enum proto_err);

@@ -105,7 +105,7 @@ bind_tcp(struct listener *l, const struct net_addr *a, int nworkers)
 			    H.cfg.tcp_congestion, l->name);
 	}
 	log_info("listening on %s (%s%s, port %d, %d sockets)", l->name,
-	    l->kind == LISTEN_CLIENT ? "clients" : "ingest",
+	    listener_kind_name(l->kind),
 	    l->tls ? ", TLS" : "", net_bound_port(l->fds[0]), nworkers);
 }
 
@@ -115,8 +115,10 @@ bind_listeners(struct herald *h)
 	const struct herald_config *c = &h->cfg;
 	char err[512];
 
-	for (int k = 0; k < 2; k++) {
-		const struct strlist *sl = k == 0 ? &c->listen : &c->ingest;
+	/* (in the order of enum listener_kind) */
+	for (int k = 0; k < 3; k++) {
+		const struct strlist *sl = k == LISTEN_CLIENT ? &c->listen :
+		    k == LISTEN_INGEST ? &c->ingest : &c->http;
 		for (int i = 0; i < sl->n; i++) {
 			struct listener *l = &h->listeners[h->nlisteners];
 			struct net_addr a;
@@ -125,12 +127,12 @@ bind_listeners(struct herald *h)
 				fatalx("too many listeners (at most %d)",
 				    LISTENERS_MAX);
 			memset(l, 0, sizeof(*l));
-			l->kind = k == 0 ? LISTEN_CLIENT : LISTEN_INGEST;
+			l->kind = k;
 			l->local = config_addr_is_local(sl->v[i]);
 			l->shared_fd = -1;
 			snprintf(l->name, sizeof(l->name), "%s", sl->v[i]);
-			if (net_parse_addr(sl->v[i], k, &a, err,
-			    sizeof(err)) == -1)
+			if (net_parse_addr(sl->v[i], k == LISTEN_INGEST, &a,
+			    err, sizeof(err)) == -1)
 				fatalx("%s", err);
 			h->nlisteners++;
 			l->tls = a.tls;

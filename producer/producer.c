@@ -57,9 +57,20 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 /* Lines about messages that can repeat fast, at most one a second each. */
 static struct log_limiter lim_bad, lim_big, lim_kept;
 
+/* Say in the bus that the loop runs (GET /healthz reads it). */
+static void
+loop_turned(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	bus_counter_set(H->bus, SLOT_PRODUCER, CTR_LOOP_TIME, ts.tv_sec);
+}
+
 static void
 flush_cb(evutil_socket_t fd, short what, void *arg)
 {
+	loop_turned();
 	log_limit_flush(&lim_bad);
 	log_limit_flush(&lim_big);
 	log_limit_flush(&lim_kept);
@@ -368,6 +379,7 @@ producer_main(struct herald *h, int ctl_fd)
 	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, flush_cb, NULL), &sec);
 	if (h->cfg.cluster_redis[0] != '\0')
 		cluster_start(h, base);
+	loop_turned();
 	log_debug("producer ready at seq %llu",
 	    (unsigned long long)bus_head_seq(h->bus));
 	if (event_base_dispatch(base) == -1)

@@ -83,6 +83,10 @@ enum bus_counter {
 	CTR_CLUSTER_LAG_MS,	/* ... age of the newest read, while behind */
 	CTR_CLUSTER_EPOCH,	/* the epoch of Redis's data */
 	CTR_CLUSTER_ROLE,	/* CLUSTER_ROLE_* (producer/cluster.h) */
+	CTR_FANOUT_SEQ,		/* gauge (a worker's block): the seq it has
+				 * fanned out up to (GET /metrics: its lag) */
+	CTR_HTTP_REQUESTS,	/* HTTP requests answered (http.c) */
+	CTR_HTTP_BAD_REQUESTS,	/* ... refused with a 4xx (not 401) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

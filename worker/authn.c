@@ -277,32 +277,27 @@ failed(struct client *c, const char *who, const char *cause)
 }
 
 /*
- * A good AUTH for user: a first one, or a refresh (the same user again),
- * which replaces the expiry and, from a token, the permissions.  claims
- * is NULL for a password.
+ * Give the client user's identity, its expiry and permissions from the
+ * token's claims (NULL: a password; the ACL's).  Returns 1 for a first
+ * identity, 0 for a refresh, -1 when the client was closed (no memory).
  */
-static void
-succeeded(struct client *c, const char *user, struct jwt_claims *claims)
+static int
+grant_user(struct client *c, const char *user, struct jwt_claims *claims)
 {
 	struct worker *w = c->w;
 	struct client_auth *a = auth_of(c);
-	int first;
+	int first, r;
 
 	if (a == NULL) {
 		client_kill(c);
-		return;
+		return -1;
 	}
 	first = a->grant == NULL;
-	if (!first && strcmp(a->grant->user, user) != 0) {
-		failed(c, user, "a connection authenticated as another user");
-		return;
-	}
 	a->expires_ms = 0;
 	if (claims != NULL && claims->exp != 0) {
 		int64_t left = claims->exp - (int64_t)time(NULL);
 		a->expires_ms = now_ms() + (left > 0 ? (uint64_t)left * 1000 : 0);
 	}
-	int r;
 	if (claims != NULL && claims->has_perms) {
 		r = set_grant(c, user, &claims->read, &claims->publish);
 		a->token_perms = 1;
@@ -313,36 +308,91 @@ succeeded(struct client *c, const char *user, struct jwt_claims *claims)
 		log_warnx("client %u: out of memory for %s's permissions",
 		    c->id, user);
 		client_kill(c);
-		return;
+		return -1;
 	}
 	a->failures = 0;
 	log_debug("client %u: authenticated as %s by %s", c->id, user,
 	    claims != NULL ? "token" : "password");
-	client_replyf(c, "+OK AUTH %s\n", user);
 	if (a->expires_ms != 0)
 		timers_soon(c);		/* its slot may be past the expiry */
+	return first;
+}
+
+/*
+ * A good AUTH for user: a first one, or a refresh (the same user again),
+ * which replaces the expiry and, from a token, the permissions.  claims
+ * is NULL for a password.
+ */
+static void
+succeeded(struct client *c, const char *user, struct jwt_claims *claims)
+{
+	int first;
+
+	if (c->auth != NULL && c->auth->grant != NULL &&
+	    strcmp(c->auth->grant->user, user) != 0) {
+		failed(c, user, "a connection authenticated as another user");
+		return;
+	}
+	if ((first = grant_user(c, user, claims)) == -1)
+		return;
+	client_replyf(c, "+OK AUTH %s\n", user);
 	if (!first)
 		recheck(c);		/* a refreshed token's new claims */
+}
+
+/* Check a token; JWT_OK fills claims, else *cause says why not. */
+static enum jwt_result
+token_check(struct client *c, const char *tok, size_t len,
+    struct jwt_claims *claims, const char **cause)
+{
+	const struct authdb *db = c->w->auth->db;
+	enum jwt_result r;
+
+	if (db->keys == NULL) {
+		*cause = "no auth.jwt_keys configured";
+		return JWT_MALFORMED;
+	}
+	r = jwt_check(db->keys, &db->jwt_opts, tok, len, time(NULL), claims);
+	*cause = jwt_result_str(r);
+	return r;
 }
 
 static void
 auth_token(struct client *c, const char *tok, size_t len)
 {
-	const struct authdb *db = c->w->auth->db;
 	struct jwt_claims claims;
-	enum jwt_result r;
+	const char *cause;
 
-	if (db->keys == NULL) {
-		failed(c, "(token)", "no auth.jwt_keys configured");
-		return;
-	}
-	r = jwt_check(db->keys, &db->jwt_opts, tok, len, time(NULL), &claims);
-	if (r != JWT_OK) {
-		failed(c, "(token)", jwt_result_str(r));
+	if (token_check(c, tok, len, &claims, &cause) != JWT_OK) {
+		failed(c, "(token)", cause);
 		return;
 	}
 	succeeded(c, claims.sub, &claims);
 	jwt_claims_free(&claims);
+}
+
+/*
+ * A token an HTTP request carries (Authorization: Bearer, ?token=): the
+ * connection is its user as after AUTH <token>, without a reply.  A
+ * failure is counted and logged as a failed AUTH.  Returns 0 or -1 (a
+ * failure, or the client closed for want of memory).
+ */
+int
+authn_http_token(struct client *c, const char *tok, size_t len)
+{
+	struct jwt_claims claims;
+	const char *cause = "longer than the longest token";
+	int r = -1;
+
+	if (len <= JWT_TOKEN_MAX &&
+	    token_check(c, tok, len, &claims, &cause) == JWT_OK) {
+		r = grant_user(c, claims.sub, &claims) == -1 ? -1 : 0;
+		jwt_claims_free(&claims);
+		return r;
+	}
+	worker_limit(c->w, CTR_AUTH_FAILURES, 0, "client %u: HTTP token "
+	    "refused: %s", c->id, cause);
+	return -1;
 }
 
 /* Check a password now (a hit of the cache), or queue its hash. */

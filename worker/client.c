@@ -38,9 +38,10 @@ client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
 	c->fd = fd;
 	c->id = ++w->next_id;
 	c->kind = l->kind;
+	c->framing = l->kind == LISTEN_HTTP ? FRAME_HTTP : FRAME_LINES;
 	/* Ingest on a local listener stays trusted (heraldd.conf(5)). */
 	c->need_auth = w->cfg->auth_required &&
-	    (l->kind == LISTEN_CLIENT || !l->local);
+	    (l->kind != LISTEN_INGEST || !l->local);
 	c->addr_slot = addr_slot;
 	c->cursor = CUR_LIVE;
 	c->last_in = c->last_out = (uint32_t)now_ms();
@@ -113,6 +114,15 @@ client_greet(struct client *c)
 		client_lost(c, "read");
 		return;
 	}
+	if (c->framing == FRAME_HTTP) {		/* a request first */
+		if (n == 0)
+			client_kill(c);
+		else if (n > 0)
+			client_input(c, w->rbuf, n);
+		if (c->state != CS_DEAD)
+			client_flush(c);
+		return;
+	}
 	int auth = authn_required(c);	/* not if its certificate said */
 
 	if (n <= 0 && !auth) {	/* the common case: one write */
@@ -183,7 +193,7 @@ out_reserve(struct client *c, size_t n)
 	if (io == NULL)
 		return -1;
 	if (io->out_off > 0 && io->out_off == io->out_len)
-		io->out_off = io->out_len = 0;
+		io->out_off = io->out_len = io->sse_from = 0;
 	/* What is queued is bounded (REPLY_HIGH_WATER stops the commands,
 	 * a snapshot queues a step at a time): far below 4 GB, which the
 	 * 32-bit lengths must never pass. */
@@ -195,6 +205,8 @@ out_reserve(struct client *c, size_t n)
 		memmove(io->out, io->out + io->out_off,
 		    io->out_len - io->out_off);
 		io->out_len -= io->out_off;
+		io->sse_from = io->sse_from > io->out_off ?
+		    io->sse_from - io->out_off : 0;
 		io->out_off = 0;
 		if (io->out_len + n <= io->out_cap)
 			return 0;
@@ -271,16 +283,36 @@ out_room(struct client *c, size_t len)
 	return c->io->out + c->io->out_len;
 }
 
-/* Queue bytes for the client, after everything queued before. */
-void
-client_reply(struct client *c, const char *data, size_t len)
+/* Append bytes to the client's output; -1 if it is dead or was killed. */
+static int
+out_append(struct client *c, const char *data, size_t len)
 {
 	char *p = out_room(c, len);
 
 	if (p == NULL)
-		return;
+		return -1;
 	memcpy(p, data, len);
 	c->io->out_len += len;
+	return 0;
+}
+
+/* Queue bytes for the client, after everything queued before: lines,
+ * which an SSE client gets as events. */
+void
+client_reply(struct client *c, const char *data, size_t len)
+{
+	if (out_append(c, data, len) == 0 && c->framing == FRAME_SSE &&
+	    memchr(data, '\n', len) != NULL)
+		sse_convert(c);
+}
+
+/* Queue bytes already in the client's framing (an HTTP response, an
+ * event, the rest of a record a write cut), as they are. */
+void
+client_reply_framed(struct client *c, const char *data, size_t len)
+{
+	if (out_append(c, data, len) == 0)
+		c->io->sse_from = c->io->out_len;
 }
 
 /*
@@ -291,14 +323,21 @@ client_reply(struct client *c, const char *data, size_t len)
 void
 client_send_seq(struct client *c, const char *word, uint64_t seq)
 {
-	char line[64];
+	char line[64 + 48];
 	int n = snprintf(line, sizeof(line), "%s %llu\n", word,
 	    (unsigned long long)seq);
 
 	/* Not inside a snapshot's lines (HB): a client being sent one is
-	 * not idle anyway; nor before a TLS client's HELLO. */
-	if (client_snapshot(c) || tls_handshaking(c))
+	 * not idle anyway; nor before a TLS client's HELLO, nor an HTTP
+	 * client before its answer. */
+	if (client_snapshot(c) || tls_handshaking(c) ||
+	    c->framing == FRAME_HTTP)
 		return;
+	if (c->framing == FRAME_SSE) {
+		char ev[sizeof(line)];
+		n = sse_line(ev, line, n - 1, 0);
+		memcpy(line, ev, n);
+	}
 	if (c->state == CS_OPEN && client_live(c) && c->io == NULL) {
 		struct iovec iov = { line, n };
 		ssize_t k = client_writev(c, &iov, 1);
@@ -315,9 +354,9 @@ client_send_seq(struct client *c, const char *word, uint64_t seq)
 		}
 		if (k < 0)
 			k = 0;
-		client_reply(c, line + k, n - k);
+		client_reply_framed(c, line + k, n - k);
 	} else {
-		client_reply(c, line, n);
+		client_reply_framed(c, line, n);
 	}
 	client_flush(c);
 }
@@ -351,6 +390,8 @@ client_replyf(struct client *c, const char *fmt, ...)
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	c->io->out_len += n;
+	if (c->framing == FRAME_SSE)
+		sse_convert(c);
 }
 
 /* Queue -ERR err detail (herald-protocol(7), ERROR REPLIES). */
@@ -402,11 +443,18 @@ client_bye(struct client *c, const char *reason)
 {
 	if (c->state != CS_OPEN)
 		return;
-	if (tls_handshaking(c)) {
+	if (tls_handshaking(c) || c->framing == FRAME_HTTP) {
 		client_kill(c);
 		return;
 	}
 	client_replyf(c, "BYE %s\n", reason);
+	client_end(c);
+}
+
+/* Close once what is queued is written (a BYE, an HTTP response). */
+void
+client_end(struct client *c)
+{
 	c->state = CS_CLOSING;
 	c->last_in = (uint32_t)now_ms();	/* closing: BYE_GRACE_MS from now */
 	timers_soon(c);
@@ -485,7 +533,7 @@ out_release(struct client *c)
 
 	if (io == NULL || io->out_off < io->out_len)
 		return;
-	io->out_off = io->out_len = io->out_cap = 0;
+	io->out_off = io->out_len = io->out_cap = io->sse_from = 0;
 	free(io->out);
 	io->out = NULL;
 	io_release(c);
@@ -725,6 +773,11 @@ client_input(struct client *c, const char *data, size_t len)
 	int ran = 0;
 
 	c->last_in = (uint32_t)now_ms();
+	if (c->framing != FRAME_LINES) {
+		if (c->state == CS_OPEN && http_input(c, data, len) == 0)
+			save_input(c, data, len);
+		return;
+	}
 	while (p < end && c->state == CS_OPEN) {
 		const char *lf = memchr(p, '\n', end - p);
 		if (c->discarding) {

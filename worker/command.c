@@ -192,6 +192,54 @@ cmd_sub(struct client *c, const struct cmd *cmd)
 	return 1;
 }
 
+/*
+ * The patterns of an HTTP request (/events), valid and allowed, each
+ * once, subscribed together (herald-protocol(7), "Other framings"): one
+ * snapshot of them all, or one replay, with one head.  With since: a
+ * replay, +OKs and the MSGs after since, if the bus holds them; else a
+ * GAP, the snapshot and the +OKs.
+ */
+void
+command_subs(struct client *c, char *const *patterns, const size_t *lens,
+    int n, int has_since, uint64_t since)
+{
+	struct worker *w = c->w;
+	uint64_t h = w->head_seq, pos;
+	enum resume kind = has_since ? resume_kind(c, since, &pos) : RESUME_GAP;
+
+	for (int i = 0; i < n; i++) {
+		/* (a snapshot's patterns deliver nothing until it is sent) */
+		uint64_t start = kind == RESUME_NOW ? h + 1 :
+		    kind == RESUME_REPLAY ? since + 1 : UINT64_MAX;
+		if (add_sub(c, patterns[i], lens[i], start) == -1) {
+			client_kill(c);
+			return;
+		}
+		if (kind != RESUME_GAP)
+			client_replyf(c, "+OK SUB %.*s %llu\n", (int)lens[i],
+			    patterns[i], (unsigned long long)h);
+	}
+	if (kind == RESUME_REPLAY) {	/* the sweep replays (cmd_sub_since) */
+		c->pos = pos;
+		c->next_seq = since + 1;
+		c->replay_end = w->pos;
+	} else if (kind == RESUME_GAP && snapshot_start(c, SNAP_SUBS, NULL, 0,
+	    has_since ? since + 1 : 0) == 0) {
+		snapshot_step(c, &(size_t){ 0 });
+	}
+}
+
+/* The snapshot of command_subs has been sent, as of h: its patterns
+ * deliver from h + 1 on, and each gets its +OK (with h as its id). */
+void
+command_subs_done(struct client *c, uint64_t h)
+{
+	for (struct sub *s = c->subs; s != NULL; s = s->cnext) {
+		s->start_seq = h + 1;
+		sse_ok(c, s->pattern, s->len, h);
+	}
+}
+
 static void
 cmd_unsub(struct client *c, const struct cmd *cmd)
 {
@@ -304,81 +352,6 @@ client_sync_done(struct client *c, uint64_t seq, int ok)
 	client_flush(c);
 }
 
-static void
-stat_line(struct client *c, const char *name, uint64_t v)
-{
-	client_replyf(c, "STAT %s %llu\n", name, (unsigned long long)v);
-}
-
-/* A cluster node's figures, from its producer (see cluster.h). */
-static void
-cluster_stats(struct client *c)
-{
-	static const struct { const char *name; enum bus_counter id; } ctr[] = {
-		{ "cluster_role", CTR_CLUSTER_ROLE },
-		{ "cluster_down", CTR_CLUSTER_DOWN },
-		{ "cluster_reconnects", CTR_CLUSTER_RECONNECTS },
-		{ "cluster_full", CTR_CLUSTER_FULL },
-		{ "cluster_lag", CTR_CLUSTER_LAG },
-		{ "cluster_lag_ms", CTR_CLUSTER_LAG_MS },
-		{ "cluster_epoch", CTR_CLUSTER_EPOCH },
-	};
-
-	for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
-		stat_line(c, ctr[i].name, bus_counter_get(c->w->bus,
-		    SLOT_PRODUCER, ctr[i].id));
-}
-
-static void
-cmd_stats(struct client *c)
-{
-	static const struct { const char *name; enum bus_counter id; } ctr[] = {
-		{ "clients", CTR_CLIENTS }, { "workers", CTR_WORKERS },
-		{ "msgs_in", CTR_MSGS_IN }, { "msgs_out", CTR_MSGS_OUT },
-		{ "bytes_out", CTR_BYTES_OUT }, { "gaps", CTR_GAPS },
-		{ "slow_consumers", CTR_SLOW_CONSUMERS },
-		{ "connections", CTR_CONNECTIONS },
-		{ "rejected_full", CTR_REJECTED_FULL },
-		{ "bad_lines", CTR_BAD_LINES },
-		{ "errors_closed", CTR_ERRORS_CLOSED },
-		{ "lines_too_long", CTR_LINES_TOO_LONG },
-		{ "forbidden", CTR_FORBIDDEN },
-		{ "too_many_subs", CTR_TOO_MANY_SUBS }, { "busy", CTR_BUSY },
-		{ "idle_closed", CTR_IDLE_CLOSED },
-		{ "rejected_per_address", CTR_REJECTED_ADDRESS },
-		{ "payloads_too_large", CTR_PAYLOAD_TOO_LARGE },
-		{ "conn_errors", CTR_CONN_ERRORS },
-		{ "tls_handshakes", CTR_TLS_HANDSHAKES },
-		{ "tls_resumed", CTR_TLS_RESUMED },
-		{ "tls_handshake_failures", CTR_TLS_HANDSHAKE_FAILURES },
-		{ "tls_handshake_timeouts", CTR_TLS_HANDSHAKE_TIMEOUTS },
-		{ "worker_lapped", CTR_WORKER_LAPPED },
-		{ "bye_unread", CTR_BYE_UNREAD },
-		{ "eof_unread", CTR_EOF_UNREAD },
-		{ "accept_paused", CTR_ACCEPT_PAUSED },
-		{ "heartbeats", CTR_HEARTBEATS },
-		{ "producer_reconnects", CTR_RECONNECTS },
-		{ "spawn_failures", CTR_SPAWN_FAILED },
-		{ "per_address_untracked", CTR_ADDR_UNTRACKED },
-		{ "auth_failures", CTR_AUTH_FAILURES },
-		{ "auth_expired", CTR_AUTH_EXPIRED },
-		{ "auth_hashes", CTR_AUTH_HASHES },
-	};
-	struct bus *b = c->w->bus;
-	uint64_t started = bus_counter_get(b, SLOT_MASTER, CTR_START_TIME);
-	time_t now = time(NULL);
-
-	for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
-		stat_line(c, ctr[i].name, bus_counter_sum(b, ctr[i].id));
-	stat_line(c, "head_seq", bus_head_seq(b));
-	stat_line(c, "uptime", now > (time_t)started ? now - started : 0);
-	stat_line(c, "retained", bus_retained_count(b));
-	stat_line(c, "retained_dropped", bus_retained_dropped(b));
-	if (c->w->cfg->cluster_redis[0] != '\0')
-		cluster_stats(c);
-	client_reply(c, "+OK STATS\n", 10);
-}
-
 /*
  * Run one command line (without LF/CR).  Returns what it counts against
  * CLIENT_COMMANDS_PER_TURN: 0 for a PUB, a blank line or a resume that
@@ -447,7 +420,7 @@ command_execute(struct client *c, const char *line, size_t len)
 		}
 		break;
 	case CMD_STATS:
-		cmd_stats(c);
+		stats_reply(c);
 		break;
 	case CMD_QUIT:
 		client_bye(c, "quit");

@@ -82,20 +82,22 @@ fanout_collect(void *arg, struct sub *s)
 }
 
 /*
- * After a short write of iov (records recs[idx[i]]): count what went
- * out, keep the rest of the record that was cut in out, and move the
- * client's cursor past it.  end_pos is where the batch ends.
+ * After a short write of iov (records recs[idx[i]], in the client's
+ * framing): count what went out, keep the rest of the record that was
+ * cut in out, and move the client's cursor past it.  end_pos is where
+ * the batch ends.
  */
 static void
 after_write(struct client *c, const struct bus_rec *recs, const int *idx,
-    int k, size_t written, uint64_t end_pos, int nrecs)
+    const struct iovec *iov, int k, size_t written, uint64_t end_pos,
+    int nrecs)
 {
 	struct worker *w = c->w;
 	int i;
 
 	bus_counter_add(w->bus, w->slot, CTR_BYTES_OUT, written);
-	for (i = 0; i < k && written >= recs[idx[i]].line_len; i++) {
-		written -= recs[idx[i]].line_len;
+	for (i = 0; i < k && written >= iov[i].iov_len; i++) {
+		written -= iov[i].iov_len;
 		c->sent_seq = recs[idx[i]].seq;
 	}
 	bus_counter_add(w->bus, w->slot, CTR_MSGS_OUT, i);
@@ -110,7 +112,8 @@ after_write(struct client *c, const struct bus_rec *recs, const int *idx,
 		c->next_seq = r->seq + 1;
 		c->sent_seq = r->seq;
 		bus_counter_add(w->bus, w->slot, CTR_MSGS_OUT, 1);
-		client_reply(c, r->line + written, r->line_len - written);
+		client_reply_framed(c, (const char *)iov[i].iov_base + written,
+		    iov[i].iov_len - written);
 	} else {
 		c->pos = r->pos;
 		c->next_seq = r->seq;
@@ -238,6 +241,20 @@ batch_skip(struct worker *w, const struct bus_rec *r)
 	w->head_seq = r->seq;
 }
 
+/* Record r of recs as the client gets it: the bus's own MSG line, or
+ * (sse) its event. */
+static void
+rec_iov(struct worker *w, int sse, const struct bus_rec *recs, int r,
+    struct iovec *iov)
+{
+	if (sse) {
+		sse_frame(w, recs, r, iov);
+		return;
+	}
+	iov->iov_base = (void *)recs[r].line;
+	iov->iov_len = recs[r].line_len;
+}
+
 /*
  * Write a client's records of this batch (recs) in one writev, after the
  * replies it has queued (a sweep's resumed clients: HELLO, +OK SUB).
@@ -249,6 +266,8 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	int idx[FANOUT_BATCH_RECS], k = 0, runs = 0;
 	size_t owed = client_pending(c);
 	struct iovec *iov = w->iov + 1;
+	int sse = c->framing == FRAME_SSE;
+	int no_mem = sse && sse_frames_begin(w, recs) == -1;
 
 	if (owed > 0) {
 		w->iov[0].iov_base = c->io->out + c->io->out_off;
@@ -257,8 +276,7 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
 		for (int r = w->dl[d].first; r <= w->dl[d].last; r++) {
 			idx[k] = r;
-			iov[k].iov_base = (void *)recs[r].line;
-			iov[k].iov_len = recs[r].line_len;
+			rec_iov(w, sse && !no_mem, recs, r, &iov[k]);
 			k++;
 		}
 		runs++;
@@ -273,6 +291,11 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	 * goes to it. */
 	if (c->state != CS_OPEN)
 		return;
+	if (no_mem) {
+		log_warnx("client %u: out of memory for events", c->id);
+		client_kill(c);
+		return;
+	}
 	ssize_t n = client_writev(c, owed > 0 ? w->iov : iov, k + (owed > 0));
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
@@ -289,7 +312,7 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	}
 	if (n > 0)
 		c->last_out = (uint32_t)now_ms();
-	after_write(c, recs, idx, k, n, end_pos, nrecs);
+	after_write(c, recs, idx, iov, k, n, end_pos, nrecs);
 }
 
 /* The worker itself was lapped (it was stopped, or the ring is tiny):
@@ -531,6 +554,7 @@ fanout_batches(struct worker *w, uint64_t until_seq, int serve)
 			break;
 		}
 	}
+	bus_counter_set(w->bus, w->slot, CTR_FANOUT_SEQ, w->head_seq);
 	w->in_fanout = 0;
 }
 
@@ -629,6 +653,7 @@ fanout_walk(struct client *c)
 	struct worker *w = c->w;
 	size_t budget = CLIENT_WRITE_MAX;
 	int idx[FANOUT_BATCH_RECS];
+	int sse = c->framing == FRAME_SSE;
 
 	while (c->pos < w->pos) {
 		if (c->pos >= c->replay_end &&
@@ -650,6 +675,11 @@ fanout_walk(struct client *c)
 		}
 		if (n <= 0)
 			break;
+		if (sse && sse_frames_begin(w, w->slow_recs) == -1) {
+			log_warnx("client %u: out of memory for events", c->id);
+			client_kill(c);
+			return -1;
+		}
 		int k = 0, nrecs = n;
 		for (int i = 0; i < n; i++) {
 			const struct bus_rec *r = &w->slow_recs[i];
@@ -662,8 +692,7 @@ fanout_walk(struct client *c)
 			if (r->seq <= c->sent_seq || !client_matches(c, r))
 				continue;
 			idx[k] = i;
-			w->iov[k].iov_base = (void *)r->line;
-			w->iov[k].iov_len = r->line_len;
+			rec_iov(w, sse, w->slow_recs, i, &w->iov[k]);
 			k++;
 		}
 		if (nrecs == 0)
@@ -688,12 +717,13 @@ fanout_walk(struct client *c)
 		for (int i = 0; i < k; i++)
 			want += w->iov[i].iov_len;
 		if ((size_t)wr < want) {
-			after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
+			after_write(c, w->slow_recs, idx, w->iov, k, wr, p,
+			    nrecs);
 			/* after_write queued a cut record, or set the cursor
 			 * to the first record not written */
 			return client_pending(c) > 0 ? 1 : 0;
 		}
-		after_write(c, w->slow_recs, idx, k, wr, p, nrecs);
+		after_write(c, w->slow_recs, idx, w->iov, k, wr, p, nrecs);
 		c->pos = p;
 		c->next_seq = last_seq + 1;
 		if (budget <= (size_t)wr) {

@@ -162,7 +162,15 @@ snap_put(struct snap_set *s, const char *t, size_t tlen, uint64_t seq,
 	return 0;
 }
 
-/* 1 if the snapshot takes topic t's value with this seq. */
+/* 1 if the snapshot is of all the client's patterns, not of one. */
+static int
+snap_multi(const struct snapshot *s)
+{
+	return s->kind == SNAP_CONFLATE || s->kind == SNAP_SUBS;
+}
+
+/* 1 if the snapshot takes topic t's value with this seq.  (The patterns
+ * of SNAP_SUBS deliver nothing yet: their start_seq is not set.) */
 static int
 snap_wants(const struct snap_step *f, const char *t, size_t tlen,
     uint64_t seq)
@@ -171,12 +179,12 @@ snap_wants(const struct snap_step *f, const char *t, size_t tlen,
 
 	if (seq > f->max && !f->raise)
 		return 0;
-	if (s->kind != SNAP_CONFLATE)
+	if (!snap_multi(s))
 		return topic_match(s->pattern, s->plen, t, tlen);
-	if (seq < s->first)
+	if (s->kind == SNAP_CONFLATE && seq < s->first)
 		return 0;
 	for (const struct sub *u = f->c->subs; u != NULL; u = u->cnext)
-		if (u->start_seq <= seq &&
+		if ((s->kind == SNAP_SUBS || u->start_seq <= seq) &&
 		    topic_match(u->pattern, u->len, t, tlen))
 			return 1;
 	return 0;
@@ -213,8 +221,8 @@ snap_topic(void *arg, const char *t, size_t len)
 	struct snap_step *f = arg;
 	struct snapshot *s = f->s;
 
-	/* conflation: a topic an earlier pattern matches was seen there */
-	if (s->kind == SNAP_CONFLATE)
+	/* several patterns: a topic an earlier one matches was seen there */
+	if (snap_multi(s))
 		for (const struct sub *u = f->c->subs; u != s->sub;
 		    u = u->cnext)
 			if (topic_match(u->pattern, u->len, t, len))
@@ -300,7 +308,7 @@ snap_collect(struct snap_step *f)
 {
 	struct snapshot *s = f->s;
 
-	if (s->kind != SNAP_CONFLATE)
+	if (!snap_multi(s))
 		return snap_walk(f, s->pattern, s->plen);
 	for (; s->sub != NULL; s->sub = s->sub->cnext) {
 		if (snap_full(f) || f->visits == 0)
@@ -405,7 +413,7 @@ snap_first(struct snap_step *f)
 	c->pos = w->pos;
 	c->next_seq = h + 1;
 	client_cursor_set(c, CUR_BEHIND);
-	if (s->kind == SNAP_SUB)
+	if (s->kind == SNAP_SUB || (s->kind == SNAP_SUBS && s->first == 0))
 		return r;
 	/* the GAP covers everything up to h, for every pattern */
 	if (c->sent_seq < h)
@@ -523,7 +531,9 @@ snapshot_step(struct client *c, size_t *queued)
 	if (s->ri != NULL && s->ri == w->ret && retained_stale(s->ri))
 		w->ret_stale = 1;
 	if (r == 1) {
-		if (s->kind != SNAP_CONFLATE)
+		if (s->kind == SNAP_SUBS)
+			command_subs_done(c, s->h);
+		else if (s->kind != SNAP_CONFLATE)
 			client_snapshot_done(c, s->pattern, s->plen, s->h);
 		snapshot_end(c);
 		authn_snapshot_done(c);

@@ -79,6 +79,9 @@ next_due(const struct client *c, uint64_t now_full)
 		return 1000;		/* the reaper frees it before then */
 	if (c->eof)			/* closed when done, or when stuck */
 		return left(EOF_GRACE_MS, quiet_for(c, now));
+	if (c->framing == FRAME_HTTP)	/* (no output before the answer) */
+		return left(cfg->http_request_timeout * 1000U,
+		    now - c->last_out);
 	if (c->writing && due > 1000)
 		due = 1000;		/* stalled? look every second */
 	if (idle > 0 && left(idle, now - c->last_in) < due)
@@ -168,6 +171,11 @@ client_due(struct client *c, uint64_t now_full)
 	}
 	if (expiry_left(c, now_full) == 0) {
 		authn_expired(c);
+		return;
+	}
+	if (c->framing == FRAME_HTTP) {
+		if (now - c->last_out >= w->cfg->http_request_timeout * 1000U)
+			http_timeout(c);
 		return;
 	}
 	/* A stalled client (socket full, never writable) is not walked:

@@ -254,17 +254,20 @@ addr_key(const struct sockaddr_storage *ss)
 	return h ? h : 1;
 }
 
-/* Turn a connection away: HELLO, BYE server-full, close (TLS: only
- * close; a handshake is not spent on a connection that is refused). */
+/* Turn a connection away: HELLO, BYE server-full (HTTP: a 503), close
+ * (TLS: only close; a handshake is not spent on a connection that is
+ * refused). */
 static void
-reject_full(struct worker *w, int fd, int tls, enum bus_counter ctr,
-    const char *why)
+reject_full(struct worker *w, int fd, const struct listener *l,
+    enum bus_counter ctr, const char *why)
 {
 	char line[128];
 	int n = snprintf(line, sizeof(line), "HELLO herald/1 %llu\nBYE "
 	    "server-full\n", (unsigned long long)w->head_seq);
 
-	if (!tls)
+	if (l->kind == LISTEN_HTTP && !l->tls)
+		http_refuse_full(fd);
+	else if (!l->tls)
 		(void)!write(fd, line, n);
 	close(fd);
 	if (ctr != CTR_REJECTED_FULL)	/* rejected_full counts them all */
@@ -292,14 +295,14 @@ accept_one(struct worker *w, int lfd, const struct listener *l)
 	}
 	if (bus_counter_sum(w->bus, CTR_CLIENTS) >=
 	    (uint64_t)w->cfg->clients_max) {
-		reject_full(w, fd, l->tls, CTR_REJECTED_FULL,
+		reject_full(w, fd, l, CTR_REJECTED_FULL,
 		    "clients.max reached");
 		return 0;
 	}
 	int slot = addr_admit(w->h->addrs, w->id, w->cfg->workers,
 	    addr_key(&ss), w->cfg->clients_per_address);
 	if (slot == ADDR_REFUSED) {
-		reject_full(w, fd, l->tls, CTR_REJECTED_ADDRESS,
+		reject_full(w, fd, l, CTR_REJECTED_ADDRESS,
 		    "clients.per_address reached");
 		return 0;
 	}

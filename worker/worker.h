@@ -57,6 +57,15 @@ enum cursor {
 			 * its own walk, as BEHIND, and is not queued again */
 };
 
+/* How a client's bytes are framed (herald-protocol(7), "Other framings"). */
+enum framing {
+	FRAME_LINES,	/* the line protocol, both ways */
+	FRAME_HTTP,	/* an HTTP request being read, or its answer
+			 * being written (http.c) */
+	FRAME_SSE	/* server-sent events: each server line an event
+			 * (sse.c); its input is dropped */
+};
+
 /*
  * A client holds a cursor into the bus, not a queue (enum cursor).
  *
@@ -72,6 +81,8 @@ struct client_io {
 	char		*out;		/* replies, at most one cut record */
 	uint32_t	 out_len, out_off, out_cap;
 	uint32_t	 in_len;
+	uint32_t	 sse_from;	/* SSE: out from here holds lines not
+					 * yet made events (sse_convert) */
 	char		*in;		/* unfinished input */
 	struct snapshot	*snap;		/* a snapshot being sent (fanout.c) */
 };
@@ -122,6 +133,7 @@ struct client {
 					 * answered late: commands wait */
 	unsigned	 auth_recheck:1; /* a reload's permission check waits
 					 * for its snapshot (authn.c) */
+	unsigned	 framing:2;	/* enum framing */
 };
 
 /* 1 if the client is caught up, on the fast path. */
@@ -167,7 +179,9 @@ struct delivery {
 enum snap_kind {
 	SNAP_SUB,	/* SUB pattern: VALs, then +OK SUB */
 	SNAP_SUB_GAP,	/* SUB pattern since, history gone: GAP, VALs, +OK */
-	SNAP_CONFLATE	/* a slow client: GAP, VALs of all its patterns */
+	SNAP_CONFLATE,	/* a slow client: GAP, VALs of all its patterns */
+	SNAP_SUBS	/* the patterns of an HTTP request, together: (GAP),
+			 * VALs of all, +OK of each (command_subs) */
 };
 
 /* The values of one snapshot step, newest per topic (fanout.c). */
@@ -271,6 +285,9 @@ struct worker {
 
 	struct authn		*auth;		/* identities (authn.c) */
 
+	struct sse_frames	*sse[2];	/* SSE renderings of w->recs'
+						 * and w->slow_recs (sse.c) */
+
 	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
 	struct tls_worker	*tls;		/* NULL: no tls: listener */
 };
@@ -295,6 +312,8 @@ void	client_detach(struct client *);
 void	client_input(struct client *, const char *data, size_t len);
 void	client_resume_input(struct client *);
 void	client_reply(struct client *, const char *data, size_t len);
+void	client_reply_framed(struct client *, const char *data, size_t len);
+void	client_end(struct client *);
 void	client_replyf(struct client *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	client_flush(struct client *);
@@ -326,8 +345,30 @@ struct match {
 };
 
 /* command.c: run one line; returns what it counts against
- * CLIENT_COMMANDS_PER_TURN, or -1 when it must wait (not run) */
+ * CLIENT_COMMANDS_PER_TURN, or -1 when it must wait (not run); subscribe
+ * an HTTP request's patterns together, and end their snapshot */
 int	command_execute(struct client *, const char *line, size_t len);
+void	command_subs(struct client *, char *const *patterns, const size_t *lens,
+	    int n, int has_since, uint64_t since);
+void	command_subs_done(struct client *, uint64_t h);
+
+/* stats.c: the STATS lines, and the same figures for Prometheus */
+void	stats_reply(struct client *);
+char	*stats_metrics(struct worker *, size_t *len);
+
+/* http.c: an HTTP request read (FRAME_HTTP); 0 when more is needed (the
+ * caller keeps the bytes), 1 when it was answered */
+int	http_input(struct client *, const char *data, size_t len);
+void	http_timeout(struct client *);
+void	http_refuse_full(int fd);
+
+/* sse.c: server-sent events */
+void	sse_convert(struct client *);
+int	sse_line(char *dst, const char *line, size_t len, int with_id);
+void	sse_ok(struct client *, const char *pattern, size_t plen, uint64_t h);
+int	sse_frames_begin(struct worker *, const struct bus_rec *recs);
+void	sse_frame(struct worker *, const struct bus_rec *recs, int i,
+	    struct iovec *);
 
 /* fanout.c */
 void	fanout_advance(struct worker *, uint64_t until_seq);
@@ -377,6 +418,7 @@ void	authn_init(struct worker *);
 void	authn_reload(struct worker *);
 void	authn_command(struct client *, const struct cmd *);
 int	authn_required(const struct client *);
+int	authn_http_token(struct client *, const char *tok, size_t len);
 int	authn_may_read(const struct client *, const char *p, size_t len,
 	    int is_pattern);
 int	authn_may_publish(const struct client *, const char *t, size_t len);

@@ -242,6 +242,9 @@ class Server:
         self.ingest_port = free_port()
         while self.ingest_port == self.port:
             self.ingest_port = free_port()
+        self.http_port = free_port()
+        while self.http_port in (self.port, self.ingest_port):
+            self.http_port = free_port()
         self.workers = workers
         self.overrides = dict(overrides or {})
         self.config_text = config
@@ -263,6 +266,7 @@ class Server:
             o = {
                 'listen': '127.0.0.1:%d' % self.port,
                 'ingest': '127.0.0.1:%d' % self.ingest_port,
+                'http': '127.0.0.1:%d' % self.http_port,
                 'bus.file': self.bus_file,
                 'pidfile': self.pidfile,
                 'workers': str(self.workers),

@@ -40,7 +40,7 @@ PROTOCOL_PAGE = os.path.join(SRCDIR, "man", "herald-protocol.7")
 INIT_SCRIPT = os.path.join(SRCDIR, "contrib", "heraldd.init")
 UNIT_FILE = os.path.join(SRCDIR, "contrib", "heraldd.service")
 LOGROTATE_FILE = os.path.join(SRCDIR, "contrib", "heraldd.logrotate")
-CLIENT_C = os.path.join(SRCDIR, "worker", "client.c")
+STATS_C = os.path.join(SRCDIR, "worker", "stats.c")
 
 # Settings whose default is a build-dependent path ($localstatedir,
 # $runstatedir): the example shows the Debian paths; compare file names.
@@ -201,14 +201,15 @@ class ManPages(unittest.TestCase):
     def test_stats_names(self):
         """herald-protocol(7) lists every STATS name the server sends."""
         try:
-            with open(CLIENT_C) as f:
+            with open(STATS_C) as f:
                 src = f.read()
         except OSError:
-            self.skipTest("no %s" % CLIENT_C)
-        names = set(re.findall(r'\{\s*"(\w+)",\s*CTR_', src))
-        names |= set(re.findall(r'stat_line\(\s*c,\s*"(\w+)"', src))
+            self.skipTest("no %s" % STATS_C)
+        # the table's rows: { "name", SRC_..., or C("name", CTR_...
+        names = set(re.findall(r'(?:\{\s*|C\()"(\w+)",\s*(?:SRC_|CTR_)',
+                               src))
         if not names:
-            self.skipTest("no STATS names found in worker/client.c")
+            self.fail("no STATS names found in worker/stats.c")
         with open(PROTOCOL_PAGE) as f:
             page = f.read()
         listed = set(re.findall(r"^\.It Li (\w+)$", page, re.M))
@@ -324,6 +325,7 @@ class InitScript(unittest.TestCase):
         log = os.path.join(tmp, "heraldd.log")
         with open(conf, "w") as f:
             f.write('workers = 1;\nlisten = ["127.0.0.1:0"];\n'
+                    'http = ["127.0.0.1:0"];\n'
                     'ingest = ["unix:%s"];\nshutdown_grace = 2;\n'
                     'bus = { file = ""; size = "1M"; '
                     'retained_bytes = "1M"; };\n'
