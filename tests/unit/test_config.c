@@ -287,10 +287,13 @@ START_TEST(cluster_settings)
 	config_free(&c);
 	ck_assert_int_gt(load_text(&c, "", bad, 1), 0);
 	ck_assert_ptr_nonnull(strstr(errors, "cluster.redis"));
+	config_free(&c);
 	ck_assert_int_gt(load_text(&c, "", nokey, 1), 0);
 	ck_assert_ptr_nonnull(strstr(errors, "cluster.key"));
+	config_free(&c);
 	ck_assert_int_gt(load_text(&c, "cluster: { timeout = 5; };", NULL, 0),
 	    0);
+	config_free(&c);
 }
 END_TEST
 
