@@ -146,6 +146,21 @@ class HttpCase(ht.HeraldTestCase):
         self.addCleanup(e.close)
         return e
 
+    def https_server(self):
+        """A server whose HTTP listener is tls:, its port, and a client
+        context that trusts its certificate (for localhost)."""
+        import test_tls
+        if test_tls.OPENSSL is None:
+            self.skipTest('no openssl command')
+        pki = test_tls.PKI()
+        self.addCleanup(pki.cleanup)
+        pki.ca('ca')
+        cert, key = pki.cert('srv', 'ca', 'localhost')
+        port = ht.free_port()
+        srv = self.http_server({'http': 'tls:127.0.0.1:%d' % port,
+                                'tls.cert': cert, 'tls.key': key})
+        return srv, port, test_tls.client_ctx(pki.path('ca.pem'))
+
 
 class MetricsTest(HttpCase):
 
@@ -560,17 +575,7 @@ class AuthTest(HttpCase):
 class TlsTest(HttpCase):
 
     def test_https_listener(self):
-        import test_tls
-        if test_tls.OPENSSL is None:
-            self.skipTest('no openssl command')
-        pki = test_tls.PKI()
-        self.addCleanup(pki.cleanup)
-        pki.ca('ca')
-        cert, key = pki.cert('srv', 'ca', 'localhost')
-        port = ht.free_port()
-        srv = self.http_server({'http': 'tls:127.0.0.1:%d' % port,
-                                'tls.cert': cert, 'tls.key': key})
-        ctx = test_tls.client_ctx(pki.path('ca.pem'))
+        srv, port, ctx = self.https_server()
 
         def wrap(s):
             return ctx.wrap_socket(s, server_hostname='localhost')

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import os
 import socket
-import ssl
 import struct
 import sys
 import unittest
@@ -445,17 +444,7 @@ class FanoutTest(WsCase):
 class TlsTest(WsCase):
 
     def test_wss(self):
-        import test_tls
-        if test_tls.OPENSSL is None:
-            self.skipTest('no openssl command')
-        pki = test_tls.PKI()
-        self.addCleanup(pki.cleanup)
-        pki.ca('ca')
-        cert, key = pki.cert('srv', 'ca', 'localhost')
-        port = ht.free_port()
-        srv = self.http_server({'http': 'tls:127.0.0.1:%d' % port,
-                                'tls.cert': cert, 'tls.key': key})
-        ctx = test_tls.client_ctx(pki.path('ca.pem'))
+        srv, port, ctx = self.https_server()
         self.publish(srv, [('t/1', 'v')])
 
         async def go():
