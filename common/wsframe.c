@@ -205,10 +205,11 @@ ws_read(struct ws_reader *r, char *buf, size_t len, size_t *out)
 			memcpy(r->ctl + r->ctl_len, f.data, n);
 			r->ctl_len += n;
 		} else {
-			/* (o never passes what wslay has taken of buf) */
-			memmove(buf + o, f.data, n);
-			code = lines(r, buf + o, n);
-			o += n;
+			/* (o never passes what wslay has taken of buf; a
+			 * line too long is not passed on) */
+			memcpy(buf + o, f.data, n);
+			if ((code = lines(r, buf + o, n)) == 0)
+				o += n;
 		}
 		if (r->got == f.payload_length) {
 			r->in_frame = 0;

@@ -170,10 +170,13 @@ async def lines(ws, n):
 
 
 async def closed_code(ws):
-    """Wait for the server to close: the code of its close frame."""
+    """Wait for the server to close: the code of its close frame (no
+    line may come before it)."""
     try:
         while True:
-            await recv(ws)
+            got = await recv(ws)
+            if not got.startswith('BYE '):
+                raise AssertionError('a line before the close: %r' % got)
     except websockets.ConnectionClosed:
         pass
     return ws.close_code
