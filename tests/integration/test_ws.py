@@ -328,6 +328,13 @@ class LinesTest(WsCase):
         self.assertEqual(self.stat(srv, 'ws_protocol_errors'), 0)
 
 
+    def test_heartbeat_is_a_text_frame(self):
+        srv = self.http_server({'clients.heartbeat': '1'})
+        r = self.raw(srv)
+        self.assertEqual(r.lines(), ['HELLO herald/1 0'])
+        self.assertEqual(r.lines(), ['HB 0'])     # within ht.TIMEOUT
+
+
 class BadFramesTest(WsCase):
 
     def test_unmasked_frame_closes_1002(self):
