@@ -4,10 +4,10 @@
  * request mean one thing here and another to a proxy in front (request
  * smuggling): a body or its framing headers, a header folded over lines
  * (obs-fold), a repeated Authorization, Last-Event-ID, or header of a
- * WebSocket handshake.  The head is
- * parsed again whole each time more of it arrives (it is at most
- * http.max_header bytes): no parser state lives between reads, and
- * every callback sees its element in one piece.
+ * WebSocket handshake.  The head is parsed again whole each time more of
+ * it arrives (it is at most http.max_header bytes): no parser state
+ * lives between reads, and every callback sees its element in one
+ * piece.
  */
 #include <string.h>
 #include <strings.h>
