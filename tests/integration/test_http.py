@@ -18,16 +18,9 @@ sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
 import herald_test as ht  # noqa: E402
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # Debian's python3-prometheus-client, for a python3 that is not
-    # Debian's own (a pyenv one) and so does not look there
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-    except ImportError:
-        text_string_to_metric_families = None
+_parser = ht.debian_module('prometheus_client.parser')
+text_string_to_metric_families = (
+    _parser.text_string_to_metric_families if _parser else None)
 
 
 def request(port, raw, timeout=ht.TIMEOUT, wrap=None):

@@ -21,15 +21,7 @@ sys.path.insert(0, os.environ.get('HERALD_TESTS') or
 import herald_test as ht  # noqa: E402
 import test_http  # noqa: E402
 
-try:
-    import websockets
-except ImportError:
-    # Debian's python3-websockets, for a python3 that is not Debian's own
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        import websockets
-    except ImportError:
-        websockets = None
+websockets = ht.debian_module('websockets')
 
 T = ht.TIMEOUT
 KEY = base64.b64encode(b'0123456789abcdef').decode()
