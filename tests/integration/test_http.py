@@ -139,6 +139,20 @@ class HttpCase(ht.HeraldTestCase):
         self.addCleanup(e.close)
         return e
 
+    def flood(self, srv):
+        """Publish more on s/+ than a client that reads nothing can be
+        sent (clients.out_limit 4K), and wait until the worker has fanned
+        it all out (a probe on the same worker has the last message: as a
+        MSG, or as a VAL if it was found slow too).  Returns the last
+        seq."""
+        probe = self.conn(srv.port)
+        probe.sub('s/+')
+        last = self.publish(srv, [('s/%d' % (i % 4), 'v%04d' % i + 'z' * 500)
+                                  for i in range(2000)])
+        probe.read_until(lambda ln: ln.split(' ')[0] in ('MSG', 'VAL') and
+                         int(ln.split(' ')[2]) == last)
+        return last
+
     def https_server(self):
         """A server whose HTTP listener is tls:, its port, and a client
         context that trusts its certificate (for localhost)."""
@@ -355,16 +369,8 @@ class EventsTest(HttpCase):
                                 'tcp.sndbuf': '8K'}, workers=1)
         e = self.events(srv, 'sub=s/%2B', rcvbuf=4096)
         self.assertEqual(e.event()['event'], 'ok')
-        probe = self.conn(srv.port)
-        probe.sub('s/+')
-        n = 2000
-        last = self.publish(srv, [('s/%d' % (i % 4), 'v%04d' % i + 'z' * 500)
-                                  for i in range(n)])
         # it reads nothing until the worker has fanned everything out
-        # (the probe, on the same worker, has the last message: as a MSG,
-        # or as a VAL if it was found slow too)
-        probe.read_until(lambda ln: ln.split(' ')[0] in ('MSG', 'VAL') and
-                         int(ln.split(' ')[2]) == last)
+        last = self.flood(srv)
         seen, gaps, newest = [], [], {}
         while not seen or seen[-1] < last:
             ev = e.event()
