@@ -3,10 +3,11 @@
  * file refuses what the listener does not serve, and what would let a
  * request mean one thing here and another to a proxy in front (request
  * smuggling): a body or its framing headers, a header folded over lines
- * (obs-fold), a repeated Authorization or Last-Event-ID.  The head is
- * parsed again whole each time more of it arrives (it is at most
- * http.max_header bytes): no parser state lives between reads, and
- * every callback sees its element in one piece.
+ * (obs-fold), a repeated Authorization, Last-Event-ID, or header of a
+ * WebSocket handshake.  The head is parsed again whole each time more of
+ * it arrives (it is at most http.max_header bytes): no parser state
+ * lives between reads, and every callback sees its element in one
+ * piece.
  */
 #include <string.h>
 #include <strings.h>
@@ -17,7 +18,8 @@
 
 /* Which header a field names. */
 enum field { F_OTHER, F_AUTHORIZATION, F_LAST_EVENT_ID, F_CONTENT_LENGTH,
-    F_TRANSFER_ENCODING };
+    F_TRANSFER_ENCODING, F_WS_UPGRADE, F_WS_CONNECTION, F_WS_KEY, F_WS_VERSION,
+    F_WS_PROTOCOL };
 
 struct parse {
 	struct http_request	*req;
@@ -60,6 +62,11 @@ on_header_field(http_parser *p, const char *at, size_t len)
 		{ "last-event-id", F_LAST_EVENT_ID },
 		{ "content-length", F_CONTENT_LENGTH },
 		{ "transfer-encoding", F_TRANSFER_ENCODING },
+		{ "upgrade", F_WS_UPGRADE },
+		{ "connection", F_WS_CONNECTION },
+		{ "sec-websocket-key", F_WS_KEY },
+		{ "sec-websocket-version", F_WS_VERSION },
+		{ "sec-websocket-protocol", F_WS_PROTOCOL },
 	};
 	struct parse *s = p->data;
 
@@ -110,6 +117,20 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	case F_LAST_EVENT_ID:
 		return keep(s, &s->req->last_event_id,
 		    &s->req->last_event_id_len, at, len);
+	case F_WS_UPGRADE:
+		return keep(s, &s->req->upgrade, &s->req->upgrade_len, at,
+		    len);
+	case F_WS_CONNECTION:
+		return keep(s, &s->req->connection, &s->req->connection_len,
+		    at, len);
+	case F_WS_KEY:
+		return keep(s, &s->req->ws_key, &s->req->ws_key_len, at, len);
+	case F_WS_VERSION:
+		return keep(s, &s->req->ws_version, &s->req->ws_version_len,
+		    at, len);
+	case F_WS_PROTOCOL:
+		return keep(s, &s->req->ws_protocol,
+		    &s->req->ws_protocol_len, at, len);
 	case F_CONTENT_LENGTH:
 		s->content_lengths++;
 		return 0;

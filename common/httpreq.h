@@ -1,7 +1,8 @@
 /*
  * An HTTP/1.x request head, as the HTTP listener takes it (heraldd(8),
  * "HTTP listener"): parsed by http-parser, checked strictly (only GET, no
- * body, no folded or repeated framing headers), and its query decoded.
+ * body, no folded or repeated framing headers, no repeated header it
+ * uses), and its query decoded.
  * Pure code, no I/O, so that it can be fuzzed alone.
  */
 #ifndef HERALD_HTTPREQ_H
@@ -32,6 +33,11 @@ struct http_request {
 	size_t		 authorization_len;
 	const char	*last_event_id;	/* NULL: not sent */
 	size_t		 last_event_id_len;
+	/* A WebSocket handshake's (GET /ws); NULL: not sent */
+	const char	*upgrade, *connection;
+	size_t		 upgrade_len, connection_len;
+	const char	*ws_key, *ws_version, *ws_protocol;
+	size_t		 ws_key_len, ws_version_len, ws_protocol_len;
 	size_t		 head_len;	/* bytes of the head, CRLFCRLF too */
 };
 

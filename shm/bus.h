@@ -87,6 +87,8 @@ enum bus_counter {
 				 * fanned out up to (GET /metrics: its lag) */
 	CTR_HTTP_REQUESTS,	/* HTTP requests answered (http.c) */
 	CTR_HTTP_BAD_REQUESTS,	/* ... refused with a 4xx (not 401) */
+	CTR_WS_PROTOCOL_ERRORS,	/* WebSocket connections closed for a frame
+				 * the framing refuses (ws.c) */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */

@@ -18,6 +18,7 @@
 #include "protocol.h"
 #include "topic.h"
 #include "worker.h"
+#include "wsframe.h"
 
 static void	client_greet(struct client *);
 static void	client_eof(struct client *);
@@ -176,7 +177,7 @@ io_release(struct client *c)
 	struct client_io *io = c->io;
 
 	if (io == NULL || io->out_len > io->out_off || io->in_len > 0 ||
-	    io->snap != NULL)
+	    io->snap != NULL || io->ws != NULL)
 		return;
 	free(io->out);
 	free(io->in);
@@ -297,13 +298,13 @@ out_append(struct client *c, const char *data, size_t len)
 }
 
 /* Queue bytes for the client, after everything queued before: lines,
- * which an SSE client gets as events. */
+ * which an SSE or WS client gets in its framing. */
 void
 client_reply(struct client *c, const char *data, size_t len)
 {
-	if (out_append(c, data, len) == 0 && c->framing == FRAME_SSE &&
+	if (out_append(c, data, len) == 0 && client_reframes(c) &&
 	    memchr(data, '\n', len) != NULL)
-		sse_convert(c);
+		framing_convert(c);
 }
 
 /* Queue bytes already in the client's framing (an HTTP response, an
@@ -333,10 +334,10 @@ client_send_seq(struct client *c, const char *word, uint64_t seq)
 	if (client_snapshot(c) || tls_handshaking(c) ||
 	    c->framing == FRAME_HTTP)
 		return;
-	if (c->framing == FRAME_SSE) {
-		char ev[sizeof(line)];
-		n = sse_line(ev, line, n - 1, 0);
-		memcpy(line, ev, n);
+	if (client_reframes(c)) {
+		char framed[sizeof(line)];
+		n = framing_render(c->framing, framed, line, n);
+		memcpy(line, framed, n);
 	}
 	if (c->state == CS_OPEN && client_live(c) && c->io == NULL) {
 		struct iovec iov = { line, n };
@@ -390,8 +391,8 @@ client_replyf(struct client *c, const char *fmt, ...)
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	c->io->out_len += n;
-	if (c->framing == FRAME_SSE)
-		sse_convert(c);
+	if (client_reframes(c))
+		framing_convert(c);
 }
 
 /* Queue -ERR err detail (herald-protocol(7), ERROR REPLIES). */
@@ -448,7 +449,10 @@ client_bye(struct client *c, const char *reason)
 		return;
 	}
 	client_replyf(c, "BYE %s\n", reason);
-	client_end(c);
+	if (c->framing == FRAME_WS)
+		ws_close(c, WS_CLOSE_NORMAL);
+	else
+		client_end(c);
 }
 
 /* Close once what is queued is written (a BYE, an HTTP response). */
@@ -482,6 +486,7 @@ client_free(struct client *c)
 	if (c->io != NULL) {
 		if (c->io->snap != NULL)
 			snapshot_end(c);
+		ws_forget(c);
 		free(c->io->out);
 		free(c->io->in);
 		free(c->io);
@@ -773,7 +778,7 @@ client_input(struct client *c, const char *data, size_t len)
 	int ran = 0;
 
 	c->last_in = (uint32_t)now_ms();
-	if (c->framing != FRAME_LINES) {
+	if (c->framing == FRAME_HTTP || c->framing == FRAME_SSE) {
 		if (c->state == CS_OPEN && http_input(c, data, len) == 0)
 			save_input(c, data, len);
 		return;
@@ -849,7 +854,8 @@ client_take_pubs(struct client *c)
 	char *buf = w->pub_rbuf;
 
 	/* (TLS: no peeking at plaintext; the loop reads it) */
-	if (c->tls != NULL || c->state != CS_OPEN || !c->reading ||
+	if (c->tls != NULL || c->framing != FRAME_LINES ||
+	    c->state != CS_OPEN || !c->reading ||
 	    !client_live(c) || c->pub_paused ||
 	    c->discarding || c->io != NULL || !may_execute(c) ||
 	    forward_full(w))
@@ -923,7 +929,10 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	if (c->io != NULL && c->io->in_len > 0) {
+	int close = 0;
+	if (c->framing == FRAME_WS)	/* its frames' lines, in place */
+		n = ws_input(c, w->rbuf, n, &close);
+	if (n > 0 && c->io != NULL && c->io->in_len > 0) {
 		/* Join the kept part and the new bytes, then run them. */
 		struct client_io *io = c->io;
 		char *buf = malloc(io->in_len + n);
@@ -940,9 +949,11 @@ client_event_cb(evutil_socket_t fd, short what, void *arg)
 		io_release(c);
 		client_input(c, buf, len);
 		free(buf);
-	} else {
+	} else if (n > 0) {
 		client_input(c, w->rbuf, n);
 	}
+	if (close != 0)		/* after the lines that came before it */
+		ws_close(c, close);
 	client_ack_now(c);
 	if (c->state != CS_DEAD)
 		client_flush(c);

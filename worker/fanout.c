@@ -242,13 +242,13 @@ batch_skip(struct worker *w, const struct bus_rec *r)
 }
 
 /* Record r of recs as the client gets it: the bus's own MSG line, or
- * (sse) its event. */
+ * its rendering in the client's framing (framed: FRAME_SSE, FRAME_WS). */
 static void
-rec_iov(struct worker *w, int sse, const struct bus_rec *recs, int r,
+rec_iov(struct worker *w, int framed, const struct bus_rec *recs, int r,
     struct iovec *iov)
 {
-	if (sse) {
-		sse_frame(w, recs, r, iov);
+	if (framed) {
+		framing_rec(w, framed, recs, r, iov);
 		return;
 	}
 	iov->iov_base = (void *)recs[r].line;
@@ -266,8 +266,8 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	int idx[FANOUT_BATCH_RECS], k = 0, runs = 0;
 	size_t owed = client_pending(c);
 	struct iovec *iov = w->iov + 1;
-	int sse = c->framing == FRAME_SSE;
-	int no_mem = sse && sse_frames_begin(w, recs) == -1;
+	int framed = client_reframes(c) ? c->framing : 0;
+	int no_mem = framed && framing_begin(w, framed, recs) == -1;
 
 	if (owed > 0) {
 		w->iov[0].iov_base = c->io->out + c->io->out_off;
@@ -276,7 +276,7 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	for (int d = c->batch_first - 1; d != -1; d = w->dl[d].next) {
 		for (int r = w->dl[d].first; r <= w->dl[d].last; r++) {
 			idx[k] = r;
-			rec_iov(w, sse && !no_mem, recs, r, &iov[k]);
+			rec_iov(w, no_mem ? 0 : framed, recs, r, &iov[k]);
 			k++;
 		}
 		runs++;
@@ -292,7 +292,8 @@ fanout_deliver(struct worker *w, struct client *c, const struct bus_rec *recs,
 	if (c->state != CS_OPEN)
 		return;
 	if (no_mem) {
-		log_warnx("client %u: out of memory for events", c->id);
+		log_warnx("client %u: out of memory for framing records",
+		    c->id);
 		client_kill(c);
 		return;
 	}
@@ -653,7 +654,7 @@ fanout_walk(struct client *c)
 	struct worker *w = c->w;
 	size_t budget = CLIENT_WRITE_MAX;
 	int idx[FANOUT_BATCH_RECS];
-	int sse = c->framing == FRAME_SSE;
+	int framed = client_reframes(c) ? c->framing : 0;
 
 	while (c->pos < w->pos) {
 		if (c->pos >= c->replay_end &&
@@ -675,8 +676,9 @@ fanout_walk(struct client *c)
 		}
 		if (n <= 0)
 			break;
-		if (sse && sse_frames_begin(w, w->slow_recs) == -1) {
-			log_warnx("client %u: out of memory for events", c->id);
+		if (framed && framing_begin(w, framed, w->slow_recs) == -1) {
+			log_warnx("client %u: out of memory for framing "
+			    "records", c->id);
 			client_kill(c);
 			return -1;
 		}
@@ -692,7 +694,7 @@ fanout_walk(struct client *c)
 			if (r->seq <= c->sent_seq || !client_matches(c, r))
 				continue;
 			idx[k] = i;
-			rec_iov(w, sse, w->slow_recs, i, &w->iov[k]);
+			rec_iov(w, framed, w->slow_recs, i, &w->iov[k]);
 			k++;
 		}
 		if (nrecs == 0)

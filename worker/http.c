@@ -2,9 +2,10 @@
  * The HTTP listener (heraldd(8), "HTTP listener"): a connection reads one
  * request (httpreq.c parses it) and is answered: GET /metrics and GET
  * /healthz with a response, then closed; GET /events by becoming a
- * client like any other whose lines are server-sent events (sse.c).  A
- * request that is refused is answered with its status and closed, and
- * counted (http_bad_requests), and nothing else changes.
+ * client like any other whose lines are server-sent events (sse.c); GET
+ * /ws by becoming a client of the line protocol in WebSocket frames
+ * (ws.c).  A request that is refused is answered with its status and
+ * closed, and counted (http_bad_requests), and nothing else changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ status_text(int status)
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
+	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -66,7 +68,8 @@ refuse(struct client *c, int status, const char *why)
 		    "request refused with %d: %s", c->id, status, why);
 	respond(c, status, "text/plain; charset=utf-8", status == 401 ?
 	    "WWW-Authenticate: Bearer\r\n" : status == 405 ?
-	    "Allow: GET\r\n" : "", body, n);
+	    "Allow: GET\r\n" : status == 426 ? "Upgrade: websocket\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" : "", body, n);
 }
 
 /* A connection refused for clients.max or clients.per_address. */
@@ -274,10 +277,12 @@ request_token(const struct http_request *req, const struct events_req *e,
 }
 
 /* Authenticate the request as AUTH <token> would.  Returns 0, or a
- * status (401: no details, whatever the cause). */
+ * status (401: no details, whatever the cause).  A request without a
+ * token where one is required is refused unless it goes on in the line
+ * protocol (lines: GET /ws), where AUTH may come later. */
 static int
 authenticate(struct client *c, const struct http_request *req,
-    const struct events_req *e, const char **why)
+    const struct events_req *e, int lines, const char **why)
 {
 	const char *tok;
 	size_t len;
@@ -291,7 +296,7 @@ authenticate(struct client *c, const struct http_request *req,
 		*why = "a bad token";
 		return c->state == CS_OPEN ? 401 : -1;
 	}
-	if (authn_required(c)) {
+	if (authn_required(c) && !lines) {
 		*why = "no token, and auth.required";
 		/* (counted here: a bad token was, as a failed AUTH) */
 		bus_counter_add(c->w->bus, c->w->slot, CTR_HTTP_BAD_REQUESTS,
@@ -334,12 +339,15 @@ serve(struct client *c, const struct http_request *req)
 	struct events_req e = { 0 };
 	const char *why = "?";
 	int events = req->path_len == 7 && memcmp(req->path, "/events", 7) == 0;
+	int ws = req->path_len == 3 && memcmp(req->path, "/ws", 3) == 0;
 	int status = read_query(c, req, &e, events, &why);
 
 	if (status == 0)
-		status = authenticate(c, req, &e, &why);
-	if (status == -1)
-		;	/* closed */
+		status = authenticate(c, req, &e, ws, &why);
+	if (status == 0 && ws)
+		status = ws_upgrade(c, req, &why);
+	if (status == -1 || (status == 0 && ws))
+		;	/* closed, or upgraded */
 	else if (status != 0)
 		refuse(c, status, why);
 	else if (events)

@@ -95,6 +95,8 @@ static const struct stat_def stats[] = {
 	C("http_requests", CTR_HTTP_REQUESTS, 1, "HTTP requests answered."),
 	C("http_bad_requests", CTR_HTTP_BAD_REQUESTS, 1,
 	  "HTTP requests refused as bad (4xx but 401)."),
+	C("ws_protocol_errors", CTR_WS_PROTOCOL_ERRORS, 1,
+	  "WebSocket connections closed for a frame the framing refuses."),
 	{ "head_seq", SRC_HEAD_SEQ, 0, 1, 0, NULL,
 	  "Seq of the newest message in the bus." },
 	{ "uptime", SRC_UPTIME, 0, 1, 0, "uptime_seconds",

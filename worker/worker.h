@@ -62,9 +62,16 @@ enum framing {
 	FRAME_LINES,	/* the line protocol, both ways */
 	FRAME_HTTP,	/* an HTTP request being read, or its answer
 			 * being written (http.c) */
-	FRAME_SSE	/* server-sent events: each server line an event
+	FRAME_SSE,	/* server-sent events: each server line an event
 			 * (sse.c); its input is dropped */
+	FRAME_WS	/* WebSocket: lines in text frames, both ways
+			 * (ws.c) */
 };
+
+/* What framing a line adds to it at most (framing.c): an SSE event's
+ * "event: ", "data: ", "id: " with 20 digits, LFs and its blank line; a
+ * WebSocket frame's header is less (WS_HEADER_MAX). */
+#define FRAME_OVERHEAD		48
 
 /*
  * A client holds a cursor into the bus, not a queue (enum cursor).
@@ -81,9 +88,11 @@ struct client_io {
 	char		*out;		/* replies, at most one cut record */
 	uint32_t	 out_len, out_off, out_cap;
 	uint32_t	 in_len;
-	uint32_t	 sse_from;	/* SSE: out from here holds lines not
-					 * yet made events (sse_convert) */
+	uint32_t	 sse_from;	/* SSE, WS: out from here holds lines
+					 * not yet framed (framing_convert) */
 	char		*in;		/* unfinished input */
+	struct ws_reader *ws;		/* WS: a frame, message or line read
+					 * in part (ws.c) */
 	struct snapshot	*snap;		/* a snapshot being sent (fanout.c) */
 };
 
@@ -141,6 +150,14 @@ static inline int
 client_live(const struct client *c)
 {
 	return c->cursor == CUR_LIVE;
+}
+
+/* 1 if the client's lines are framed (SSE, WS: framing.c) on their way
+ * out. */
+static inline int
+client_reframes(const struct client *c)
+{
+	return c->framing == FRAME_SSE || c->framing == FRAME_WS;
 }
 
 /* Bytes of output queued for the client and not yet written. */
@@ -285,8 +302,9 @@ struct worker {
 
 	struct authn		*auth;		/* identities (authn.c) */
 
-	struct sse_frames	*sse[2];	/* SSE renderings of w->recs'
-						 * and w->slow_recs (sse.c) */
+	struct rec_frames	*frames[2][2];	/* SSE and WS renderings
+						 * of w->recs' and
+						 * w->slow_recs (framing.c) */
 
 	struct log_limiter	 lim[CTR__COUNT];	/* one per limit */
 	struct tls_worker	*tls;		/* NULL: no tls: listener */
@@ -363,12 +381,23 @@ void	http_timeout(struct client *);
 void	http_refuse_full(int fd);
 
 /* sse.c: server-sent events */
-void	sse_convert(struct client *);
 int	sse_line(char *dst, const char *line, size_t len, int with_id);
 void	sse_ok(struct client *, const char *pattern, size_t plen, uint64_t h);
-int	sse_frames_begin(struct worker *, const struct bus_rec *recs);
-void	sse_frame(struct worker *, const struct bus_rec *recs, int i,
-	    struct iovec *);
+
+/* ws.c: WebSocket (GET /ws, then the line protocol in text frames) */
+struct http_request;
+int	ws_upgrade(struct client *, const struct http_request *,
+	    const char **why);
+size_t	ws_input(struct client *, char *buf, size_t len, int *close);
+void	ws_close(struct client *, int code);
+void	ws_forget(struct client *);
+
+/* framing.c: lines in a client's framing (SSE, WS) */
+size_t	framing_render(int framing, char *dst, const char *lines, size_t len);
+void	framing_convert(struct client *);
+int	framing_begin(struct worker *, int framing, const struct bus_rec *);
+void	framing_rec(struct worker *, int framing, const struct bus_rec *,
+	    int i, struct iovec *);
 
 /* fanout.c */
 void	fanout_advance(struct worker *, uint64_t until_seq);

@@ -113,6 +113,22 @@ def free_port(host='127.0.0.1'):
         s.close()
 
 
+def debian_module(name):
+    """Import a module a Debian package installs (python3-websockets,
+    python3-prometheus-client), also for a python3 that is not Debian's
+    own (a pyenv one) and so does not look there; None if missing."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if '/usr/lib/python3/dist-packages' not in sys.path:
+            sys.path.append('/usr/lib/python3/dist-packages')
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            return None
+
+
 def have_daemon():
     return os.path.isfile(HERALDD) and os.access(HERALDD, os.X_OK)
 

@@ -18,16 +18,9 @@ sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
 import herald_test as ht  # noqa: E402
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # Debian's python3-prometheus-client, for a python3 that is not
-    # Debian's own (a pyenv one) and so does not look there
-    sys.path.append('/usr/lib/python3/dist-packages')
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-    except ImportError:
-        text_string_to_metric_families = None
+_parser = ht.debian_module('prometheus_client.parser')
+text_string_to_metric_families = (
+    _parser.text_string_to_metric_families if _parser else None)
 
 
 def request(port, raw, timeout=ht.TIMEOUT, wrap=None):
@@ -145,6 +138,35 @@ class HttpCase(ht.HeraldTestCase):
         e = Events(srv.http_port, query, **kw)
         self.addCleanup(e.close)
         return e
+
+    def flood(self, srv):
+        """Publish more on s/+ than a client that reads nothing can be
+        sent (clients.out_limit 4K), and wait until the worker has fanned
+        it all out (a probe on the same worker has the last message: as a
+        MSG, or as a VAL if it was found slow too).  Returns the last
+        seq."""
+        probe = self.conn(srv.port)
+        probe.sub('s/+')
+        last = self.publish(srv, [('s/%d' % (i % 4), 'v%04d' % i + 'z' * 500)
+                                  for i in range(2000)])
+        probe.read_until(lambda ln: ln.split(' ')[0] in ('MSG', 'VAL') and
+                         int(ln.split(' ')[2]) == last)
+        return last
+
+    def https_server(self):
+        """A server whose HTTP listener is tls:, its port, and a client
+        context that trusts its certificate (for localhost)."""
+        import test_tls
+        if test_tls.OPENSSL is None:
+            self.skipTest('no openssl command')
+        pki = test_tls.PKI()
+        self.addCleanup(pki.cleanup)
+        pki.ca('ca')
+        cert, key = pki.cert('srv', 'ca', 'localhost')
+        port = ht.free_port()
+        srv = self.http_server({'http': 'tls:127.0.0.1:%d' % port,
+                                'tls.cert': cert, 'tls.key': key})
+        return srv, port, test_tls.client_ctx(pki.path('ca.pem'))
 
 
 class MetricsTest(HttpCase):
@@ -347,16 +369,8 @@ class EventsTest(HttpCase):
                                 'tcp.sndbuf': '8K'}, workers=1)
         e = self.events(srv, 'sub=s/%2B', rcvbuf=4096)
         self.assertEqual(e.event()['event'], 'ok')
-        probe = self.conn(srv.port)
-        probe.sub('s/+')
-        n = 2000
-        last = self.publish(srv, [('s/%d' % (i % 4), 'v%04d' % i + 'z' * 500)
-                                  for i in range(n)])
         # it reads nothing until the worker has fanned everything out
-        # (the probe, on the same worker, has the last message: as a MSG,
-        # or as a VAL if it was found slow too)
-        probe.read_until(lambda ln: ln.split(' ')[0] in ('MSG', 'VAL') and
-                         int(ln.split(' ')[2]) == last)
+        last = self.flood(srv)
         seen, gaps, newest = [], [], {}
         while not seen or seen[-1] < last:
             ev = e.event()
@@ -560,17 +574,7 @@ class AuthTest(HttpCase):
 class TlsTest(HttpCase):
 
     def test_https_listener(self):
-        import test_tls
-        if test_tls.OPENSSL is None:
-            self.skipTest('no openssl command')
-        pki = test_tls.PKI()
-        self.addCleanup(pki.cleanup)
-        pki.ca('ca')
-        cert, key = pki.cert('srv', 'ca', 'localhost')
-        port = ht.free_port()
-        srv = self.http_server({'http': 'tls:127.0.0.1:%d' % port,
-                                'tls.cert': cert, 'tls.key': key})
-        ctx = test_tls.client_ctx(pki.path('ca.pem'))
+        srv, port, ctx = self.https_server()
 
         def wrap(s):
             return ctx.wrap_socket(s, server_hostname='localhost')
