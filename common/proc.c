@@ -119,28 +119,12 @@ child_signals_init(void)
 	sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
-/*
- * A child's signals as an event: libevent allows signal events in only
- * one event base per process, and the master's (inherited) has them, so
- * children read theirs from a signalfd instead.
- */
-struct event *
-child_signals(struct event_base *b, event_callback_fn cb, void *arg)
-{
-	sigset_t set;
-	int fd;
+/* What a child does on TERM or INT (child_signals): one per process. */
+static void	(*child_stop)(void *);
+static void	 *child_stop_arg;
 
-	taken_set(&set);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal("signalfd");
-	struct event *ev = ev_new_or_die(b, fd, EV_READ | EV_PERSIST, cb, arg);
-	ev_add_or_die(ev, NULL);
-	return ev;
-}
-
-/* The next signal from a child_signals descriptor, or 0. */
-int
+/* The next signal from the signalfd, or 0. */
+static int
 child_signal_read(int fd)
 {
 	struct signalfd_siginfo si;
@@ -148,6 +132,43 @@ child_signal_read(int fd)
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return 0;
 	return (int)si.ssi_signo;
+}
+
+/* USR1: reopen the log; TERM, INT: the child's stop. */
+static void
+child_signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int sig;
+
+	while ((sig = child_signal_read(fd)) != 0) {
+		if (sig == SIGUSR1)
+			log_reopen();
+		else
+			child_stop(child_stop_arg);
+	}
+}
+
+/*
+ * A child's signals as an event: libevent allows signal events in only
+ * one event base per process, and the master's (inherited) has them, so
+ * children read theirs from a signalfd instead.
+ */
+struct event *
+child_signals(struct event_base *b, void (*stop)(void *), void *arg)
+{
+	sigset_t set;
+	int fd;
+
+	child_stop = stop;
+	child_stop_arg = arg;
+	taken_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	struct event *ev = ev_new_or_die(b, fd, EV_READ | EV_PERSIST,
+	    child_signal_cb, NULL);
+	ev_add_or_die(ev, NULL);
+	return ev;
 }
 
 static void

@@ -22,11 +22,10 @@ void	proc_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* In a new child, first of all: the master's handlers forgotten, HUP and
  * PIPE ignored, TERM, INT and USR1 blocked until child_signals reads them. */
 void	child_signals_init(void);
-/* A child's signals as a persistent event on a signalfd. */
-struct event *child_signals(struct event_base *,
-	    void (*cb)(int, short, void *), void *arg);
-/* The next signal from a child_signals descriptor, or 0. */
-int	child_signal_read(int fd);
+/* A child's signals as a persistent event on a signalfd: USR1 reopens
+ * the log, TERM and INT call stop(arg). */
+struct event *child_signals(struct event_base *, void (*stop)(void *),
+	    void *arg);
 /* Returns 1 and the configuration in *next (apply it, then config_free)
  * for a reload; 0 if there is nothing to do (no message, or a reload
  * that does not parse: logged); -1 if the master is gone. */

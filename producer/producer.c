@@ -333,18 +333,11 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 	arm_status();
 }
 
-/* TERM/INT: stop (producer_stop); USR1: reopen the log. */
+/* TERM/INT (child_signals): stop. */
 static void
-signal_cb(evutil_socket_t fd, short what, void *arg)
+signal_stop(void *arg)
 {
-	int sig;
-
-	while ((sig = child_signal_read(fd)) != 0) {
-		if (sig == SIGUSR1)
-			log_reopen();
-		else
-			producer_stop();
-	}
+	producer_stop();
 }
 
 /* Run the producer until stopped. */
@@ -372,7 +365,7 @@ producer_main(struct herald *h, int ctl_fd)
 	ev_add_or_die(ctl_ev, NULL);
 	stop_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
 	held_ev = ev_new_or_die(base, -1, 0, stop_cb, NULL);
-	child_signals(base, signal_cb, NULL);
+	child_signals(base, signal_stop, NULL);
 	status_ev = ev_new_or_die(base, -1, EV_PERSIST, status_cb, NULL);
 	arm_status();
 	struct timeval sec = { 1, 0 };

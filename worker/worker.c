@@ -475,6 +475,13 @@ stop(struct worker *w)
 		worker_drained(w);
 }
 
+/* TERM/INT (child_signals): stop gracefully. */
+static void
+signal_stop(void *arg)
+{
+	stop(arg);
+}
+
 /*
  * Every way out of a worker ends here (after OpenBSD's proc_shutdown):
  * its clients are gone with it.
@@ -485,20 +492,6 @@ worker_shutdown(struct worker *w)
 	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
 	log_debug("stopped");
 	exit(0);
-}
-
-/* TERM/INT: stop gracefully; USR1: reopen the log. */
-static void
-signal_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int sig;
-
-	while ((sig = child_signal_read(fd)) != 0) {
-		if (sig == SIGUSR1)
-			log_reopen();
-		else
-			stop(arg);
-	}
 }
 
 static void
@@ -611,7 +604,7 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	    w);
 	ev_add_or_die(w->ctl_ev, NULL);
 	w->stop_timer = ev_new_or_die(w->base, -1, EV_PERSIST, stop_check, w);
-	child_signals(w->base, signal_cb, w);
+	child_signals(w->base, signal_stop, w);
 	forward_start(w);
 	log_debug("worker %d ready at seq %llu", id,
 	    (unsigned long long)w->head_seq);
