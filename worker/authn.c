@@ -116,6 +116,37 @@ job_free(struct auth_job *j)
 }
 
 /* The client's identity, made on its first AUTH; NULL: no memory. */
+static struct client_auth *auth_of(struct client *);
+
+/* A job for c, whose commands wait for it; NULL when out of memory (c
+ * is closed). */
+static struct auth_job *
+job_new(struct client *c, enum job_kind kind)
+{
+	struct auth_job *j;
+
+	if (auth_of(c) == NULL || (j = calloc(1, sizeof(*j))) == NULL) {
+		client_kill(c);
+		return NULL;
+	}
+	j->c = c;
+	j->kind = kind;
+	c->auth->job = j;
+	c->auth_wait = 1;
+	return j;
+}
+
+/* Queue j, arming the queue's event to fire after tv if it was empty. */
+static void
+job_queue(struct job_queue *q, struct event *ev, const struct timeval *tv,
+    struct auth_job *j)
+{
+	if (q->head == NULL)
+		ev_add_or_die(ev, tv);
+	queue_push(q, j);
+}
+
+/* The client's identity, made on its first AUTH; NULL: no memory. */
 static struct client_auth *
 auth_of(struct client *c)
 {
@@ -259,21 +290,13 @@ failed(struct client *c, const char *who, const char *cause)
 		answer_failure(c);
 		return;
 	}
-	struct auth_job *j = calloc(1, sizeof(*j));
-	if (j == NULL) {
-		client_kill(c);
+	struct auth_job *j = job_new(c, JOB_FAILED);
+	if (j == NULL)
 		return;
-	}
-	j->c = c;
-	j->kind = JOB_FAILED;
 	j->due_ms = now_ms() + w->cfg->auth_fail_delay_ms;
-	a->job = j;
-	c->auth_wait = 1;
-	if (w->auth->failed.head == NULL)
-		ev_add_or_die(w->auth->failed_ev, &(struct timeval){
-		    w->cfg->auth_fail_delay_ms / 1000,
-		    w->cfg->auth_fail_delay_ms % 1000 * 1000 });
-	queue_push(&w->auth->failed, j);
+	job_queue(&w->auth->failed, w->auth->failed_ev, &(struct timeval){
+	    w->cfg->auth_fail_delay_ms / 1000,
+	    w->cfg->auth_fail_delay_ms % 1000 * 1000 }, j);
 }
 
 /*
@@ -422,21 +445,12 @@ auth_password(struct client *c, const char *user, size_t ulen,
 		succeeded(c, name, NULL);
 		return;
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL || auth_of(c) == NULL) {
-		free(j);
-		client_kill(c);
+	if ((j = job_new(c, JOB_HASH)) == NULL)
 		return;
-	}
-	j->c = c;
-	j->kind = JOB_HASH;
 	memcpy(j->user, name, ulen + 1);
 	memcpy(j->pw, pw, pwlen);
 	j->pwlen = pwlen;
-	c->auth->job = j;
-	c->auth_wait = 1;
-	if (a->hashes.head == NULL)
-		ev_add_or_die(a->hash_ev, &(struct timeval){ 0, 0 });
-	queue_push(&a->hashes, j);
+	job_queue(&a->hashes, a->hash_ev, &(struct timeval){ 0, 0 }, j);
 }
 
 /*
