@@ -29,6 +29,13 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 HERALDD = os.environ.get('HERALDD') or os.path.normpath(
     os.path.join(HERE, '..', '..', 'heraldd'))
+# The build and source trees (make check sets them; a test run by hand
+# finds them from here), and the herald command built there.
+BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
+    os.path.normpath(os.path.join(HERE, '..', '..'))
+SRCDIR = os.environ.get('HERALD_SRCDIR') or \
+    os.path.normpath(os.path.join(HERE, '..', '..'))
+HERALD = os.path.join(BUILDDIR, 'client', 'herald')
 
 TIMEOUT = 5.0           # default for every socket operation
 READY_TIMEOUT = 10.0    # wait_ready

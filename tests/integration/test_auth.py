@@ -27,11 +27,9 @@ import unittest
 sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
 import herald_test as ht  # noqa: E402
+from test_auth_cli import run  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-HERALD = os.path.join(BUILDDIR, 'client', 'herald')
+HERALD = ht.HERALD
 SECRET = b'0123456789abcdef0123456789abcdef-herald'
 RUN_TIMEOUT = 30
 PASSWORDS = {'alice': 'alice-pw', 'bob': 'bob-pw', 'ops': 'ops-pw'}
@@ -61,13 +59,6 @@ def hs256(claims, header=None, key=SECRET):
     sig = hmac.new(key, ('%s.%s' % (head, body)).encode(),
                    hashlib.sha256).digest()
     return '%s.%s.%s' % (head, body, b64url(sig))
-
-
-def run(argv, stdin=b''):
-    p = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
-    return (p.returncode, p.stdout.decode('utf-8', 'replace'),
-            p.stderr.decode('utf-8', 'replace'))
 
 
 class AuthCase(ht.HeraldTestCase):

@@ -37,12 +37,9 @@ with warnings.catch_warnings():
     warnings.simplefilter('ignore', DeprecationWarning)
     import crypt  # noqa: E402  (deprecated; in Debian 12's python3.11)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-SRCDIR = os.environ.get('HERALD_SRCDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-HERALD = os.path.join(BUILDDIR, 'client', 'herald')
+BUILDDIR = ht.BUILDDIR
+SRCDIR = ht.SRCDIR
+HERALD = ht.HERALD
 CHECK = os.path.join(BUILDDIR, 'tests', 'integration', 'auth_check')
 RUN_TIMEOUT = 30        # yescrypt takes a few tens of ms; a loaded machine
 SECRET = b'0123456789abcdef0123456789abcdef'

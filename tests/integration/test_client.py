@@ -29,12 +29,9 @@ sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
 import herald_test as ht  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-SRCDIR = os.environ.get('HERALD_SRCDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-HERALD = os.path.join(BUILDDIR, 'client', 'herald')
+BUILDDIR = ht.BUILDDIR
+SRCDIR = ht.SRCDIR
+HERALD = ht.HERALD
 PRODUCER = os.path.join(BUILDDIR, 'examples', 'herald-producer')
 WATCH = os.path.join(BUILDDIR, 'examples', 'herald-watch')
 RUN_TIMEOUT = 15        # the longest a command may run

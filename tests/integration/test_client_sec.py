@@ -31,10 +31,8 @@ import herald_test as ht  # noqa: E402
 from test_client import Proc  # noqa: E402
 from test_auth_cli import on_terminal  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-HERALD = os.path.join(BUILDDIR, 'client', 'herald')
+BUILDDIR = ht.BUILDDIR
+HERALD = ht.HERALD
 SEC_CLIENT = os.path.join(BUILDDIR, 'tests', 'integration', 'sec_client')
 RUN_TIMEOUT = 20
 FAST = {'shutdown_grace': 1}

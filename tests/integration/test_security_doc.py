@@ -25,13 +25,9 @@ sys.path.insert(0, os.environ.get('HERALD_TESTS') or
                 os.path.dirname(os.path.abspath(__file__)))
 import herald_test as ht  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRCDIR = os.environ.get('HERALD_SRCDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
-BUILDDIR = os.environ.get('HERALD_BUILDDIR') or \
-    os.path.normpath(os.path.join(HERE, '..', '..'))
+SRCDIR = ht.SRCDIR
 PAGE = os.path.join(SRCDIR, 'man', 'herald-security.7')
-HERALD = os.path.join(BUILDDIR, 'client', 'herald')
+HERALD = ht.HERALD
 RUN_TIMEOUT = 30
 
 
