@@ -126,8 +126,13 @@ listener_kind_name(enum listener_kind k)
  */
 enum ctl_type {
 	CTL_RELOAD = 'R',	/* then the configuration text, parsed again */
-	CTL_TICKETS = 'T'	/* then struct ticket_keys (tlsctx.h): the
+	CTL_TICKETS = 'T',	/* then struct ticket_keys (tlsctx.h): the
 				 * TLS session ticket keys, rotated */
+	CTL_HANDOVER = 'H',	/* an upgrade, to a worker of the old master,
+				 * with the socket to its successor: hand
+				 * every client over (worker/handover.c) */
+	CTL_GO = 'G'		/* an upgrade, to a worker of the new master:
+				 * the hand-over has begun; accept */
 };
 
 /* One configured address; TCP ones have a socket per worker. */
@@ -170,6 +175,11 @@ struct herald {
 						 * built before the privileges
 						 * are dropped; NULL: none */
 	time_t			 started;
+	int			 adopt_fds[WORKERS_MAX]; /* the new master of an
+						 * upgrade: each worker's end of
+						 * the socket its predecessor
+						 * hands clients over on
+						 * (worker/handover.c); else -1 */
 };
 
 /* --- entry points -------------------------------------------------------- */

@@ -20,6 +20,7 @@
 
 #include "heraldd.h"
 #include "log.h"
+#include "fdpass.h"
 #include "proc.h"
 #include "tlsctx.h"
 
@@ -184,19 +185,29 @@ reload_error(void *arg, const char *msg)
  * proc_dispatch with an invalid imsg.
  */
 int
-child_ctl_read(int fd, const struct herald *h, struct herald_config *next)
+child_ctl_read(int fd, const struct herald *h, struct herald_config *next,
+    int *passed)
 {
 	static char msg[CTL_MSG_MAX + 1];
-	ssize_t n = recv(fd, msg, sizeof(msg) - 1, MSG_TRUNC);
+	int fds[1], nfds;
+	ssize_t n = fdpass_recv(fd, msg, sizeof(msg) - 1, fds, &nfds, 1,
+	    MSG_TRUNC);
 
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	if (n == -1 && errno == EMSGSIZE)
+		fatalx("control message from the master with more than one "
+		    "descriptor, or larger than %d bytes", CTL_MSG_MAX);
 	if (n <= 0)
 		return -1;
 	if (n > (ssize_t)sizeof(msg) - 1)
 		fatalx("control message of %zd bytes from the master (at most "
 		    "%d)", n, CTL_MSG_MAX);
 	msg[n] = '\0';
+	if ((nfds == 1) != (msg[0] == CTL_HANDOVER) || (nfds == 1 &&
+	    passed == NULL))
+		fatalx("control message 0x%02x from the master with %d "
+		    "descriptors", (unsigned char)msg[0], nfds);
 	switch (msg[0]) {
 	case CTL_RELOAD:
 		if (config_load(next, h->cfg.file, msg + 1, h->overrides,
@@ -204,29 +215,42 @@ child_ctl_read(int fd, const struct herald *h, struct herald_config *next)
 			config_free(next);
 			return 0;
 		}
-		return 1;
+		return CTL_RELOAD;
 	case CTL_TICKETS:
 		if (tickets_set(msg + 1, n - 1) == -1)
 			fatalx("TLS ticket keys of %zd bytes from the master",
 			    n - 1);
 		return 0;
+	case CTL_HANDOVER:
+		*passed = fds[0];
+		return CTL_HANDOVER;
+	case CTL_GO:
+		return CTL_GO;
 	default:
 		fatalx("control message of unknown type 0x%02x (%zd bytes) "
 		    "from the master", (unsigned char)msg[0], n);
 	}
 }
 
-/* Send a control message to a child: type, then len bytes of data. */
+/* Returns -1 (errno set) if the child cannot be reached. */
 int
 ctl_send(int fd, enum ctl_type type, const char *data, size_t len)
+{
+	return ctl_send_fd(fd, type, data, len, -1);
+}
+
+/* ctl_send, with the descriptor passed (-1: none). */
+int
+ctl_send_fd(int fd, enum ctl_type type, const char *data, size_t len,
+    int passed)
 {
 	struct iovec iov[2] = {
 		{ .iov_base = &(char){ (char)type }, .iov_len = 1 },
 		{ .iov_base = (void *)data, .iov_len = len },
 	};
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 
-	return sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 ? -1 : 0;
+	return fdpass_send(fd, iov, 2, &passed, passed != -1, MSG_DONTWAIT) ==
+	    -1 ? -1 : 0;
 }
 
 /* An event a process sets up as it starts: without it, it cannot work. */

@@ -26,12 +26,20 @@ void	child_signals_init(void);
  * the log, TERM and INT call stop(arg). */
 struct event *child_signals(struct event_base *, void (*stop)(void *),
 	    void *arg);
-/* Returns 1 and the configuration in *next (apply it, then config_free)
- * for a reload; 0 if there is nothing to do (no message, or a reload
- * that does not parse: logged); -1 if the master is gone. */
-int	child_ctl_read(int fd, const struct herald *, struct herald_config *next);
+/*
+ * The master's next message: CTL_RELOAD with the configuration in *next
+ * (apply it, then config_free); CTL_HANDOVER with the descriptor passed
+ * in *passed (a worker's only: NULL elsewhere); CTL_GO; 0 if there is
+ * nothing to do (no message, or a reload that does not parse: logged);
+ * -1 if the master is gone.
+ */
+int	child_ctl_read(int fd, const struct herald *, struct herald_config *next,
+	    int *passed);
 /* Returns -1 (errno set) if the child cannot be reached. */
 int	ctl_send(int fd, enum ctl_type, const char *data, size_t len);
+/* ctl_send with a descriptor passed along (-1: none). */
+int	ctl_send_fd(int fd, enum ctl_type, const char *data, size_t len,
+	    int passed);
 
 /* event_new and event_add as a process starts (fatal if they fail), and
  * event_add at run time (a failure is logged, naming what, and is -1). */

@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <event2/event.h>
 
 #include "addr.h"
+#include "master.h"
 #include "authdb.h"
 #include "bus.h"
 #include "heraldd.h"
@@ -37,34 +39,25 @@
 #include "net.h"
 #include "tlsctx.h"
 
-/* One child in the process table (after nginx's ngx_processes). */
-struct child {
-	pid_t		 pid;		/* 0 = not running */
-	int		 id;		/* 0 = producer, 1..N = worker */
-	int		 ctl_fd;	/* master's end of the control socket */
-	struct timespec	 started;
-	int		 delay_ms;	/* back-off for the next respawn */
-	struct event	*respawn;	/* timer that restarts it */
-	long		 stalled;	/* seconds its loop had stood, or 0 */
-};
-
-static struct herald	 H;
-static struct child	 children[WORKERS_MAX + 1];
-static int		 nchildren;
+struct herald		 H;
+struct child		 children[WORKERS_MAX + 1];
+int			 nchildren;
+struct event_base	*base;
 static enum { RUNNING, STOPPING_WORKERS, STOPPING_PRODUCER } stopping;
-static struct event_base *base;
 static struct event	*grace_timer;
 static struct timespec	 stop_began;
 static int		 pidfile_fd = -1;
+static int		 handed_over;	/* an upgrade ended: the pidfile is
+					 * the new master's */
 
-static void	spawn(struct child *);
 static void	tls_reload(void);
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: heraldd [-c file] [-f] [-t] [-V] "
-	    "[-o name=value]...\n       heraldd -o help   "
+	    "[-o name=value]...\n       heraldd [-c file] [-o name=value]... "
+	    "-s upgrade\n       heraldd -o help   "
 	    "(lists every setting)\n");
 	exit(1);
 }
@@ -260,6 +253,58 @@ pidfile_write(void)
 		log_warn("pidfile %s", H.cfg.pidfile);
 }
 
+void
+pidfile_adopt(int fd)
+{
+	pidfile_fd = fd;
+	pidfile_write();
+}
+
+int
+pidfile_get(void)
+{
+	return pidfile_fd;
+}
+
+void
+master_handed_over(void)
+{
+	handed_over = 1;
+	event_base_loopbreak(base);
+}
+
+/*
+ * systemd's notify protocol (sd_notify(3)), which is one datagram to the
+ * socket NOTIFY_SOCKET names ('@': an abstract one): not worth libsystemd.
+ * An upgrade's new master tells its pid (MAINPID=) before the old one
+ * ends, so that systemd follows the service to it (NotifyAccess=all).
+ */
+void
+notify_systemd(const char *fmt, ...)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char msg[256];
+	va_list ap;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	    offsetof(struct sockaddr_un, sun_path) + strlen(path)) == -1)
+		log_warn("systemd notify socket %s", path);
+	close(fd);
+}
+
 /* Raise the descriptor limit to what clients.max needs, or say why not. */
 static void
 raise_nofile(const struct herald_config *c)
@@ -343,6 +388,11 @@ child_run(struct child *c, int fd)
 	for (int i = 0; i < nchildren; i++)
 		if (children[i].ctl_fd != -1)
 			close(children[i].ctl_fd);
+	for (int i = 0; i < H.cfg.workers; i++)
+		if (H.adopt_fds[i] != -1 && i != c->id - 1) {
+			close(H.adopt_fds[i]);
+			H.adopt_fds[i] = -1;
+		}
 	if (pidfile_fd != -1)
 		close(pidfile_fd);
 	if (c->id == 0)
@@ -382,7 +432,7 @@ spawn_failed(struct child *c, const char *what)
 }
 
 /* Fork one child; its control socket closes when the master dies. */
-static void
+void
 spawn(struct child *c)
 {
 	int sv[2];
@@ -481,7 +531,7 @@ child_exited(struct child *c, int status)
 	if (WIFSIGNALED(status))
 		log_warnx("%s (pid %d) killed by signal %d after %lds", name,
 		    (int)c->pid, WTERMSIG(status), ran);
-	else if (WEXITSTATUS(status) != 0 || !stopping)
+	else if (WEXITSTATUS(status) != 0 || (!stopping && !upgrade_retiring()))
 		log_warnx("%s (pid %d) exited with status %d after %lds", name,
 		    (int)c->pid, WEXITSTATUS(status), ran);
 	else
@@ -495,7 +545,7 @@ child_exited(struct child *c, int status)
 			log_warnx("%s died holding the address table's lock: "
 			    "released", name);
 	}
-	if (stopping)
+	if (stopping || upgrade_retiring())
 		return;
 	/* A child that ran a while was healthy: restart it at once. */
 	if (ran >= RESTART_STABLE_SEC)
@@ -560,11 +610,15 @@ sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = child_by_pid(pid);
+		if (upgrade_child_exited(pid, status))
+			continue;
 		if (c != NULL)
 			child_exited(c, status);
 	}
 	if (stopping)
 		stop_next();
+	else if (upgrade_under_way())
+		upgrade_next();
 }
 
 /* The part of a stop that is running is over its time: kill it. */
@@ -599,6 +653,8 @@ sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 	stopping = STOPPING_WORKERS;
 	clock_gettime(CLOCK_MONOTONIC, &stop_began);
 	log_info("signal %d: stopping", (int)sig);
+	notify_systemd("STOPPING=1");
+	upgrade_abort();
 	for (int i = 0; i < nchildren; i++)
 		evtimer_del(children[i].respawn);
 	signal_children(1, nchildren, SIGTERM);
@@ -614,6 +670,11 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	struct authdb *auth;
 	char *text = NULL;
 
+	if (upgrade_under_way()) {
+		log_warnx("SIGHUP: an upgrade is under way: reload refused "
+		    "(send it to the new master once it is done)");
+		return;
+	}
 	log_info("SIGHUP: reloading %s", H.cfg.file ? H.cfg.file :
 	    "(built-in defaults)");
 	if (H.cfg.file != NULL && (text = config_read_text(H.cfg.file)) == NULL) {
@@ -689,6 +750,17 @@ rotate_tickets_cb(evutil_socket_t fd, short ev, void *arg)
 			log_warn("TLS ticket keys: cannot reach worker %d",
 			    children[i].id);
 	log_debug("TLS ticket keys rotated");
+}
+
+/* USR2: upgrade to the binary on disk (upgrade.c). */
+static void
+sigusr2_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	if (stopping) {
+		log_warnx("SIGUSR2: stopping: no upgrade");
+		return;
+	}
+	upgrade_start();
 }
 
 /* USR1: reopen the log file here and in every child. */
@@ -777,12 +849,12 @@ setup_logging(int foreground)
 static void
 main_loop(void)
 {
-	struct event *ev[5];
-	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct event *ev[6];
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 	event_callback_fn cbs[] = { sigchld_cb, sigterm_cb, sigterm_cb,
-	    sighup_cb, sigusr1_cb };
+	    sighup_cb, sigusr1_cb, sigusr2_cb };
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		ev[i] = ev_new_or_die(base, sigs[i], EV_SIGNAL | EV_PERSIST,
 		    cbs[i], NULL);
 		ev_add_or_die(ev[i], NULL);
@@ -797,8 +869,14 @@ main_loop(void)
 		children[i].respawn = ev_new_or_die(base, -1, 0, respawn_cb,
 		    &children[i]);
 	}
-	for (int i = 0; i < nchildren; i++)
+	/* In an upgrade, the producer starts once the old one has ended
+	 * (upgrade.c): the bus has one writer. */
+	for (int i = upgrade_inheriting() ? 1 : 0; i < nchildren; i++)
 		spawn(&children[i]);
+	if (upgrade_inheriting())
+		upgrade_ready();
+	else
+		notify_systemd("MAINPID=%d\nREADY=1", (int)getpid());
 	struct timeval sec = { 1, 0 };
 	ev_add_or_die(ev_new_or_die(base, -1, EV_PERSIST, watch_cb, NULL), &sec);
 	struct timeval rotate = { TICKET_ROTATE_SEC, 0 };
@@ -808,16 +886,40 @@ main_loop(void)
 	event_base_dispatch(base);
 }
 
+/* heraldd -s NAME: what it asks of the running master.  Exits. */
+static void
+run_command(const char *name, const char *file, int explicit_file)
+{
+	if (strcmp(name, "upgrade") != 0) {
+		fprintf(stderr, "heraldd: -s %s: unknown (known: upgrade)\n",
+		    name);
+		exit(1);
+	}
+	if (!explicit_file && access(file, F_OK) == -1)
+		file = NULL;
+	if (config_load(&H.cfg, file, NULL, H.overrides, H.noverrides,
+	    print_error, (void *)1) != 0)
+		exit(1);
+	if (H.cfg.pidfile[0] == '\0') {
+		fprintf(stderr, "heraldd: -s upgrade needs a pidfile, and "
+		    "pidfile is \"\"\n");
+		exit(1);
+	}
+	upgrade_command(H.cfg.pidfile);
+}
+
 int
 main(int argc, char *argv[])
 {
-	const char *file = CONFIG_DEFAULT_FILE;
+	const char *file = CONFIG_DEFAULT_FILE, *command = NULL;
 	int explicit_file = 0, foreground = 0, check_only = 0, ch;
 	char **ov = calloc(argc, sizeof(char *));
 	int nov = 0;
 
 	log_init("heraldd");
-	while ((ch = getopt(argc, argv, "c:fo:tVh")) != -1) {
+	for (int i = 0; i < WORKERS_MAX; i++)
+		H.adopt_fds[i] = -1;
+	while ((ch = getopt(argc, argv, "c:fo:s:tVh")) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -835,6 +937,9 @@ main(int argc, char *argv[])
 			if ((ov[nov++] = strdup(optarg)) == NULL)
 				fatal("strdup");
 			break;
+		case 's':
+			command = optarg;
+			break;
 		case 't':
 			check_only = 1;
 			break;
@@ -849,33 +954,57 @@ main(int argc, char *argv[])
 		usage();
 	H.overrides = ov;
 	H.noverrides = nov;
+	if (command != NULL)
+		run_command(command, file, explicit_file);
+	upgrade_init(foreground);
 	load_config(file, explicit_file, ov, nov, check_only);
 	title_init(argc, argv);
 	setup_logging(foreground);
-	log_info("heraldd %s starting: %d workers, config %s", PACKAGE_VERSION,
-	    H.cfg.workers, H.cfg.file ? H.cfg.file : "(built-in defaults)");
-	pidfile_lock(H.cfg.pidfile);
-	raise_nofile(&H.cfg);
-	bind_listeners(&H);
+	if (upgrade_inheriting()) {
+		/* exec'd by the old master: its listeners and its bus */
+		log_info("heraldd %s taking over from the running one: %d "
+		    "workers, config %s", PACKAGE_VERSION, H.cfg.workers,
+		    H.cfg.file ? H.cfg.file : "(built-in defaults)");
+		raise_nofile(&H.cfg);
+		upgrade_take_over(&H);
+	} else {
+		log_info("heraldd %s starting: %d workers, config %s",
+		    PACKAGE_VERSION, H.cfg.workers, H.cfg.file ? H.cfg.file :
+		    "(built-in defaults)");
+		pidfile_lock(H.cfg.pidfile);
+		raise_nofile(&H.cfg);
+		bind_listeners(&H);
+		open_bus(&H);
+	}
 	bind_forward(&H);
-	open_bus(&H);
 	if ((H.addrs = addr_table_create()) == NULL)
 		fatal("mmap address table");
 	for (int i = 0; i < H.cfg.workers; i++)
 		if ((H.wake_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 			fatal("eventfd");
-	drop_privileges(&H.cfg);
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
-	pidfile_write();
 	H.started = time(NULL);
-	bus_counter_set(H.bus, SLOT_MASTER, CTR_START_TIME, H.started);
-	bus_counter_set(H.bus, SLOT_MASTER, CTR_WORKERS, 0);
+	if (upgrade_inheriting()) {
+		/* (the old master dropped them, or had none to drop; it is
+		 * a daemon already; its workers are still counted) */
+		if (geteuid() == 0)
+			drop_privileges(&H.cfg);
+	} else {
+		drop_privileges(&H.cfg);
+		if (!foreground && daemon(0, 0) == -1)
+			fatal("daemon");
+		pidfile_write();
+		bus_counter_set(H.bus, SLOT_MASTER, CTR_START_TIME, H.started);
+		bus_counter_set(H.bus, SLOT_MASTER, CTR_WORKERS, 0);
+	}
 	proc_title("heraldd: master process");
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	main_loop();
 	bus_sync(H.bus);
+	if (handed_over) {
+		log_info("upgrade done: the new master serves");
+		return 0;
+	}
 	if (pidfile_fd != -1)
 		unlink(H.cfg.pidfile);
 	log_info("stopped");

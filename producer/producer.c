@@ -317,7 +317,7 @@ static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct herald_config next;
-	int r = child_ctl_read(fd, H, &next);
+	int r = child_ctl_read(fd, H, &next, NULL);
 
 	if (r == -1) {
 		log_warnx("master went away: stopping");
@@ -325,7 +325,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 		producer_stop();
 		return;
 	}
-	if (r == 0)
+	if (r != CTL_RELOAD)
 		return;
 	config_apply_reload(&H->cfg, &next, NULL, NULL);
 	log_set_level(H->cfg.log_level);

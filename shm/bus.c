@@ -495,6 +495,26 @@ map_bus(int fd, const struct geom *g, char *err, size_t errlen)
 }
 
 
+/*
+ * Anonymous shared memory for a bus without a file, as a memfd rather
+ * than MAP_ANONYMOUS: the same pages, but with a descriptor, which an
+ * upgrade passes to the new master (bus_adopt).  Returns the fd or -1.
+ */
+static int
+memfd_open(const struct geom *g, char *err, size_t errlen)
+{
+	int fd = memfd_create("herald-bus", MFD_CLOEXEC);
+
+	if (fd == -1 || ftruncate(fd, g->total) == -1) {
+		snprintf(err, errlen, "bus in memory (%llu bytes): %s",
+		    (unsigned long long)g->total, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct bus *
 bus_open(const struct bus_config *cfg, char *err, size_t errlen)
 {
@@ -511,12 +531,16 @@ bus_open(const struct bus_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "bus: out of memory");
 		return NULL;
 	}
-	if (!anon && (fd = file_open(cfg->file, &g, &created, err,
-	    errlen)) == -1)
+	if (anon)
+		fd = memfd_open(&g, err, errlen);
+	else
+		fd = file_open(cfg->file, &g, &created, err, errlen);
+	if (fd == -1)
 		goto fail;
 	if ((base = map_bus(fd, &g, err, errlen)) == NULL)
 		goto fail;
 	b->fd = fd;
+	b->is_file = !anon;
 	handle_init(b, base, &g, cfg->counter_slots == 0 ?
 	    BUS_COUNTER_SLOTS_MAX : cfg->counter_slots);
 	if (created)
@@ -537,6 +561,54 @@ fail:
 	return NULL;
 }
 
+struct bus *
+bus_adopt(const struct bus_config *cfg, int fd, char *err, size_t errlen)
+{
+	struct stat st;
+	struct bus *b;
+	struct geom g;
+	char *base;
+
+	crc32c_init();
+	if (geom_compute(cfg, &g, err, errlen) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || (uint64_t)st.st_size != g.total) {
+		snprintf(err, errlen, "the running bus is %lld bytes; the "
+		    "configuration makes it %llu (bus.size, "
+		    "bus.retained_max or bus.retained_bytes changed?)",
+		    (long long)st.st_size, (unsigned long long)g.total);
+		return NULL;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		snprintf(err, errlen, "bus: out of memory");
+		return NULL;
+	}
+	if ((base = map_bus(fd, &g, err, errlen)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	const struct bus_hdr *h = (const struct bus_hdr *)base;
+	if (h->magic != BUS_MAGIC || h->version != BUS_VERSION ||
+	    h->geom_crc != hdr_crc(h) || !hdr_geom_equal(h, &g)) {
+		snprintf(err, errlen, "the running bus has another layout "
+		    "than this heraldd makes of the configuration");
+		munmap(base, g.total);
+		free(b);
+		return NULL;
+	}
+	b->fd = fd;
+	b->is_file = cfg->file != NULL && cfg->file[0] != '\0';
+	handle_init(b, base, &g, cfg->counter_slots == 0 ?
+	    BUS_COUNTER_SLOTS_MAX : cfg->counter_slots);
+	return b;
+}
+
+int
+bus_fd(const struct bus *b)
+{
+	return b->fd;
+}
+
 void
 bus_close(struct bus *b)
 {
@@ -552,7 +624,7 @@ bus_close(struct bus *b)
 int
 bus_sync(struct bus *b)
 {
-	if (b->fd == -1)
+	if (!b->is_file)
 		return 0;
 	return msync(b->base, b->map_size, MS_SYNC);
 }

@@ -89,6 +89,13 @@ enum bus_counter {
 	CTR_HTTP_BAD_REQUESTS,	/* ... refused with a 4xx (not 401) */
 	CTR_WS_PROTOCOL_ERRORS,	/* WebSocket connections closed for a frame
 				 * the framing refuses (ws.c) */
+	CTR_UPGRADES,		/* master's block: upgrades completed (heraldd(8),
+				 * "Upgrades") */
+	CTR_UPGRADE_ROLLBACKS,	/* master's block: upgrades rolled back */
+	CTR_HANDED_OVER,	/* clients a worker handed to its successor */
+	CTR_ADOPTED,		/* clients a worker took from its predecessor */
+	CTR_HANDOVER_RESTARTS,	/* clients told BYE restart in an upgrade:
+				 * TLS, SSE, WebSocket, or not movable */
 	CTR__COUNT
 };
 #define BUS_COUNTERS_PER_SLOT	64	/* the block a process owns */
@@ -141,6 +148,18 @@ struct bus;	/* per-process handle; the mapping itself is shared */
  * message in err (e.g. "bus file X has version 2, expected 1") on failure.
  */
 struct bus	*bus_open(const struct bus_config *cfg, char *err, size_t errlen);
+
+/*
+ * Map the bus another heraldd runs on, from its descriptor (an upgrade:
+ * bus.file's, or the memfd of one in memory), as it is: no recovery, the
+ * counters kept.  The configuration must give the same layout.  Returns
+ * NULL with a message in err.
+ */
+struct bus	*bus_adopt(const struct bus_config *cfg, int fd, char *err,
+		    size_t errlen);
+
+/* The descriptor of the bus's file or memory, for bus_adopt. */
+int		 bus_fd(const struct bus *);
 
 /* Unmap; the mapping stays valid in other processes. */
 void		 bus_close(struct bus *);

@@ -118,7 +118,8 @@ struct blk {
 struct bus {
 	char		*base;
 	size_t		 map_size;
-	int		 fd;		/* -1 when anonymous */
+	int		 fd;		/* the file, or the memfd */
+	int		 is_file;	/* fd is bus.file (else memory) */
 	int		 writer_ok;	/* this process checked the writer */
 	struct bus_hdr	*hdr;
 	char		*ring;

@@ -19,6 +19,7 @@
 
 #include "authdb.h"
 #include "grant.h"
+#include "handover.h"
 #include "ident.h"
 #include "jwt.h"
 #include "perm.h"
@@ -663,4 +664,89 @@ authn_reload(struct worker *w)
 		recheck(c);
 		client_flush(c);
 	}
+}
+
+/* --- an upgrade's hand-over (handover.c) --------------------------------- */
+
+static void
+save_list(struct ho_out *o, const struct perm_list *pl)
+{
+	ho_u16(o, (uint16_t)pl->n);
+	for (size_t i = 0; i < pl->n; i++)
+		ho_str(o, pl->v[i], strlen(pl->v[i]));
+}
+
+static int
+restore_list(struct ho_in *in, struct perm_list *pl)
+{
+	unsigned n = ho_get_u16(in);
+
+	if (n > PERM_MAX)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len;
+		const char *p = ho_get_str(in, &len);
+		if (p == NULL || !pattern_valid(p, len) ||
+		    perm_add(pl, p, len) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The client's identity and permissions as they are: the new binary's
+ * worker takes them as they are (no check again, no reload). */
+void
+authn_save(const struct client *c, struct ho_out *o)
+{
+	const struct client_auth *a = c->auth;
+	const struct grant *g = a != NULL ? a->grant : NULL;
+
+	ho_u8(o, a != NULL);
+	if (a == NULL)
+		return;
+	ho_u8(o, a->failures);
+	ho_u8(o, a->token_perms);
+	ho_u64(o, a->expires_ms);	/* (CLOCK_MONOTONIC: system-wide) */
+	ho_u8(o, g != NULL);
+	if (g == NULL)
+		return;
+	ho_str(o, g->user, strlen(g->user));
+	ho_u8(o, g->lists);
+	save_list(o, &g->read);
+	save_list(o, &g->publish);
+}
+
+int
+authn_restore(struct client *c, struct ho_in *in)
+{
+	struct perm_list read, publish;
+	char user[IDENT_MAX + 1];
+	size_t len;
+	int r = -1;
+
+	if (!ho_get_u8(in))
+		return in->bad ? -1 : 0;
+	struct client_auth *a = auth_of(c);
+	if (a == NULL)
+		return -1;
+	a->failures = ho_get_u8(in);
+	a->token_perms = ho_get_u8(in) & 1;
+	a->expires_ms = ho_get_u64(in);
+	if (!ho_get_u8(in))
+		return in->bad ? -1 : 0;
+	const char *u = ho_get_str(in, &len);
+	int lists = ho_get_u8(in);
+	if (u == NULL || len > IDENT_MAX || !ident_valid(u, len))
+		return -1;
+	memcpy(user, u, len);
+	user[len] = '\0';
+	perm_init(&read);
+	perm_init(&publish);
+	if (restore_list(in, &read) == 0 && restore_list(in, &publish) == 0 &&
+	    !in->bad)
+		r = set_grant(c, user, lists ? &read : NULL,
+		    lists ? &publish : NULL);
+	perm_free(&read);
+	perm_free(&publish);
+	return r;
 }

@@ -25,11 +25,11 @@ static void	client_eof(struct client *);
 static void	out_release(struct client *);
 static void	client_handshake(struct client *);
 
-/* Create a client for a socket accepted from l; greets it (client_greet),
- * or on a TLS listener first begins its handshake (tls.c), which greets it
- * when done. */
+/* A client of socket fd from listener l, on the timer wheel, counted,
+ * caught up, in no epoll set yet; NULL if memory runs out. */
 struct client *
-client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
+client_alloc(struct worker *w, int fd, const struct listener *l,
+    int addr_slot)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -39,6 +39,7 @@ client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
 	c->fd = fd;
 	c->id = ++w->next_id;
 	c->kind = l->kind;
+	c->listener = l - w->h->listeners;
 	c->framing = l->kind == LISTEN_HTTP ? FRAME_HTTP : FRAME_LINES;
 	/* Ingest on a local listener stays trusted (heraldd.conf(5)). */
 	c->need_auth = w->cfg->auth_required &&
@@ -49,6 +50,19 @@ client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
 	timers_add(c);
 	w->nclients++;
 	bus_counter_add(w->bus, w->slot, CTR_CLIENTS, 1);
+	return c;
+}
+
+/* Create a client for a socket accepted from l; greets it (client_greet),
+ * or on a TLS listener first begins its handshake (tls.c), which greets it
+ * when done. */
+struct client *
+client_new(struct worker *w, int fd, const struct listener *l, int addr_slot)
+{
+	struct client *c = client_alloc(w, fd, l, addr_slot);
+
+	if (c == NULL)
+		return NULL;
 	bus_counter_add(w->bus, w->slot, CTR_CONNECTIONS, 1);
 	if (l->tls) {
 		if (tls_start(c) == -1)
@@ -694,6 +708,33 @@ client_flush(struct client *c)
 	/* Still more to do: come back when the loop turns. */
 	if (c->state != CS_DEAD)
 		worker_want(c, c->reading, 1);
+}
+
+/* An adopted client's output not yet written (handover.c): queued as
+ * it was, framed already.  -1 when out of memory. */
+int
+client_take_output(struct client *c, const char *data, size_t len)
+{
+	client_detach(c);
+	if (out_reserve(c, len) == -1)
+		return -1;
+	memcpy(c->io->out + c->io->out_len, data, len);
+	c->io->out_len += len;
+	return 0;
+}
+
+/* An adopted client's input not yet run (handover.c).  -1 when out of
+ * memory. */
+int
+client_keep_input(struct client *c, const char *data, size_t len)
+{
+	struct client_io *io = client_io(c);
+
+	if (io == NULL || (io->in = malloc(len)) == NULL)
+		return -1;
+	memcpy(io->in, data, len);
+	io->in_len = len;
+	return 0;
 }
 
 /* Keep an unfinished line (or lines not yet run) for later. */

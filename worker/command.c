@@ -39,8 +39,10 @@ find_sub(struct client *c, const char *p, size_t len)
 	return NULL;
 }
 
-static int
-add_sub(struct client *c, const char *p, size_t len, uint64_t start)
+/* Subscribe c to the pattern, delivering from start on (if it is not
+ * already); -1 when out of memory. */
+int
+command_add_sub(struct client *c, const char *p, size_t len, uint64_t start)
 {
 	struct sub *s = find_sub(c, p, len);
 
@@ -117,7 +119,7 @@ void
 client_snapshot_done(struct client *c, const char *p, size_t len,
     uint64_t h)
 {
-	if (add_sub(c, p, len, h + 1) == -1) {
+	if (command_add_sub(c, p, len, h + 1) == -1) {
 		client_kill(c);
 		return;
 	}
@@ -145,7 +147,7 @@ cmd_sub_since(struct client *c, const char *p, size_t len, uint64_t since)
 		}
 		if (c->replay_end < w->pos)
 			c->replay_end = w->pos;
-		if (add_sub(c, p, len, since + 1) == -1)
+		if (command_add_sub(c, p, len, since + 1) == -1)
 			client_kill(c);
 		else
 			client_replyf(c, "+OK SUB %.*s %llu\n", (int)len, p,
@@ -211,7 +213,7 @@ command_subs(struct client *c, char *const *patterns, const size_t *lens,
 		/* (a snapshot's patterns deliver nothing until it is sent) */
 		uint64_t start = kind == RESUME_NOW ? h + 1 :
 		    kind == RESUME_REPLAY ? since + 1 : UINT64_MAX;
-		if (add_sub(c, patterns[i], lens[i], start) == -1) {
+		if (command_add_sub(c, patterns[i], lens[i], start) == -1) {
 			client_kill(c);
 			return;
 		}

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "net.h"
+#include "handover.h"
 #include "worker.h"
 
 static struct worker	W;
@@ -233,14 +234,15 @@ resume_accepting(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 
 	w->accept_paused = 0;
-	if (w->stopping)
+	if (w->stopping || w->accept_held)
 		return;
 	for (int i = 0; i < w->nlisten_ev; i++)
 		ev_add_or_warn(w->listen_ev[i], NULL, "listener");
 }
 
-static uint64_t
-addr_key(const struct sockaddr_storage *ss)
+/* The address table's key of a peer's address (0: not tracked). */
+uint64_t
+worker_addr_key(const struct sockaddr_storage *ss)
 {
 	uint64_t h;
 
@@ -300,7 +302,7 @@ accept_one(struct worker *w, int lfd, const struct listener *l)
 		return 0;
 	}
 	int slot = addr_admit(w->h->addrs, w->id, w->cfg->workers,
-	    addr_key(&ss), w->cfg->clients_per_address);
+	    worker_addr_key(&ss), w->cfg->clients_per_address);
 	if (slot == ADDR_REFUSED) {
 		reject_full(w, fd, l, CTR_REJECTED_ADDRESS,
 		    "clients.per_address reached");
@@ -370,18 +372,68 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	tls_expire(w);
 }
 
+/*
+ * An upgrade (CTL_HANDOVER): accept nothing more, run no more commands,
+ * and move every client to the new binary's worker on sock
+ * (handover.c), on the stop clock; then drain as a stop does.
+ */
+static void	stop_check(evutil_socket_t, short, void *);
+
+static void
+hand_over(struct worker *w, int sock)
+{
+	struct timeval tv = { 0, STOP_TICK_MS * 1000 };
+
+	if (w->stopping) {
+		log_warnx("upgrade: already stopping: the clients are not "
+		    "handed over");
+		close(sock);
+		return;
+	}
+	w->stopping = STOP_HANDING_OVER;
+	w->stop_ms = now_ms();
+	for (int i = 0; i < w->nlisten_ev; i++)
+		event_del(w->listen_ev[i]);
+	handover_start(w, sock);
+	fanout_run(w);		/* they move as up to date as can be */
+	ev_add_or_warn(w->stop_timer, &tv, "hand-over");
+	stop_check(-1, 0, w);
+}
+
+/* A new worker of an upgrade: the hand-over has begun (CTL_GO). */
+static void
+accept_now(struct worker *w)
+{
+	if (!w->accept_held)
+		return;
+	w->accept_held = 0;
+	if (w->stopping || w->accept_paused)
+		return;
+	for (int i = 0; i < w->nlisten_ev; i++)
+		ev_add_or_warn(w->listen_ev[i], NULL, "listener");
+}
+
 /* A message from the master (child_ctl_read); EOF: the master is gone. */
 static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct herald_config next;
-	int r = child_ctl_read(fd, w->h, &next);
+	int passed = -1;
+	int r = child_ctl_read(fd, w->h, &next, &passed);
 
 	if (r == -1) {
 		log_warnx("master went away: stopping");
 		event_del(w->ctl_ev);
 		stop(w);
+		return;
+	}
+	if (r == CTL_HANDOVER) {
+		hand_over(w, passed);
+		return;
+	}
+	if (r == CTL_GO) {
+		accept_now(w);
 		return;
 	}
 	if (r == 0)
@@ -436,6 +488,23 @@ stop_check(evutil_socket_t fd, short what, void *arg)
 	uint64_t ran = now_ms() - w->stop_ms;
 	uint64_t budget = w->cfg->shutdown_grace * 1000 - STOP_EXIT_EARLY_MS;
 
+	if (w->stopping == STOP_HANDING_OVER) {
+		if (handover_step(w) == 0)
+			return;
+		/* Every client moved (or told BYE restart): pass on the PUBs
+		 * taken, then end; the BYEs get HANDOVER_BYE_MS. */
+		w->handed_over_ms = now_ms();
+		w->stopping = STOP_DRAINING;
+		if (forward_drain(w) == -1)
+			worker_drained(w);
+		return;
+	}
+	if (w->handed_over_ms != 0 && w->stopping == STOP_SAYING_BYE &&
+	    (w->nclients == 0 ||
+	    now_ms() - w->handed_over_ms >= HANDOVER_BYE_MS)) {
+		event_base_loopbreak(w->base);
+		return;
+	}
 	if (w->stopping == STOP_DRAINING) {
 		if (ran < budget / 2)
 			return;
@@ -489,7 +558,16 @@ signal_stop(void *arg)
 static void __attribute__((noreturn))
 worker_shutdown(struct worker *w)
 {
-	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	struct client *c;
+
+	/* After a hand-over the successor counts in the same slot: take
+	 * off only the clients still here. */
+	if (w->handed_over_ms != 0) {
+		CLIENTS_FOREACH(w, c)
+			client_kill(c);
+	} else {
+		bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	}
 	log_debug("stopped");
 	exit(0);
 }
@@ -500,7 +578,8 @@ add_listener(struct worker *w, int fd, struct listener *l)
 	struct event *ev = ev_new_or_die(w->base, fd, EV_READ | EV_PERSIST,
 	    accept_cb, l);
 
-	ev_add_or_die(ev, NULL);
+	if (!w->accept_held)
+		ev_add_or_die(ev, NULL);
 	w->listen_ev[w->nlisten_ev++] = ev;
 }
 
@@ -569,8 +648,12 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	w->ctl_fd = ctl_fd;
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	/* A restarted worker's clients are gone with its predecessor. */
-	bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
+	/* A restarted worker's clients are gone with its predecessor; in
+	 * an upgrade they come to it (handover.c), counted as they come,
+	 * and it accepts once the old master says so (CTL_GO). */
+	w->accept_held = h->adopt_fds[id - 1] != -1;
+	if (!w->accept_held)
+		bus_counter_set(w->bus, w->slot, CTR_CLIENTS, 0);
 	bus_counter_set(w->bus, w->slot, CTR_LOOP_TIME, now_ms() / 1000);
 	addr_worker_reset(h->addrs, id);
 	alloc_buffers(w);
@@ -605,6 +688,8 @@ worker_main(struct herald *h, int id, int ctl_fd)
 	ev_add_or_die(w->ctl_ev, NULL);
 	w->stop_timer = ev_new_or_die(w->base, -1, EV_PERSIST, stop_check, w);
 	child_signals(w->base, signal_stop, w);
+	if (w->accept_held)
+		handover_adopt(w, h->adopt_fds[id - 1]);
 	forward_start(w);
 	log_debug("worker %d ready at seq %llu", id,
 	    (unsigned long long)w->head_seq);

@@ -9,6 +9,7 @@
 #define HERALD_WORKER_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -143,7 +144,9 @@ struct client {
 	unsigned	 auth_recheck:1; /* a reload's permission check waits
 					 * for its snapshot (authn.c) */
 	unsigned	 framing:2;	/* enum framing */
+	unsigned	 listener:5;	/* its index in h->listeners */
 };
+_Static_assert(LISTENERS_MAX <= 32, "client.listener holds an index");
 
 /* 1 if the client is caught up, on the fast path. */
 static inline int
@@ -220,7 +223,10 @@ struct snap_set {
 
 /* A worker's stop (worker.c stop): running (0), passing on the PUBs it
  * has read, then saying BYE to its clients. */
-enum worker_stop { STOP_DRAINING = 1, STOP_SAYING_BYE };
+enum worker_stop { STOP_DRAINING = 1, STOP_SAYING_BYE,
+	STOP_HANDING_OVER	/* an upgrade: clients move to the successor
+				 * (handover.c), then it drains */
+};
 
 struct sync_wait {
 	struct client	*c;
@@ -287,6 +293,11 @@ struct worker {
 	struct event		*ctl_ev;
 	struct event		*stop_timer;
 	int			 ctl_fd;
+	int			 accept_held;	/* a new worker of an upgrade:
+						 * accepts from CTL_GO on */
+	struct event		*ho_ev;		/* ... adopts clients here */
+	uint64_t		 handed_over_ms; /* an old one: when its last
+						 * client moved, or 0 */
 
 	/* forward.c: the connection to the producer */
 	struct bufferevent	*fwd;
@@ -312,6 +323,7 @@ struct worker {
 
 /* worker.c */
 uint64_t now_ms(void);
+uint64_t worker_addr_key(const struct sockaddr_storage *);
 void	worker_limit(struct worker *, enum bus_counter, int warn,
 	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	worker_want(struct client *, int read, int write);
@@ -324,6 +336,10 @@ void	worker_drained(struct worker *);
 /* client.c */
 struct client *client_new(struct worker *, int fd, const struct listener *,
 	    int addr_slot);
+struct client *client_alloc(struct worker *, int fd, const struct listener *,
+	    int addr_slot);
+int	client_take_output(struct client *, const char *data, size_t len);
+int	client_keep_input(struct client *, const char *data, size_t len);
 struct client_io *client_io(struct client *);
 void	client_cursor_set(struct client *, enum cursor);
 void	client_detach(struct client *);
@@ -363,9 +379,12 @@ struct match {
 };
 
 /* command.c: run one line; returns what it counts against
- * CLIENT_COMMANDS_PER_TURN, or -1 when it must wait (not run); subscribe
- * an HTTP request's patterns together, and end their snapshot */
+ * CLIENT_COMMANDS_PER_TURN, or -1 when it must wait (not run); add one
+ * subscription (an adopted client's: handover.c); subscribe an HTTP
+ * request's patterns together, and end their snapshot */
 int	command_execute(struct client *, const char *line, size_t len);
+int	command_add_sub(struct client *, const char *pattern, size_t len,
+	    uint64_t start_seq);
 void	command_subs(struct client *, char *const *patterns, const size_t *lens,
 	    int n, int has_since, uint64_t since);
 void	command_subs_done(struct client *, uint64_t h);

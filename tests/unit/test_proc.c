@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -46,11 +47,11 @@ START_TEST(reload)
 	struct herald_config next;
 
 	ck_assert_int_eq(ctl_send(sv[0], CTL_RELOAD, text, strlen(text)), 0);
-	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next), 1);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, NULL), CTL_RELOAD);
 	ck_assert_int_eq(next.clients_max_subs, 7);
 	config_free(&next);
 	/* nothing more: nothing to do */
-	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next), 0);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, NULL), 0);
 }
 END_TEST
 
@@ -60,7 +61,7 @@ START_TEST(reload_broken)
 	struct herald_config next;
 
 	ck_assert_int_eq(ctl_send(sv[0], CTL_RELOAD, text, strlen(text)), 0);
-	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next), 0);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, NULL), 0);
 }
 END_TEST
 
@@ -69,7 +70,7 @@ START_TEST(master_gone)
 	struct herald_config next;
 
 	close(sv[0]);
-	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next), -1);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, NULL), -1);
 	sv[0] = socket(AF_UNIX, SOCK_STREAM, 0);	/* for teardown */
 }
 END_TEST
@@ -80,7 +81,7 @@ START_TEST(unknown_type)
 	struct herald_config next;
 
 	ck_assert_int_eq(send(sv[0], "Xabc", 4, 0), 4);
-	child_ctl_read(sv[1], &H, &next);
+	child_ctl_read(sv[1], &H, &next, NULL);
 }
 END_TEST
 
@@ -94,7 +95,7 @@ START_TEST(too_large)
 	msg[0] = CTL_RELOAD;
 	ck_assert_int_eq(send(sv[0], msg, n, 0), (ssize_t)n);
 	free(msg);
-	child_ctl_read(sv[1], &H, &next);
+	child_ctl_read(sv[1], &H, &next, NULL);
 }
 END_TEST
 
@@ -107,8 +108,44 @@ START_TEST(largest)
 	memset(text, ' ', n);
 	ck_assert_int_eq(ctl_send(sv[0], CTL_RELOAD, text, n), 0);
 	free(text);
-	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next), 1);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, NULL), CTL_RELOAD);
 	config_free(&next);
+}
+END_TEST
+
+/* An upgrade's hand-over socket reaches the worker, close-on-exec, and
+ * it is the same socket; a descriptor with any other message is a bug. */
+START_TEST(handover_passes_fd)
+{
+	struct herald_config next;
+	int p[2], got = -1;
+	char c = 0;
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(ctl_send_fd(sv[0], CTL_HANDOVER, NULL, 0, p[1]), 0);
+	close(p[1]);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, &got),
+	    CTL_HANDOVER);
+	ck_assert_int_ge(got, 0);
+	ck_assert_int_eq(fcntl(got, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	ck_assert_int_eq(write(got, "x", 1), 1);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'x');
+	close(got);
+	close(p[0]);
+	ck_assert_int_eq(ctl_send(sv[0], CTL_GO, NULL, 0), 0);
+	ck_assert_int_eq(child_ctl_read(sv[1], &H, &next, NULL), CTL_GO);
+}
+END_TEST
+
+START_TEST(fd_with_reload_is_fatal)
+{
+	struct herald_config next;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(ctl_send_fd(sv[0], CTL_RELOAD, "", 0, p[1]), 0);
+	child_ctl_read(sv[1], &H, &next, NULL);
 }
 END_TEST
 
@@ -152,6 +189,8 @@ proc_suite(void)
 	tcase_add_test(tc, reload_broken);
 	tcase_add_test(tc, master_gone);
 	tcase_add_test(tc, largest);
+	tcase_add_test(tc, handover_passes_fd);
+	tcase_add_exit_test(tc, fd_with_reload_is_fatal, 1);
 	tcase_add_exit_test(tc, unknown_type, 1);
 	tcase_add_exit_test(tc, too_large, 1);
 	suite_add_tcase(s, tc);

@@ -107,7 +107,7 @@ START_TEST(ctl_message)
 	ck_assert_mem_ne(&sent, tickets_get(), sizeof(sent));
 	ck_assert_int_eq(ctl_send(sv[0], CTL_TICKETS, (const char *)&sent,
 	    sizeof(sent)), 0);
-	ck_assert_int_eq(child_ctl_read(sv[1], &h, &next), 0);
+	ck_assert_int_eq(child_ctl_read(sv[1], &h, &next, NULL), 0);
 	ck_assert_mem_eq(&sent, tickets_get(), sizeof(sent));
 }
 END_TEST
@@ -116,7 +116,7 @@ END_TEST
 START_TEST(ctl_message_bad_size)
 {
 	ck_assert_int_eq(ctl_send(sv[0], CTL_TICKETS, "short", 5), 0);
-	child_ctl_read(sv[1], &h, &next);
+	child_ctl_read(sv[1], &h, &next, NULL);
 }
 END_TEST
 
