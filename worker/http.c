@@ -1,11 +1,12 @@
 /*
  * The HTTP listener (heraldd(8), "HTTP listener"): a connection reads one
  * request (httpreq.c parses it) and is answered: GET /metrics and GET
- * /healthz with a response, then closed; GET /events by becoming a
- * client like any other whose lines are server-sent events (sse.c); GET
- * /ws by becoming a client of the line protocol in WebSocket frames
- * (ws.c).  A request that is refused is answered with its status and
- * closed, and counted (http_bad_requests), and nothing else changes.
+ * /healthz with a response, then closed (a HEAD with the same head and
+ * no body); GET /events by becoming a client like any other whose lines
+ * are server-sent events (sse.c); GET /ws by becoming a client of the
+ * line protocol in WebSocket frames (ws.c).  A request that is refused
+ * is answered with its status and closed, and counted
+ * (http_bad_requests), and nothing else changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@ status_text(int status)
 	return "Error";
 }
 
-/* Queue a whole response (a text body), and close once it is written. */
+/* Queue a whole response (a text body; none to a HEAD), and close once
+ * it is written. */
 static void
 respond(struct client *c, int status, const char *type, const char *extra,
     const char *body, size_t len)
@@ -49,7 +51,8 @@ respond(struct client *c, int status, const char *type, const char *extra,
 	    status_text(status), type, len, extra);
 
 	client_reply_framed(c, head, n);
-	client_reply_framed(c, body, len);
+	if (!c->head_only)
+		client_reply_framed(c, body, len);
 	client_end(c);
 	bus_counter_add(c->w->bus, c->w->slot, CTR_HTTP_REQUESTS, 1);
 }
@@ -66,10 +69,13 @@ refuse(struct client *c, int status, const char *why)
 	if (status != 401)
 		worker_limit(c->w, CTR_HTTP_BAD_REQUESTS, 0, "client %u: HTTP "
 		    "request refused with %d: %s", c->id, status, why);
-	respond(c, status, "text/plain; charset=utf-8", status == 401 ?
-	    "WWW-Authenticate: Bearer\r\n" : status == 405 ?
-	    "Allow: GET\r\n" : status == 426 ? "Upgrade: websocket\r\n"
-	    "Sec-WebSocket-Version: 13\r\n" : "", body, n);
+	/* (a HEAD refused 405 was one of a stream: GET only) */
+	const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" :
+	    status == 426 ? "Upgrade: websocket\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" : status != 405 ? "" :
+	    c->head_only ? "Allow: GET\r\n" : "Allow: GET, HEAD\r\n";
+
+	respond(c, status, "text/plain; charset=utf-8", extra, body, n);
 }
 
 /* A connection refused for clients.max or clients.per_address. */
@@ -340,8 +346,14 @@ serve(struct client *c, const struct http_request *req)
 	const char *why = "?";
 	int events = req->path_len == 7 && memcmp(req->path, "/events", 7) == 0;
 	int ws = req->path_len == 3 && memcmp(req->path, "/ws", 3) == 0;
-	int status = read_query(c, req, &e, events, &why);
+	int status;
 
+	c->head_only = req->head;
+	if (req->head && (events || ws)) {
+		why = "HEAD of a stream";
+		status = 405;
+	} else
+		status = read_query(c, req, &e, events, &why);
 	if (status == 0)
 		status = authenticate(c, req, &e, ws, &why);
 	if (status == 0 && ws)

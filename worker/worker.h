@@ -143,6 +143,8 @@ struct client {
 	unsigned	 auth_recheck:1; /* a reload's permission check waits
 					 * for its snapshot (authn.c) */
 	unsigned	 framing:2;	/* enum framing */
+	unsigned	 head_only:1;	/* HTTP: a HEAD, answered without its
+					 * body */
 };
 
 /* 1 if the client is caught up, on the fast path. */
