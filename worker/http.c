@@ -1,12 +1,12 @@
 /*
  * The HTTP listener (heraldd(8), "HTTP listener"): a connection reads one
- * request (httpreq.c parses it) and is answered: GET /metrics and GET
- * /healthz with a response, then closed (a HEAD with the same head and
- * no body); GET /events by becoming a client like any other whose lines
- * are server-sent events (sse.c); GET /ws by becoming a client of the
- * line protocol in WebSocket frames (ws.c).  A request that is refused
- * is answered with its status and closed, and counted
- * (http_bad_requests), and nothing else changes.
+ * request (httpreq.c parses it) and is answered: GET / (the status
+ * page), GET /metrics and GET /healthz with a response, then closed (a
+ * HEAD with the same head and no body); GET /events by becoming a
+ * client like any other whose lines are server-sent events (sse.c); GET
+ * /ws by becoming a client of the line protocol in WebSocket frames
+ * (ws.c).  A request that is refused is answered with its status and
+ * closed, and counted (http_bad_requests), and nothing else changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +141,24 @@ get_healthz(struct client *c)
 
 	respond(c, why != NULL ? 503 : 200, "text/plain; charset=utf-8", "",
 	    body, n);
+}
+
+/*
+ * GET /: the status page.  Its script and style are inline (one file,
+ * nothing to fetch), so the policy allows inline ones and nothing from
+ * elsewhere; the page talks to /ws on the same origin only.
+ */
+static void
+get_page(struct client *c)
+{
+	static const char extra[] = "Content-Security-Policy: "
+	    "default-src 'self'; script-src 'unsafe-inline'; "
+	    "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+	    "form-action 'none'; frame-ancestors 'none'\r\n"
+	    "X-Content-Type-Options: nosniff\r\n";
+
+	respond(c, 200, "text/html; charset=utf-8", extra,
+	    (const char *)http_page, http_page_len);
 }
 
 /* What GET /events asks for (its query and Last-Event-ID). */
@@ -364,6 +382,8 @@ serve(struct client *c, const struct http_request *req)
 		refuse(c, status, why);
 	else if (events)
 		get_events(c, &e);
+	else if (req->path_len == 1)
+		get_page(c);
 	else if (req->path_len == 8 && memcmp(req->path, "/metrics", 8) == 0)
 		get_metrics(c);
 	else if (req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0)

@@ -382,6 +382,11 @@ int	http_input(struct client *, const char *data, size_t len);
 void	http_timeout(struct client *);
 void	http_refuse_full(int fd);
 
+/* web/page.c, made from web/index.html at build time (web/embed.sh):
+ * the status page GET / serves */
+extern const unsigned char http_page[];
+extern const size_t http_page_len;
+
 /* sse.c: server-sent events */
 int	sse_line(char *dst, const char *line, size_t len, int with_id);
 void	sse_ok(struct client *, const char *pattern, size_t plen, uint64_t h);
