@@ -167,6 +167,25 @@ class PageTest(ht.HeraldTestCase):
         self.assertFalse(p['gapShown'])
         self.assertFalse(any(r['gap'] for r in p['rows'].values()), p)
 
+    def test_restart_keeping_the_bus_resumes_without_a_gap(self):
+        srv = self.server(workers=1)
+        self.open_live(srv)
+        self.publish(srv, [('sys/r/x', '1')])
+        self.wait('a value', lambda p: 'sys/r/x' in p['rows'])
+        srv.restart()
+        # replayed if it is in before the page is back, else live: the
+        # same value, seq and no GAP either way
+        last = self.publish(srv, [('sys/r/x', '2')])
+        p = self.wait('the value after the restart', lambda p:
+                      p['state'] == 'live' and
+                      p['rows']['sys/r/x']['seq'] == str(last))
+        self.assertEqual(p['rows']['sys/r/x']['value'], '2')
+        # a MSG (a resume), not a VAL of a new snapshot (whose age is
+        # shown as at least)
+        self.assertNotIn('\u2265', p['rows']['sys/r/x']['age'])
+        self.assertRegex(p['hello'], r'^HELLO herald/1 [12]$')
+        self.assertFalse(p['gapShown'], p)
+
     def browser_pids(self):
         """Every process of the browser (chromedriver's descendants)."""
         kids = {}
