@@ -1,8 +1,8 @@
 /*
  * An HTTP/1.x request head, as the HTTP listener takes it (heraldd(8),
  * "HTTP listener"): parsed by http-parser, checked strictly (only GET or
- * HEAD, no body, no folded or repeated framing headers, no repeated header it
- * uses), and its query decoded.
+ * HEAD, no body, no folded or repeated framing headers, no repeated
+ * header it uses), and its query decoded.
  * Pure code, no I/O, so that it can be fuzzed alone.
  */
 #ifndef HERALD_HTTPREQ_H

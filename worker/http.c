@@ -382,7 +382,7 @@ serve(struct client *c, const struct http_request *req)
 		refuse(c, status, why);
 	else if (events)
 		get_events(c, &e);
-	else if (req->path_len == 1)
+	else if (req->path_len == 1)	/* "/" */
 		get_page(c);
 	else if (req->path_len == 8 && memcmp(req->path, "/metrics", 8) == 0)
 		get_metrics(c);
