@@ -162,7 +162,7 @@ on_headers_complete(http_parser *p)
 		s->result = HTTP_BAD;
 		return 0;
 	}
-	if (p->method != HTTP_GET) {
+	if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
 		s->result = HTTP_NOT_ALLOWED;
 		return 0;
 	}
@@ -170,6 +170,7 @@ on_headers_complete(http_parser *p)
 		s->result = HTTP_TOO_LARGE;
 		return 0;
 	}
+	s->req->head = p->method == HTTP_HEAD;
 	s->req->path = s->url + u.field_data[UF_PATH].off;
 	s->req->path_len = u.field_data[UF_PATH].len;
 	if (u.field_set & (1 << UF_QUERY)) {

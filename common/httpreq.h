@@ -1,8 +1,8 @@
 /*
  * An HTTP/1.x request head, as the HTTP listener takes it (heraldd(8),
- * "HTTP listener"): parsed by http-parser, checked strictly (only GET, no
- * body, no folded or repeated framing headers, no repeated header it
- * uses), and its query decoded.
+ * "HTTP listener"): parsed by http-parser, checked strictly (only GET or
+ * HEAD, no body, no folded or repeated framing headers, no repeated
+ * header it uses), and its query decoded.
  * Pure code, no I/O, so that it can be fuzzed alone.
  */
 #ifndef HERALD_HTTPREQ_H
@@ -20,7 +20,7 @@ enum http_result {
 	HTTP_DONE = 1,		/* a whole head, checked */
 	HTTP_BAD = 400,		/* malformed, or a smuggling attempt */
 	HTTP_NOT_FOUND = 404,
-	HTTP_NOT_ALLOWED = 405,	/* a method other than GET */
+	HTTP_NOT_ALLOWED = 405,	/* a method other than GET and HEAD */
 	HTTP_TOO_LARGE = 413,	/* it announces a body */
 	HTTP_HEAD_TOO_LARGE = 431 /* longer than the limit, unfinished */
 };
@@ -39,6 +39,7 @@ struct http_request {
 	const char	*ws_key, *ws_version, *ws_protocol;
 	size_t		 ws_key_len, ws_version_len, ws_protocol_len;
 	size_t		 head_len;	/* bytes of the head, CRLFCRLF too */
+	int		 head;		/* a HEAD: answered without a body */
 };
 
 /*

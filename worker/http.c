@@ -1,7 +1,8 @@
 /*
  * The HTTP listener (heraldd(8), "HTTP listener"): a connection reads one
- * request (httpreq.c parses it) and is answered: GET /metrics and GET
- * /healthz with a response, then closed; GET /events by becoming a
+ * request (httpreq.c parses it) and is answered: GET / (the status
+ * page), GET /metrics and GET /healthz with a response, then closed (a
+ * HEAD with the same head and no body); GET /events by becoming a
  * client like any other whose lines are server-sent events (sse.c); GET
  * /ws by becoming a client of the line protocol in WebSocket frames
  * (ws.c).  A request that is refused is answered with its status and
@@ -37,7 +38,8 @@ status_text(int status)
 	return "Error";
 }
 
-/* Queue a whole response (a text body), and close once it is written. */
+/* Queue a whole response (a text body; none to a HEAD), and close once
+ * it is written. */
 static void
 respond(struct client *c, int status, const char *type, const char *extra,
     const char *body, size_t len)
@@ -49,7 +51,8 @@ respond(struct client *c, int status, const char *type, const char *extra,
 	    status_text(status), type, len, extra);
 
 	client_reply_framed(c, head, n);
-	client_reply_framed(c, body, len);
+	if (!c->head_only)
+		client_reply_framed(c, body, len);
 	client_end(c);
 	bus_counter_add(c->w->bus, c->w->slot, CTR_HTTP_REQUESTS, 1);
 }
@@ -66,10 +69,13 @@ refuse(struct client *c, int status, const char *why)
 	if (status != 401)
 		worker_limit(c->w, CTR_HTTP_BAD_REQUESTS, 0, "client %u: HTTP "
 		    "request refused with %d: %s", c->id, status, why);
-	respond(c, status, "text/plain; charset=utf-8", status == 401 ?
-	    "WWW-Authenticate: Bearer\r\n" : status == 405 ?
-	    "Allow: GET\r\n" : status == 426 ? "Upgrade: websocket\r\n"
-	    "Sec-WebSocket-Version: 13\r\n" : "", body, n);
+	/* (a HEAD refused 405 was one of a stream: GET only) */
+	const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" :
+	    status == 426 ? "Upgrade: websocket\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" : status != 405 ? "" :
+	    c->head_only ? "Allow: GET\r\n" : "Allow: GET, HEAD\r\n";
+
+	respond(c, status, "text/plain; charset=utf-8", extra, body, n);
 }
 
 /* A connection refused for clients.max or clients.per_address. */
@@ -135,6 +141,24 @@ get_healthz(struct client *c)
 
 	respond(c, why != NULL ? 503 : 200, "text/plain; charset=utf-8", "",
 	    body, n);
+}
+
+/*
+ * GET /: the status page.  Its script and style are inline (one file,
+ * nothing to fetch), so the policy allows inline ones and nothing from
+ * elsewhere; the page talks to /ws on the same origin only.
+ */
+static void
+get_page(struct client *c)
+{
+	static const char extra[] = "Content-Security-Policy: "
+	    "default-src 'self'; script-src 'unsafe-inline'; "
+	    "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+	    "form-action 'none'; frame-ancestors 'none'\r\n"
+	    "X-Content-Type-Options: nosniff\r\n";
+
+	respond(c, 200, "text/html; charset=utf-8", extra,
+	    (const char *)http_page, http_page_len);
 }
 
 /* What GET /events asks for (its query and Last-Event-ID). */
@@ -340,8 +364,14 @@ serve(struct client *c, const struct http_request *req)
 	const char *why = "?";
 	int events = req->path_len == 7 && memcmp(req->path, "/events", 7) == 0;
 	int ws = req->path_len == 3 && memcmp(req->path, "/ws", 3) == 0;
-	int status = read_query(c, req, &e, events, &why);
+	int status;
 
+	c->head_only = req->head;
+	if (req->head && (events || ws)) {
+		why = "HEAD of a stream";
+		status = 405;
+	} else
+		status = read_query(c, req, &e, events, &why);
 	if (status == 0)
 		status = authenticate(c, req, &e, ws, &why);
 	if (status == 0 && ws)
@@ -352,6 +382,8 @@ serve(struct client *c, const struct http_request *req)
 		refuse(c, status, why);
 	else if (events)
 		get_events(c, &e);
+	else if (req->path_len == 1)	/* "/" */
+		get_page(c);
 	else if (req->path_len == 8 && memcmp(req->path, "/metrics", 8) == 0)
 		get_metrics(c);
 	else if (req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0)

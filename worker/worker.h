@@ -145,6 +145,8 @@ struct client {
 					 * for its snapshot (authn.c) */
 	unsigned	 framing:2;	/* enum framing */
 	unsigned	 listener:5;	/* its index in h->listeners */
+	unsigned	 head_only:1;	/* HTTP: a HEAD, answered without its
+					 * body */
 };
 _Static_assert(LISTENERS_MAX <= 32, "client.listener holds an index");
 
@@ -398,6 +400,11 @@ char	*stats_metrics(struct worker *, size_t *len);
 int	http_input(struct client *, const char *data, size_t len);
 void	http_timeout(struct client *);
 void	http_refuse_full(int fd);
+
+/* web/page.c, made from web/index.html at build time (web/embed.sh):
+ * the status page GET / serves */
+extern const unsigned char http_page[];
+extern const size_t http_page_len;
 
 /* sse.c: server-sent events */
 int	sse_line(char *dst, const char *line, size_t len, int with_id);

@@ -571,6 +571,47 @@ class AuthTest(HttpCase):
         self.assertEqual(st, 403)
 
 
+class PageTest(HttpCase):
+    """GET / (test_page.py runs the page in a browser): the file as it is
+    in the tree, with headers that let it load nothing from elsewhere;
+    HEAD with the same head and no body."""
+
+    def test_page_headers_and_head(self):
+        srv = self.http_server()
+        before = {k: int(v) for k, v in srv.stats().items()}
+        st, headers, body = get(srv.http_port, '/')
+        self.assertEqual(st, 200)
+        with open(os.path.join(ht.SRCDIR, 'web', 'index.html'), 'rb') as f:
+            self.assertEqual(body, f.read())
+        self.assertEqual(int(headers['content-length']), len(body))
+        self.assertEqual(headers['content-type'], 'text/html; charset=utf-8')
+        self.assertEqual(headers['cache-control'], 'no-store')
+        self.assertEqual(headers['x-content-type-options'], 'nosniff')
+        csp = dict(d.strip().split(' ', 1) for d in
+                   headers['content-security-policy'].split(';'))
+        self.assertEqual(csp['default-src'], "'self'")
+        self.assertEqual(csp['frame-ancestors'], "'none'")
+        for src in csp.values():        # no other origin, no scheme
+            self.assertRegex(src, r"^('[a-z-]+'|data:)( '[a-z-]+')*$", csp)
+        # HEAD: the same head, no body; of a stream: only GET
+        head = request(srv.http_port, b'HEAD / HTTP/1.1\r\n\r\n')
+        self.assertEqual(head, (200, headers, b''))
+        st, h, body = request(srv.http_port,
+                              b'HEAD /metrics HTTP/1.1\r\n\r\n')
+        self.assertEqual((st, body), (200, b''))
+        self.assertGreater(int(h['content-length']), 0)
+        for path in ('/events?sub=a', '/ws'):
+            st, h, body = request(srv.http_port, b'HEAD %s HTTP/1.1\r\n'
+                                  b'\r\n' % path.encode())
+            self.assertEqual((st, h['allow'], body), (405, 'GET', b''), path)
+        st, h, _ = request(srv.http_port, b'PUT / HTTP/1.1\r\n\r\n')
+        self.assertEqual((st, h['allow']), (405, 'GET, HEAD'))
+        after = {k: int(v) for k, v in srv.stats().items()}
+        self.assertEqual(after['http_requests'] - before['http_requests'], 6)
+        self.assertEqual(after['http_bad_requests'] -
+                         before['http_bad_requests'], 3)
+
+
 class TlsTest(HttpCase):
 
     def test_https_listener(self):

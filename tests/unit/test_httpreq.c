@@ -32,6 +32,13 @@ START_TEST(get_taken_whole)
 	ck_assert(memcmp(r.last_event_id, "17", 2) == 0);
 	ck_assert_int_eq(r.authorization_len, 12);
 	ck_assert(memcmp(r.authorization, "Bearer t.o.k", 12) == 0);
+	ck_assert_int_eq(r.head, 0);
+	/* a HEAD is a GET answered without its body */
+	ck_assert_int_eq(parse("HEAD /?token=x HTTP/1.1\r\n\r\n", &r),
+	    HTTP_DONE);
+	ck_assert_int_eq(r.head, 1);
+	ck_assert_int_eq(r.path_len, 1);
+	ck_assert_int_eq(r.query_len, 7);
 	ck_assert_int_eq(parse("GET /metrics HTTP/1.0\r\n\r\n", &r),
 	    HTTP_DONE);
 	ck_assert_ptr_null(r.query);
@@ -89,7 +96,10 @@ START_TEST(refusals)
 		{ "GET /m HTTP/1.1\nX: a\r\r\n\r\n", HTTP_BAD },
 		{ "POST /m HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
 		  HTTP_NOT_ALLOWED },
-		{ "HEAD /m HTTP/1.1\r\n\r\n", HTTP_NOT_ALLOWED },
+		{ "PUT /m HTTP/1.1\r\n\r\n", HTTP_NOT_ALLOWED },
+		{ "OPTIONS /m HTTP/1.1\r\n\r\n", HTTP_NOT_ALLOWED },
+		{ "HEAD /m HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+		  HTTP_TOO_LARGE },
 	};
 	struct http_request r;
 
