@@ -52,6 +52,7 @@
 #include "log.h"
 #include "master.h"
 #include "proc.h"
+#include "tlsctx.h"
 #include "upgrade.h"
 
 /* The masters' messages: a type first, then the fixed part. */
@@ -72,6 +73,9 @@ struct up_hello {
 	int32_t		nlisteners;
 	int32_t		workers;
 	char		bus_file[PATH_MAX];
+	int32_t		has_tickets;	/* a tls: listener: the keys follow */
+	struct ticket_keys tickets;	/* so that the sessions of the TLS
+					 * clients told BYE restart resume */
 };
 
 struct up_listener {
@@ -259,6 +263,10 @@ upgrade_take_over(struct herald *h)
 		refuse("the configuration names %d listeners, %d run: a "
 		    "restart applies a change of listen, ingest or http",
 		    configured, hello.nlisteners);
+	/* (the keys are the process's: its workers start with them) */
+	if (hello.has_tickets && h->tls_ctx != NULL &&
+	    tickets_set(&hello.tickets, sizeof(hello.tickets)) == -1)
+		refuse("TLS ticket keys of the wrong size");
 	if (strcmp(hello.bus_file, h->cfg.bus_file) != 0)
 		refuse("bus.file is \"%s\" in the configuration, \"%s\" runs: "
 		    "a restart applies it", h->cfg.bus_file, hello.bus_file);
@@ -463,6 +471,10 @@ send_hello(void)
 	hello.nlisteners = H.nlisteners;
 	hello.workers = H.cfg.workers;
 	snprintf(hello.bus_file, sizeof(hello.bus_file), "%s", H.cfg.bus_file);
+	if (H.tls_ctx != NULL) {
+		hello.has_tickets = 1;
+		hello.tickets = *tickets_get();
+	}
 	if (send_msg(up.fd, &hello, sizeof(hello), &bus, 1) == -1)
 		return -1;
 	for (int i = 0; i < H.nlisteners; i++) {

@@ -455,6 +455,31 @@ class Resumption(TLSCase):
         self.assertRegex(srv.log(), r'worker 1 debug: .*resumed')
         self.assertRegex(srv.log(), r'worker 2 debug: .*resumed')
 
+    def test_upgrade_resumes(self):
+        """An upgrade tells a TLS client BYE restart (its state cannot
+        move), while a plaintext one moves; the session resumes on the new
+        master, whose workers have the ticket keys."""
+        srv = self.tls_server(workers=2)
+        ctx = client_ctx(self.ca)
+        c = self.tls(ctx)
+        c.cmd('PING')           # (TLS 1.3: the ticket comes after HELLO)
+        sess = c.sock.session
+        plain = srv.connect()
+        plain.cmd('SUB t/#')
+        r = subprocess.run([ht.HERALDD, '-o', 'pidfile=%s' % srv.pidfile,
+                            '-s', 'upgrade'], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = c.read_until(lambda l: l.startswith('BYE'), timeout=5)
+        self.assertEqual(lines[-1], 'BYE restart')
+        again = TLSConn(self.tls_port, ctx, session=sess)
+        self.addCleanup(again.close)
+        self.assertTrue(again.sock.session_reused)
+        self.assertEqual(again.cmd('PING x')[-1], 'PONG x')
+        self.assertEqual(plain.cmd('PING y')[-1], 'PONG y')
+        self.assertEqual(stat(srv, 'handover_restarts'), 1)
+        plain.close()
+
     def test_tls12_resumption(self):
         """TLS 1.2 tickets resume too."""
         srv = self.tls_server(workers=2)
