@@ -183,14 +183,40 @@ class Valgrind(ht.HeraldTestCase):
         ing.pub('vg/b/after', 'reload')
         ing.sync()
         self.assertEqual(c.cmd('GET vg/b/after')[0][:14], 'VAL vg/b/after')
+
+        # a live upgrade (to the same binary): every connection moves
+        old = srv.pid
+        srv.signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 3 * SLOW
+        while srv.proc.poll() is None or self.master() == old:
+            self.assertLess(time.monotonic(), deadline, srv.log_tail())
+            time.sleep(0.2)
+        self.assertEqual(srv.proc.returncode, 0)
+        new = self.master()
+        ing.pub('vg/b/after', 'upgrade')
+        ing.sync()
+        self.assertRegex(c.cmd('GET vg/b/after')[0], r' upgrade$')
+        self.assertEqual(a.cmd('PING up'), ['PONG up'])
         self.assertEqual(c.cmd('QUIT'), ['BYE quit'])
 
-        # graceful TERM with clients still connected
+        # graceful TERM of the new master with clients still connected
+        os.kill(new, signal.SIGTERM)
+        deadline = time.monotonic() + 2 * SLOW
+        while ht.pid_alive(new):
+            self.assertLess(time.monotonic(), deadline, srv.log_tail())
+            time.sleep(0.2)
         status = srv.stop(grace=2 * SLOW)
         self.check_logs()
         self.assertEqual(status, 0, 'heraldd under valgrind exited with %s; '
                          'log:\n%s' % (status, srv.log_tail()))
         srv.cleanup()
+
+    def master(self):
+        try:
+            with open(self.srv.pidfile) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def token(self, sub, *args):
         import subprocess
