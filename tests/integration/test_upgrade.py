@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.environ.get('HERALD_TESTS',
@@ -79,6 +80,11 @@ def stat_of(srv, name):
 
 
 class Upgrade(ht.HeraldTestCase):
+
+    def tmp_dir(self):
+        d = tempfile.mkdtemp(prefix='herald-upgrade-')
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
 
     def server(self, **kw):
         srv = CopyServer(**kw)
@@ -280,6 +286,35 @@ class Upgrade(ht.HeraldTestCase):
         self.assertIn(b'event: bye\ndata: restart\n', data)
         self.assertEqual(stat_of(srv, 'handover_restarts'), 1)
         s.close()
+
+    def test_identity_moves(self):
+        """A client's identity, permissions and token expiry move with it:
+        what it may read and publish is unchanged, and its token still
+        expires on time."""
+        key = os.path.join(self.tmp_dir(), 'hs.key')
+        with open(key, 'w') as f:
+            f.write('a secret of at least thirty-two bytes\n')
+        srv = self.server(overrides={'auth.jwt_keys': key,
+                                     'auth.anonymous': ''})
+        tok = subprocess.run([ht.HERALD, 'token', '--key', key, '--sub',
+                              'ann', '--exp', '4', '--read', 't/a/#',
+                              '--publish', 't/p/#'], capture_output=True,
+                             text=True, check=True,
+                             timeout=30).stdout.strip()
+        c = srv.connect()
+        self.assertEqual(c.cmd('AUTH ' + tok), ['+OK AUTH ann'])
+        c.cmd('SUB t/a/#')
+        srv.replace_binary()
+        rc, out = srv.upgrade()
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(c.cmd('SUB t/a/x')[-1], r'^\+OK SUB t/a/x \d+$')
+        self.assertEqual(c.cmd('SUB t/b/#'), ['-ERR forbidden t/b/#'])
+        self.assertEqual(c.cmd('PUB t/q/x 1'), ['-ERR forbidden t/q/x'])
+        c.sendline('PUB t/p/x 1')
+        self.assertEqual(c.cmd('PING p'), ['PONG p'])
+        lines = c.read_until(lambda l: l.startswith('BYE'), timeout=8)
+        self.assertEqual(lines[-1], 'BYE auth-expired')
+        self.assertEqual(stat_of(srv, 'handover_restarts'), 0)
 
     # -- rollbacks --------------------------------------------------------------
     def rolled_back(self, srv, why, binary=None, text=None):
