@@ -316,6 +316,31 @@ class Upgrade(ht.HeraldTestCase):
         self.assertEqual(lines[-1], 'BYE auth-expired')
         self.assertEqual(stat_of(srv, 'handover_restarts'), 0)
 
+    def test_systemd_notify(self):
+        """Type=notify: READY=1 with the master's pid at start; the new
+        master of an upgrade sends its own MAINPID before the old master
+        ends; STOPPING=1 at a stop."""
+        path = os.path.join(self.tmp_dir(), 'notify')
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(10)
+        self.addCleanup(sock.close)
+        os.environ['NOTIFY_SOCKET'] = path
+        try:
+            srv = self.server()
+        finally:
+            del os.environ['NOTIFY_SOCKET']
+        self.assertEqual(sock.recv(256).decode(),
+                         'MAINPID=%d\nREADY=1' % srv.pid)
+        srv.replace_binary()
+        rc, out = srv.upgrade()
+        self.assertEqual(rc, 0, out)
+        new = srv.master_pid()
+        self.assertEqual(sock.recv(256).decode(),
+                         'MAINPID=%d\nREADY=1' % new)
+        os.kill(new, signal.SIGTERM)
+        self.assertEqual(sock.recv(256).decode(), 'STOPPING=1')
+
     # -- rollbacks --------------------------------------------------------------
     def rolled_back(self, srv, why, binary=None, text=None):
         sub = srv.connect()
