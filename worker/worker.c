@@ -474,6 +474,10 @@ worker_drained(struct worker *w)
 		client_bye(c, "shutdown");
 		client_flush(c);
 	}
+	/* After a hand-over the new producer waits for this worker to end:
+	 * look now, not at the next tick. */
+	if (w->handed_over_ms != 0)
+		event_active(w->stop_timer, 0, 0);
 }
 
 /*
