@@ -731,10 +731,29 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The REFUSE the new master sent before it exited, if it did: its
+ * reason in why (SIGCHLD may come before the message is read). */
+static int
+refusal(char *why, size_t len)
+{
+	char buf[UP_REFUSE_MAX + 1];
+	int fds[FDPASS_MAX], nfds;
+	ssize_t n = up.fd == -1 ? -1 : fdpass_recv(up.fd, buf,
+	    sizeof(buf) - 1, fds, &nfds, FDPASS_MAX, MSG_DONTWAIT);
+
+	for (int i = 0; n > 0 && i < nfds; i++)
+		close(fds[i]);
+	if (n <= 1 || buf[0] != UP_REFUSE)
+		return 0;
+	buf[n] = '\0';
+	snprintf(why, len, "%s", buf + 1);
+	return 1;
+}
+
 int
 upgrade_child_exited(pid_t pid, int status)
 {
-	char how[64];
+	char how[64], why[UP_REFUSE_MAX];
 
 	if (pid != up.pid || pid == 0)
 		return 0;
@@ -745,11 +764,12 @@ upgrade_child_exited(pid_t pid, int status)
 	else
 		snprintf(how, sizeof(how), "exited with status %d",
 		    WEXITSTATUS(status));
-	if (up.state == UP_STARTING)
+	if (up.state == UP_STARTING && refusal(why, sizeof(why)))
+		rollback("the new binary refused: %s", why);
+	else if (up.state == UP_STARTING)
 		rollback("the new master %s before it was ready (its log says "
 		    "why)", how);
 	else if (up.state != UP_IDLE) {
-		char why[128];
 		snprintf(why, sizeof(why), "the new master %s", how);
 		failed_late(why);
 	}
