@@ -32,7 +32,10 @@ client_libherald_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
 client_libherald_la_LIBADD = $(LIBEVENT_LIBS) $(OPENSSL_LIBS) \
 	$(JANSSON_LIBS)
-client_libherald_la_LDFLAGS = -version-info 0:0:0 \
+# libtool's current:revision:age; the SONAME is libherald.so.(current - age).
+# 1:0:0 is the first published ABI (the Debian package libherald1):
+# bump it by libtool's rules on every release that changes the ABI.
+client_libherald_la_LDFLAGS = -version-info 1:0:0 \
 	-export-symbols-regex '^herald_'
 
 pkgconfigdir = $(libdir)/pkgconfig

@@ -313,8 +313,10 @@ class InitScript(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("Usage", r.stderr)
 
-    def test_cycle(self):
-        """start, status, reload, stop, status against the built daemon."""
+    def setup_daemon(self):
+        """A configuration and pidfile of its own for the built daemon;
+        returns (init, pidfile, log_text): init(action) runs the script
+        on them and returns (status, output)."""
         need_heraldd(self)
         if shutil.which("start-stop-daemon") is None:
             self.skipTest("start-stop-daemon is not installed")
@@ -355,7 +357,11 @@ class InitScript(unittest.TestCase):
                     return "\n--- log ---\n" + f.read()
             except OSError:
                 return ""
+        return init, pidfile, log_text
 
+    def test_cycle(self):
+        """start, status, reload, stop, status against the built daemon."""
+        init, pidfile, log_text = self.setup_daemon()
         rc, out = init("status")
         self.assertEqual(rc, 3, "status before start: " + out)
         rc, out = init("start")
@@ -392,6 +398,29 @@ class InitScript(unittest.TestCase):
         rc, out = init("status")
         self.assertEqual(rc, 1, "status with a stale pidfile: " + out)
 
+    def test_upgrade(self):
+        """upgrade moves the running daemon to a new master (heraldd -s
+        upgrade, the Debian package's postinst path): the pidfile of
+        the script names it, the old master is gone; not running: 7."""
+        init, pidfile, log_text = self.setup_daemon()
+        rc, out = init("upgrade")
+        self.assertEqual(rc, 7, "upgrade when stopped: " + out)
+        rc, out = init("start")
+        self.assertEqual(rc, 0, "start: " + out + log_text())
+        with open(pidfile) as f:
+            old = int(f.read().strip())
+        rc, out = init("upgrade")
+        self.assertEqual(rc, 0, "upgrade: " + out + log_text())
+        with open(pidfile) as f:
+            new = int(f.read().strip())
+        self.assertNotEqual(new, old, "the pidfile names the old master")
+        self.assertFalse(alive(old), "the old master still runs")
+        rc, out = init("status")
+        self.assertEqual(rc, 0, "status after upgrade: " + out)
+        rc, out = init("stop")
+        self.assertEqual(rc, 0, "stop: " + out + log_text())
+        self.assertFalse(alive(new), "the new master still runs after stop")
+
 
 class SystemdUnit(unittest.TestCase):
     def test_verify(self):
@@ -424,7 +453,7 @@ class SystemdUnit(unittest.TestCase):
         """The unit keeps what the daemon relies on."""
         with open(UNIT_FILE) as f:
             text = f.read()
-        for want in ["Type=simple",
+        for want in ["Type=notify", "NotifyAccess=all",
                      "ExecStart=/usr/sbin/heraldd -f -c "
                      "/etc/herald/heraldd.conf",
                      "ExecReload=/bin/kill -HUP $MAINPID",
