@@ -183,6 +183,17 @@ fail:
 	conn_close(sc, i, 0);
 }
 
+/* Wait for events (epoll) on subscriber i's connection. */
+static void
+conn_wait(struct sub_child *sc, int i, uint32_t events)
+{
+	struct epoll_event ev;
+
+	ev.events = events;
+	ev.data.u64 = (uint64_t)i;
+	epoll_ctl(sc->ep, EPOLL_CTL_MOD, sc->c[i].fd, &ev);
+}
+
 /* Write all of buf to c's connection (plaintext or TLS): 0 or -1. */
 static int
 conn_write(struct sconn *c, const char *buf, size_t n)
@@ -236,14 +247,14 @@ conn_topic(const struct sub_child *sc, const struct sconn *c)
 }
 
 /*
- * Subscriber i's connection is up (and its TLS handshake done): send the
- * protocol's handshake and the SUB, then wait for what comes.
+ * Subscriber i's connection is up (its TLS handshake done, or its
+ * WebSocket open): send the protocol's handshake and the SUB, then wait
+ * for what comes.
  */
 static void
 conn_subscribe(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
-	struct epoll_event ev;
 	char out[LG_MAX_TOKEN + 1024], topic[64];
 	size_t n;
 
@@ -262,9 +273,7 @@ conn_subscribe(struct sub_child *sc, int i)
 	}
 	/* Edge-triggered: a level-triggered socket would be polled once more
 	 * after each read only to find it empty (a tenth of our CPU). */
-	ev.events = EPOLLIN | EPOLLET;
-	ev.data.u64 = (uint64_t)i;
-	epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	conn_wait(sc, i, EPOLLIN | EPOLLET);
 	/* the handshake's last read may have left records in OpenSSL's
 	 * buffer, which no edge of the socket would announce */
 	if (c->ssl != NULL)
@@ -277,7 +286,6 @@ static void
 conn_handshake(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
-	struct epoll_event ev;
 	uint32_t want = 0;
 
 	switch (tls_handshake(c->ssl, &want)) {
@@ -287,9 +295,7 @@ conn_handshake(struct sub_child *sc, int i)
 		conn_subscribe(sc, i);
 		break;
 	case 0:
-		ev.events = want;
-		ev.data.u64 = (uint64_t)i;
-		epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		conn_wait(sc, i, want);
 		break;
 	default:
 		tls_error(sc->slot->last_error, sizeof(sc->slot->last_error),
@@ -307,7 +313,6 @@ static void
 conn_open(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
-	struct epoll_event ev;
 	char out[1024], topic[64];
 	size_t n;
 
@@ -319,9 +324,7 @@ conn_open(struct sub_child *sc, int i)
 		conn_close(sc, i, 0);
 		return;
 	}
-	ev.events = EPOLLIN | EPOLLET;
-	ev.data.u64 = (uint64_t)i;
-	epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	conn_wait(sc, i, EPOLLIN | EPOLLET);
 }
 
 /* connect() finished for subscriber i: on to TLS or the subscription. */
