@@ -61,7 +61,8 @@ struct sub_child {
 	int		 n;		/* subscribers held by this child */
 	uint32_t	*queue;		/* subscribers waiting for connect() */
 	int		 qhead, qlen;
-	int		 inflight;	/* connecting, in TLS or subscribing */
+	int		 inflight;	/* connecting, in TLS, opening or
+					 * subscribing */
 	SSL_CTX		*tls;		/* TLS: the context, NULL for plaintext */
 	char		*rbuf;		/* LG_READ_BUF */
 	char		*wbuf;		/* --ws: LG_READ_BUF of frames, read

@@ -67,6 +67,7 @@ ws_conn_new(void)
 	return w;
 }
 
+/* Free a reader (NULL: nothing). */
 void
 ws_conn_free(struct ws_conn *w)
 {
