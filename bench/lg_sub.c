@@ -5,7 +5,9 @@
  * payload and counts into its slot of the shared mapping.  It exits when
  * the parent says so or when the pipe from the parent closes.  With TLS
  * (lg_tls.c) the handshake runs in the same loop, between connect() and
- * the subscription.
+ * the subscription; so does the HTTP request that opens a WebSocket or an
+ * event stream (lg_ws.c), whose frames are then unwrapped into the byte
+ * stream the protocol's decoder reads.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -28,6 +30,8 @@ enum sc_state {
 	SC_IDLE,	/* queued for connect() */
 	SC_CONNECTING,	/* connect() in progress, waiting for EPOLLOUT */
 	SC_HANDSHAKE,	/* TLS handshake in progress */
+	SC_OPENING,	/* HTTP request sent (--ws, --sse), waiting for the
+			 * response's head */
 	SC_SUBSCRIBING,	/* subscription sent, waiting for its confirmation */
 	SC_READY,	/* subscribed: deliveries are counted */
 	SC_DEAD		/* closed by the server, or given up */
@@ -45,6 +49,7 @@ struct sconn {
 	uint64_t	 last_seq;	/* herald: newest seq seen, for resume */
 	SSL		*ssl;		/* TLS: the connection's */
 	SSL_SESSION	*sess;		/* TLS: the session a reconnect resumes */
+	struct ws_conn	*ws;		/* --ws: the frame reader, once open */
 };
 
 struct sub_child {
@@ -56,9 +61,12 @@ struct sub_child {
 	int		 n;		/* subscribers held by this child */
 	uint32_t	*queue;		/* subscribers waiting for connect() */
 	int		 qhead, qlen;
-	int		 inflight;	/* connecting, in TLS or subscribing */
+	int		 inflight;	/* connecting, in TLS, opening or
+					 * subscribing */
 	SSL_CTX		*tls;		/* TLS: the context, NULL for plaintext */
 	char		*rbuf;		/* LG_READ_BUF */
+	char		*wbuf;		/* --ws: LG_READ_BUF of frames, read
+					 * before they are unwrapped into rbuf */
 	uint64_t	 now;		/* time of the latest read */
 	uint64_t	 step;		/* ctl->step at the latest read */
 	uint64_t	 step_start;	/* ctl->step_start_ns at the latest read */
@@ -95,6 +103,8 @@ conn_shut(struct sub_child *sc, struct sconn *c)
 		if (c->state != SC_CONNECTING)
 			sc->slot->connected--;
 	}
+	ws_conn_free(c->ws);
+	c->ws = NULL;
 	free(c->pend);
 	c->pend = NULL;
 	c->plen = 0;
@@ -112,7 +122,7 @@ conn_close(struct sub_child *sc, int i, int by_server)
 
 	conn_shut(sc, c);
 	if (c->state == SC_CONNECTING || c->state == SC_HANDSHAKE ||
-	    c->state == SC_SUBSCRIBING) {
+	    c->state == SC_OPENING || c->state == SC_SUBSCRIBING) {
 		sc->inflight--;
 		if (++c->retries < LG_MAX_RETRIES && sc->ctl->phase != PH_EXIT)
 			enqueue(sc, i);
@@ -174,13 +184,38 @@ fail:
 	conn_close(sc, i, 0);
 }
 
+/* Wait for events (epoll) on subscriber i's connection. */
+static void
+conn_wait(struct sub_child *sc, int i, uint32_t events)
+{
+	struct epoll_event ev;
+
+	ev.events = events;
+	ev.data.u64 = (uint64_t)i;
+	epoll_ctl(sc->ep, EPOLL_CTL_MOD, sc->c[i].fd, &ev);
+}
+
 /* Write all of buf to c's connection (plaintext or TLS): 0 or -1. */
 static int
-conn_send(struct sconn *c, const char *buf, size_t n)
+conn_write(struct sconn *c, const char *buf, size_t n)
 {
 	if (c->ssl != NULL)
 		return tls_send(c->ssl, buf, n);
 	return write(c->fd, buf, n) == (ssize_t)n ? 0 : -1;
+}
+
+/* Send buf, the protocol's bytes (over WebSocket: in one text frame,
+ * opcode 1): 0 or -1. */
+static int
+conn_send(struct sconn *c, const char *buf, size_t n)
+{
+	char f[LG_MAX_TOKEN + 1024 + LG_WS_HEADER_MAX];
+
+	if (c->ws == NULL)
+		return conn_write(c, buf, n);
+	if (n > sizeof(f) - LG_WS_HEADER_MAX)
+		return -1;
+	return conn_write(c, f, ws_frame(f, 1, buf, n));
 }
 
 /*
@@ -203,23 +238,29 @@ conn_recv(struct sconn *c, char *buf, size_t len, int *again)
 
 static int conn_read(struct sub_child *, int);
 
+/* Subscriber c's topic: the slow ones share topic 0 with the first
+ * normal ones. */
+static int
+conn_topic(const struct sub_child *sc, const struct sconn *c)
+{
+	return c->idx < (uint32_t)sc->o->subs ?
+	    (int)(c->idx % (uint32_t)sc->o->topics) : 0;
+}
+
 /*
- * Subscriber i's connection is up (and its TLS handshake done): send the
- * protocol's handshake and the SUB, then wait for what comes.
+ * Subscriber i's connection is up (its TLS handshake done, or its
+ * WebSocket open): send the protocol's handshake and the SUB, then wait
+ * for what comes.
  */
 static void
 conn_subscribe(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
-	struct epoll_event ev;
 	char out[LG_MAX_TOKEN + 1024], topic[64];
-	int t;
 	size_t n;
 
 	c->state = SC_SUBSCRIBING;
-	/* the slow subscribers share topic 0 with the first normal ones */
-	t = c->idx < (uint32_t)sc->o->subs ? (int)(c->idx % (uint32_t)sc->o->topics) : 0;
-	wire_topic(sc->o->proto, topic, sizeof(topic), t);
+	wire_topic(sc->o->proto, topic, sizeof(topic), conn_topic(sc, c));
 	n = wire_connect(sc->o->proto, out, sizeof(out), c->idx);
 	if (sc->o->auth_token != NULL)	/* before its SUB, in the same write */
 		n += snprintf(out + n, sizeof(out) - n, "AUTH %s\n",
@@ -233,9 +274,7 @@ conn_subscribe(struct sub_child *sc, int i)
 	}
 	/* Edge-triggered: a level-triggered socket would be polled once more
 	 * after each read only to find it empty (a tenth of our CPU). */
-	ev.events = EPOLLIN | EPOLLET;
-	ev.data.u64 = (uint64_t)i;
-	epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	conn_wait(sc, i, EPOLLIN | EPOLLET);
 	/* the handshake's last read may have left records in OpenSSL's
 	 * buffer, which no edge of the socket would announce */
 	if (c->ssl != NULL)
@@ -248,7 +287,6 @@ static void
 conn_handshake(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
-	struct epoll_event ev;
 	uint32_t want = 0;
 
 	switch (tls_handshake(c->ssl, &want)) {
@@ -258,15 +296,36 @@ conn_handshake(struct sub_child *sc, int i)
 		conn_subscribe(sc, i);
 		break;
 	case 0:
-		ev.events = want;
-		ev.data.u64 = (uint64_t)i;
-		epoll_ctl(sc->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		conn_wait(sc, i, want);
 		break;
 	default:
 		tls_error(sc->slot->last_error, sizeof(sc->slot->last_error),
 		    "TLS handshake");
 		conn_close(sc, i, 0);
 	}
+}
+
+/*
+ * Subscriber i's connection is up: send the HTTP request that opens its
+ * stream (for SSE, the subscription is in it), then wait for the head of
+ * the response (conn_opened).
+ */
+static void
+conn_open(struct sub_child *sc, int i)
+{
+	struct sconn *c = &sc->c[i];
+	char out[1024], topic[64];
+	size_t n;
+
+	wire_topic(sc->o->proto, topic, sizeof(topic), conn_topic(sc, c));
+	n = http_request(sc->o, out, sizeof(out), c->idx, topic);
+	c->state = SC_OPENING;
+	if (n == 0 || conn_write(c, out, n) == -1) {
+		note_error(sc, "short write of the HTTP request", 31);
+		conn_close(sc, i, 0);
+		return;
+	}
+	conn_wait(sc, i, EPOLLIN | EPOLLET);
 }
 
 /* connect() finished for subscriber i: on to TLS or the subscription. */
@@ -284,6 +343,10 @@ conn_connected(struct sub_child *sc, int i)
 		return;
 	}
 	sc->slot->connected++;
+	if (sc->o->xport != XP_TCP) {
+		conn_open(sc, i);
+		return;
+	}
 	if (sc->tls == NULL) {
 		conn_subscribe(sc, i);
 		return;
@@ -401,6 +464,113 @@ keep_partial(struct sconn *c, const char *buf, size_t len)
 }
 
 /*
+ * Act on every whole frame of the protocol in sc->rbuf[0..have) of
+ * subscriber i, and keep what is left for the next read.  Returns 0, or
+ * -1 when the connection was closed or is read no more.
+ */
+static int
+conn_decode(struct sub_child *sc, int i, size_t have)
+{
+	struct sconn *c = &sc->c[i];
+	struct wire_ev ev;
+	size_t off = 0;
+	long k;
+
+	while (off < have) {
+		memset(&ev, 0, sizeof(ev));
+		k = sc->o->xport == XP_SSE ?
+		    wire_parse_sse(sc->rbuf + off, have - off, &ev) :
+		    wire_parse(sc->o->proto, sc->rbuf + off, have - off, &ev);
+		if (k == 0)
+			break;
+		if (k < 0) {
+			sc->slot->errors++;
+			note_error(sc, "protocol error", 14);
+			conn_close(sc, i, 1);
+			return -1;
+		}
+		off += (size_t)k;
+		switch (on_frame(sc, i, &ev)) {
+		case -1:
+			conn_close(sc, i, 1);
+			return -1;
+		case 1:			/* a slow subscriber: drop the rest */
+			keep_partial(c, NULL, 0);
+			return -1;
+		}
+	}
+	keep_partial(c, sc->rbuf + off, have - off);
+	return 0;
+}
+
+/*
+ * Unwrap the WebSocket frames raw[0..len) of subscriber i into
+ * sc->rbuf[have..) and answer a ping.  Returns the bytes of the
+ * protocol's stream now in sc->rbuf, or -1 when the server closed or
+ * broke the framing (the connection is closed).
+ */
+static long
+conn_unframe(struct sub_child *sc, int i, const char *raw, size_t len,
+    size_t have)
+{
+	struct sconn *c = &sc->c[i];
+	char f[LG_WS_HEADER_MAX + 125];
+	const char *pong;
+	size_t plen;
+	long n = ws_unframe(c->ws, raw, len, sc->rbuf + have);
+
+	if (n < 0) {
+		note_error(sc, "WebSocket: a close frame or a bad frame", 39);
+		conn_close(sc, i, 1);
+		return -1;
+	}
+	if ((pong = ws_pong(c->ws, &plen)) != NULL)
+		conn_write(c, f, ws_frame(f, 0xa, pong, plen));
+	return (long)have + n;
+}
+
+/*
+ * The response's head to subscriber i's HTTP request, maybe followed by
+ * the stream, in sc->rbuf[0..have).  Once the head is whole and right,
+ * a WebSocket subscribes, an event stream (subscribed by the request)
+ * waits for its confirmation; what came after the head is read as the
+ * stream.
+ */
+static void
+conn_opened(struct sub_child *sc, int i, size_t have)
+{
+	struct sconn *c = &sc->c[i];
+	long h, n;
+
+	h = http_response(sc->o, c->idx, sc->rbuf, have,
+	    sc->slot->last_error, sizeof(sc->slot->last_error));
+	if (h <= 0) {
+		if (h == 0)
+			keep_partial(c, sc->rbuf, have);
+		else
+			conn_close(sc, i, 0);
+		return;
+	}
+	keep_partial(c, NULL, 0);
+	have -= (size_t)h;
+	if (sc->o->xport == XP_SSE) {
+		c->state = SC_SUBSCRIBING;
+		memmove(sc->rbuf, sc->rbuf + h, have);
+		conn_decode(sc, i, have);
+		return;
+	}
+	if ((c->ws = ws_conn_new()) == NULL) {
+		note_error(sc, "out of memory", 13);
+		conn_close(sc, i, 0);
+		return;
+	}
+	memcpy(sc->wbuf, sc->rbuf + h, have);
+	conn_subscribe(sc, i);
+	if (c->fd >= 0 && (n = conn_unframe(sc, i, sc->wbuf, have, 0)) >= 0)
+		conn_decode(sc, i, (size_t)n);
+}
+
+/*
  * Read what subscriber i's connection has and act on every whole frame.
  * Returns 1 if more may be waiting (the read filled the buffer, or TLS
  * stopped early: the connection is edge-triggered, so read again), else 0.
@@ -409,15 +579,17 @@ static int
 conn_read(struct sub_child *sc, int i)
 {
 	struct sconn *c = &sc->c[i];
-	struct wire_ev ev;
-	size_t have = c->plen, off = 0;
+	size_t have = c->plen;
 	ssize_t r;
-	long k;
+	long n;
 	int again = 0;
 
 	if (have > 0)
 		memcpy(sc->rbuf, c->pend, have);
-	r = conn_recv(c, sc->rbuf + have, LG_READ_BUF - have, &again);
+	/* frames are read apart: their payload, never longer, joins what
+	 * was pending */
+	r = conn_recv(c, c->ws != NULL ? sc->wbuf : sc->rbuf + have,
+	    LG_READ_BUF - have, &again);
 	if (r <= 0) {
 		if (r == 0)
 			conn_close(sc, i, 1);
@@ -426,30 +598,15 @@ conn_read(struct sub_child *sc, int i)
 	sc->now = now_ns();
 	sc->step = sc->ctl->step;
 	sc->step_start = sc->ctl->step_start_ns;
-	have += (size_t)r;
-	while (off < have) {
-		memset(&ev, 0, sizeof(ev));
-		k = wire_parse(sc->o->proto, sc->rbuf + off, have - off, &ev);
-		if (k == 0)
-			break;
-		if (k < 0) {
-			sc->slot->errors++;
-			note_error(sc, "protocol error", 14);
-			conn_close(sc, i, 1);
-			return 0;
-		}
-		off += (size_t)k;
-		switch (on_frame(sc, i, &ev)) {
-		case -1:
-			conn_close(sc, i, 1);
-			return 0;
-		case 1:			/* a slow subscriber: drop the rest */
-			keep_partial(c, NULL, 0);
-			return 0;
-		}
+	if (c->state == SC_OPENING) {
+		conn_opened(sc, i, have + (size_t)r);
+		return c->fd >= 0 && again;
 	}
-	keep_partial(c, sc->rbuf + off, have - off);
-	return again;
+	if (c->ws == NULL)
+		n = (long)have + r;
+	else if ((n = conn_unframe(sc, i, sc->wbuf, (size_t)r, have)) < 0)
+		return 0;
+	return conn_decode(sc, i, (size_t)n) == 0 ? again : 0;
 }
 
 /* PH_DROP: close every connection at once, then resubscribe them all. */
@@ -488,8 +645,10 @@ sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
 	sc.c = calloc((size_t)sc.n + 1, sizeof(*sc.c));
 	sc.queue = calloc((size_t)sc.n + 1, sizeof(*sc.queue));
 	sc.rbuf = malloc(LG_READ_BUF);
+	sc.wbuf = o->xport == XP_WS ? malloc(LG_READ_BUF) : NULL;
 	if ((sc.ep = epoll_create1(EPOLL_CLOEXEC)) == -1 || sc.c == NULL ||
-	    sc.queue == NULL || sc.rbuf == NULL)
+	    sc.queue == NULL || sc.rbuf == NULL ||
+	    (o->xport == XP_WS && sc.wbuf == NULL))
 		_exit(2);
 	if (o->tls && (sc.tls = tls_client_ctx(o, sc.slot->last_error,
 	    sizeof(sc.slot->last_error))) == NULL) {

@@ -460,3 +460,66 @@ wire_parse(enum lg_proto p, const char *buf, size_t len, struct wire_ev *ev)
 	}
 	return -1;
 }
+
+/*
+ * herald's lines as server-sent events (herald-protocol(7), "OTHER
+ * FRAMINGS"): "event: VERB", "data: the rest of the line", maybe "id:",
+ * then an empty line.  Decodes the first event in buf[0..len) as
+ * wire_parse does a line.
+ */
+long
+wire_parse_sse(const char *buf, size_t len, struct wire_ev *ev)
+{
+	const char *end = memmem(buf, len, "\n\n", 2), *p, *nl, *ename = NULL;
+	const char *data = NULL, *dend = NULL, *sp;
+	size_t elen = 0;
+
+	if (end == NULL)
+		return len > LG_MAX_FRAME ? -1 : 0;
+	for (p = buf; p <= end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end + 1 - p));
+		if ((size_t)(nl - p) > 7 && memcmp(p, "event: ", 7) == 0) {
+			ename = p + 7;
+			elen = (size_t)(nl - ename);
+		} else if ((size_t)(nl - p) >= 6 && memcmp(p, "data: ", 6) == 0) {
+			data = p + 6;
+			dend = nl;
+		}
+	}
+	ev->type = EV_NONE;
+	ev->text = data != NULL ? data : buf;
+	ev->tlen = data != NULL ? (size_t)(dend - data) : 0;
+	if (ename == NULL || data == NULL)
+		return end - buf + 2;
+	if (elen == 3 && memcmp(ename, "msg", 3) == 0) {
+		/* data: topic seq payload */
+		if ((sp = memchr(data, ' ', ev->tlen)) == NULL)
+			return -1;
+		p = sp + 1;
+		ev->seq = num(&p, dend);
+		if (p >= dend || *p != ' ')
+			return -1;
+		ev->type = EV_MSG;
+		ev->payload = p + 1;
+		ev->plen = (size_t)(dend - p - 1);
+	} else if (elen == 2 && memcmp(ename, "ok", 2) == 0 &&
+	    ev->tlen > 4 && memcmp(data, "SUB ", 4) == 0) {
+		ev->type = EV_SUBACK;
+		p = dend;
+		while (p > data && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		ev->seq = num(&p, dend);
+	} else if (elen == 3 && memcmp(ename, "val", 3) == 0)
+		ev->type = EV_VAL;
+	else if (elen == 3 && memcmp(ename, "gap", 3) == 0) {
+		ev->type = EV_GAP;		/* data: first last */
+		p = data;
+		ev->seq = num(&p, dend);
+		p++;
+		ev->seq2 = num(&p, dend);
+	} else if (elen == 3 && memcmp(ename, "err", 3) == 0)
+		ev->type = EV_ERR;
+	else if (elen == 3 && memcmp(ename, "bye", 3) == 0)
+		ev->type = EV_BYE;
+	return end - buf + 2;
+}

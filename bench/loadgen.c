@@ -2,7 +2,7 @@
  * loadgen: hold many subscribers on a pub/sub server, publish at a paced
  * rate, and report what arrived, how late, and what it cost the server.
  * Speaks herald, MQTT 3.1.1 (QoS 0), Redis RESP and NATS, the subscribers
- * over TLS if asked; see bench/README.md.  Every phase of a run ends with
+ * over TLS, WebSocket or server-sent events if asked; see bench/README.md.  Every phase of a run ends with
  * one line:
  *
  *   RESULT server=herald scenario=broadcast phase=step rate=100 ... p99_us=...
@@ -120,7 +120,12 @@ usage(void)
 "  --tls                the subscribers connect with TLS (no verification);\n"
 "                       the publisher stays plaintext: give --pub-port\n"
 "  --tls-ca FILE        --tls, verifying the server's certificate against the\n"
-"                       CA certificates in FILE and its address (--host)\n",
+"                       CA certificates in FILE and its address (--host)\n"
+"  --ws PATH            the subscribers open a WebSocket on PATH (herald:\n"
+"                       subprotocol herald.v1; nats: its websocket port)\n"
+"                       and speak the protocol in its frames\n"
+"  --sse PATH           herald: the subscribers send GET PATH?sub=TOPIC and\n"
+"                       read server-sent events\n",
 	    LG_TS_DIGITS + 1, LG_CHILD_CONNS);
 	exit(2);
 }
@@ -179,7 +184,8 @@ parse_options(int argc, char **argv)
 		{ "connect-timeout", 1, 0, 'T' }, { "verbose", 0, 0, 'v' },
 		{ "pub-nagle", 0, 0, 'N' }, { "auth-token", 1, 0, 'A' },
 		{ "tls", 0, 0, 'L' }, { "tls-ca", 1, 0, 'C' },
-		{ "storm-move", 0, 0, 'M' },
+		{ "storm-move", 0, 0, 'M' }, { "ws", 1, 0, 'W' },
+		{ "sse", 1, 0, 'E' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -223,6 +229,8 @@ parse_options(int argc, char **argv)
 		case 'L': O.tls = 1; break;
 		case 'C': O.tls = 1; O.tls_ca = optarg; break;
 		case 'M': O.storm_move = 1; break;
+		case 'W': O.xport = XP_WS; O.path = optarg; break;
+		case 'E': O.xport = XP_SSE; O.path = optarg; break;
 		case 'e': O.series = atof(optarg); break;
 		case 'T': O.connect_timeout = atof(optarg); break;
 		case 'v': O.verbose = 1; break;
@@ -247,6 +255,15 @@ parse_options(int argc, char **argv)
 	    strlen(O.auth_token) > LG_MAX_TOKEN)) {
 		fprintf(stderr, "loadgen: --auth-token is for herald, at most "
 		    "%d bytes\n", LG_MAX_TOKEN);
+		exit(2);
+	}
+	if ((O.xport == XP_WS && O.proto != PROTO_HERALD &&
+	    O.proto != PROTO_NATS) || (O.xport == XP_SSE &&
+	    (O.proto != PROTO_HERALD || O.auth_token != NULL ||
+	    O.storm_at > 0)) || (O.xport != XP_TCP && O.tls)) {
+		fprintf(stderr, "loadgen: --ws is for herald and nats, --sse "
+		    "for herald (without --auth-token or a storm), neither "
+		    "with --tls\n");
 		exit(2);
 	}
 	if (O.storm_at > 0 && O.nrates != 1) {

@@ -29,6 +29,8 @@
 #define LG_MAX_FRAME		(LG_MAX_PAYLOAD + 1024) /* longest frame we accept */
 #define LG_MAX_RETRIES		5	/* connect attempts per subscriber */
 #define LG_MAX_LADDER		64	/* rates in one ladder */
+#define LG_WS_HEADER_MAX	14	/* a client's frame header: 2, 8 for a
+					 * 64-bit length, 4 for the mask */
 
 /* The histogram: 32 sub-buckets per power of two of nanoseconds (3 %). */
 #define HIST_SUB_BITS		5
@@ -36,6 +38,13 @@
 #define HIST_BUCKETS		(42 * HIST_SUB)
 
 enum lg_proto { PROTO_HERALD, PROTO_MQTT, PROTO_REDIS, PROTO_NATS };
+
+/* What carries the protocol to the subscribers. */
+enum lg_xport {
+	XP_TCP,		/* the protocol's bytes on the connection */
+	XP_WS,		/* --ws PATH: WebSocket frames after an HTTP upgrade */
+	XP_SSE		/* --sse PATH: herald's lines as server-sent events */
+};
 
 enum lg_phase {
 	PH_CONNECT,	/* connect and subscribe every subscriber */
@@ -123,6 +132,8 @@ struct lg_opts {
 	const char	*auth_token;	/* herald: AUTH with it before the SUB */
 	int		 tls;		/* subscribers connect with TLS */
 	const char	*tls_ca;	/* verify the server against it (or NULL) */
+	enum lg_xport	 xport;		/* how the subscribers are served */
+	const char	*path;		/* XP_WS, XP_SSE: the request's path */
 	int		 verbose;
 };
 
@@ -159,6 +170,7 @@ size_t		 wire_publish(enum lg_proto, char *, size_t, const char *,
 size_t		 wire_pong(enum lg_proto, char *, size_t);
 long		 wire_parse(enum lg_proto, const char *, size_t,
 		    struct wire_ev *);
+long		 wire_parse_sse(const char *, size_t, struct wire_ev *);
 void		 wire_payload(char *, size_t, uint64_t);
 int		 wire_payload_ts(const char *, size_t, uint64_t *);
 
@@ -186,6 +198,18 @@ ssize_t		 tls_recv(SSL *, char *, size_t, int *);
 int		 tls_send(SSL *, const char *, size_t);
 void		 tls_conn_free(SSL *);
 void		 tls_error(char *, size_t, const char *);
+
+/* lg_ws.c: the subscribers over WebSocket or server-sent events. */
+struct ws_conn;
+struct ws_conn	*ws_conn_new(void);
+void		 ws_conn_free(struct ws_conn *);
+long		 ws_unframe(struct ws_conn *, const char *, size_t, char *);
+size_t		 ws_frame(char *, int, const char *, size_t);
+const char	*ws_pong(struct ws_conn *, size_t *);
+size_t		 http_request(const struct lg_opts *, char *, size_t, uint32_t,
+		    const char *);
+long		 http_response(const struct lg_opts *, uint32_t, const char *,
+		    size_t, char *, size_t);
 
 /* lg_sub.c: a subscriber child. */
 void		 sub_child_main(const struct lg_opts *, struct lg_ctl *, int,
