@@ -872,6 +872,8 @@ upgrade_command(const char *pidfile)
 			    "master runs: see the log\n", (int)pid);
 			exit(1);
 		}
+		if (title[0] == '\0')
+			continue;	/* exiting: its memory is gone */
 		if (strstr(title, "(upgrading)") != NULL)
 			seen = 1;
 		else if (seen || ms >= 2000) {
