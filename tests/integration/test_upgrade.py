@@ -316,6 +316,20 @@ class Upgrade(ht.HeraldTestCase):
         self.assertEqual(lines[-1], 'BYE auth-expired')
         self.assertEqual(stat_of(srv, 'handover_restarts'), 0)
 
+    def test_idle_time_moves(self):
+        """A client's idle time moves with it: idle 2.5 s of its 4 before
+        the upgrade, it is told BYE idle about 1.5 s after, not 4."""
+        srv = self.server(overrides={'clients.idle_timeout': '4'})
+        c = srv.connect()
+        time.sleep(2.5)
+        srv.replace_binary()
+        rc, out = srv.upgrade()
+        self.assertEqual(rc, 0, out)
+        t0 = time.monotonic()
+        lines = c.read_until(lambda l: l.startswith('BYE'), timeout=6)
+        self.assertEqual(lines[-1], 'BYE idle')
+        self.assertLess(time.monotonic() - t0, 3.5)
+
     def test_systemd_notify(self):
         """Type=notify: READY=1 with the master's pid at start; the new
         master of an upgrade sends its own MAINPID before the old master
