@@ -193,18 +193,24 @@ make_parent_dirs(const char *path, mode_t mode)
 	}
 }
 
+void
+bus_config_of(const struct herald_config *c, struct bus_config *bc)
+{
+	memset(bc, 0, sizeof(*bc));
+	bc->file = c->bus_file;
+	bc->ring_size = c->bus_size;
+	bc->retained_max = c->bus_retained_max;
+	bc->retained_bytes = c->bus_retained_bytes;
+	bc->counter_slots = SLOT_WORKER(c->workers) + 1;
+}
+
 static void
 open_bus(struct herald *h)
 {
 	struct bus_config bc;
 	char err[512];
 
-	memset(&bc, 0, sizeof(bc));
-	bc.file = h->cfg.bus_file;
-	bc.ring_size = h->cfg.bus_size;
-	bc.retained_max = h->cfg.bus_retained_max;
-	bc.retained_bytes = h->cfg.bus_retained_bytes;
-	bc.counter_slots = SLOT_WORKER(h->cfg.workers) + 1;
+	bus_config_of(&h->cfg, &bc);
 	if (bc.file[0] != '\0')
 		make_parent_dirs(bc.file, 0750);
 	if ((h->bus = bus_open(&bc, err, sizeof(err))) == NULL)

@@ -31,6 +31,8 @@ extern int		 nchildren;
 extern struct event_base *base;
 
 void	spawn(struct child *);
+/* The bus's settings of a configuration. */
+void	bus_config_of(const struct herald_config *, struct bus_config *);
 /* Take the pidfile over from the old master (its lock comes with the
  * descriptor) and write this master's pid in it. */
 void	pidfile_adopt(int fd);

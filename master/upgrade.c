@@ -270,12 +270,7 @@ upgrade_take_over(struct herald *h)
 	if (strcmp(hello.bus_file, h->cfg.bus_file) != 0)
 		refuse("bus.file is \"%s\" in the configuration, \"%s\" runs: "
 		    "a restart applies it", h->cfg.bus_file, hello.bus_file);
-	memset(&bc, 0, sizeof(bc));
-	bc.file = h->cfg.bus_file;
-	bc.ring_size = h->cfg.bus_size;
-	bc.retained_max = h->cfg.bus_retained_max;
-	bc.retained_bytes = h->cfg.bus_retained_bytes;
-	bc.counter_slots = SLOT_WORKER(h->cfg.workers) + 1;
+	bus_config_of(&h->cfg, &bc);
 	if ((h->bus = bus_adopt(&bc, fds[0], err, sizeof(err))) == NULL)
 		refuse("%s: a restart applies a change of bus.*", err);
 	h->nlisteners = hello.nlisteners;
