@@ -258,6 +258,40 @@ class Upgrade(ht.HeraldTestCase):
             c['s'].close()
         pubs.close()
 
+    def test_new_workers_let_the_handover_go(self):
+        """Each new worker sees its predecessor finish (the hand-over
+        socket ends: it logs what it adopted and frees what adopting
+        took) and then holds what the old worker held: none of the
+        masters' sockets of the upgrade leaked into it."""
+        srv = self.server()
+        conns = [srv.connect() for _ in range(6)]
+        for c in conns:
+            c.cmd('SUB t/x')
+        old = {r: srv.fd_kinds(p) for r, p in srv.worker_pids().items()}
+        srv.replace_binary()
+        srv.signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while True:
+            done = re.findall(r'worker (\d+) info: upgrade: adopted (\d+) '
+                              r'clients', srv.log())
+            if len(done) == len(old) and srv.master_pid() != srv.pid:
+                break
+            self.assertLess(time.monotonic(), deadline, srv.log_tail())
+            time.sleep(0.05)
+        self.assertEqual(sum(int(n) for _, n in done), len(conns))
+        new_master = srv.master_pid()
+        new = {}
+        for pid in os.listdir('/proc'):
+            if pid.isdigit() and ht.proc_ppid(int(pid)) == new_master:
+                m = re.match(r'heraldd: worker process (\d+)',
+                             ht.proc_cmdline(int(pid)) or '')
+                if m:
+                    new['worker ' + m.group(1)] = srv.fd_kinds(int(pid))
+        self.assertEqual(new, old)
+        for c in conns:
+            self.assertTrue(c.cmd('PING a')[-1].startswith('PONG'))
+            c.close()
+
     def test_sse_told_restart(self):
         """A server-sent events stream cannot move: BYE restart, then the
         stream ends (EventSource resumes with Last-Event-ID)."""
