@@ -583,9 +583,11 @@ storm(uint64_t go, uint64_t *ready_before, double q[3])
 
 /*
  * --mark-at: O.mark_at seconds into the step say so on stdout (a driver
- * acts on the server then: upgrades it, restarts it), then watch until
- * the publisher is done how the subscribers held at the mark (*held)
- * resubscribe (--reconnect), as the storm does.  Returns the mark's time.
+ * acts on the server then: upgrades it, restarts it), then watch how the
+ * subscribers held at the mark (*held) resubscribe (--reconnect), as the
+ * storm does, until the publisher is done and every one the server
+ * closed is back or given up (at most STORM_MAX_S).  Returns the mark's
+ * time.
  */
 static uint64_t
 mark(uint64_t go, const struct lg_slot *before, uint64_t *held, double q[3])
@@ -603,11 +605,16 @@ mark(uint64_t go, const struct lg_slot *before, uint64_t *held, double q[3])
 	printf("MARK step=%llu t_ns=%llu\n", (unsigned long long)C->step,
 	    (unsigned long long)t_mark);
 	fflush(stdout);
-	while (!C->pub_done) {
+	for (;;) {
 		sleep_s(STORM_POLL_MS / 1000.0);
 		sum_slots(&s, NULL);
+		t = now_ns();
 		resync_quantiles(s.resynced - before->resynced, *held,
-		    (double)(now_ns() - t_mark) / 1e9, q, &k);
+		    (double)(t - t_mark) / 1e9, q, &k);
+		if (C->pub_done && (s.resynced - before->resynced +
+		    s.failed - before->failed >= s.closed - before->closed ||
+		    t - t_mark > STORM_MAX_S * 1000000000ull))
+			break;
 	}
 	return t_mark;
 }
