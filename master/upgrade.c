@@ -856,6 +856,9 @@ upgrade_command(const char *pidfile)
 			    "master runs: see the log\n", (int)pid);
 			exit(1);
 		}
+		if (title[0] == '\0')
+			continue;	/* ending: its title went with its
+					 * memory, before it is a zombie */
 		if (strstr(title, "(upgrading)") != NULL)
 			seen = 1;
 		else if (seen || ms >= 2000) {

@@ -13,7 +13,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import resource
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.environ.get('HERALD_TESTS',
@@ -291,6 +293,58 @@ class Upgrade(ht.HeraldTestCase):
         for c in conns:
             self.assertTrue(c.cmd('PING a')[-1].startswith('PONG'))
             c.close()
+
+    def test_upgrade_command_waits_for_the_end(self):
+        """heraldd -s upgrade while the old master ends: from when its
+        memory is gone (and with it its title: /proc/PID/cmdline reads
+        empty) to when it is a zombie (its descriptors being closed), it
+        is neither upgrading nor rolled back: the command waits, then
+        reports the new master.  Two stand-ins play the masters, the old
+        one ending with many descriptors to close."""
+        pairs = 9000
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2 * pairs + 100:
+            self.skipTest('needs %d open files' % (2 * pairs + 100))
+        tmp = tempfile.mkdtemp(prefix='herald-test-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, 'heraldd.pid')
+
+        def stand_in(title, code):
+            p = subprocess.Popen([title, '-c', code],
+                                 executable=sys.executable,
+                                 stdout=subprocess.PIPE)
+            self.addCleanup(lambda: (p.poll() is None and p.kill(),
+                                     p.wait(), p.stdout.close()))
+            return p
+
+        new = stand_in('heraldd: master process',
+                       'import time; time.sleep(60)')
+        ending = (
+            'import os, resource, socket, time\n'
+            'soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n'
+            'resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n'
+            'keep = [socket.socketpair() for _ in range(%d)]\n'
+            'time.sleep(0.2)\n'
+            'with open(%r, "w") as f:\n'
+            '    f.write("%d\\n")\n'
+            'os.rename(%r, %r)\n'
+            'os._exit(0)\n' % (pairs, pidfile + '.new', new.pid,
+                                pidfile + '.new', pidfile))
+        old = stand_in('heraldd: master process', (
+            'import os, signal\n'
+            'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])\n'
+            'print("ready", flush=True)\n'
+            'signal.sigwait([signal.SIGUSR2])\n'
+            'os.execv(%r, ["heraldd: master process (upgrading)", "-c",'
+            ' %r])\n' % (sys.executable, ending)))
+        self.assertEqual(old.stdout.readline(), b'ready\n')
+        with open(pidfile, 'w') as f:
+            f.write('%d\n' % old.pid)
+        r = subprocess.run([ht.HERALDD, '-o', 'pidfile=%s' % pidfile, '-s',
+                            'upgrade'], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('upgraded: pid %d -> %d' % (old.pid, new.pid),
+                      r.stdout)
 
     def test_sse_told_restart(self):
         """A server-sent events stream cannot move: BYE restart, then the
