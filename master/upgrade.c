@@ -857,8 +857,7 @@ upgrade_command(const char *pidfile)
 			exit(1);
 		}
 		if (title[0] == '\0')
-			continue;	/* ending: its title went with its
-					 * memory, before it is a zombie */
+			continue;	/* exiting: its memory is gone */
 		if (strstr(title, "(upgrading)") != NULL)
 			seen = 1;
 		else if (seen || ms >= 2000) {
