@@ -7,7 +7,9 @@
  * already due are written together, in one write().  A server that
  * cannot take the messages as fast holds the publisher back (TCP); after
  * the step's duration plus PUB_GRACE_NS the publisher gives up, and only
- * the messages it wrote in full count as published.
+ * the messages it wrote in full count as published.  With --reconnect a
+ * connection the server closes is made again (a restart) and the message
+ * being written when it closed is written whole on the new one.
  */
 #include <sys/socket.h>
 
@@ -49,8 +51,9 @@ pub_fail(struct pub *p, const char *what)
 	_exit(1);
 }
 
-/* Read one reply frame while still blocking (the handshake). */
-static void
+/* Read one reply frame while still blocking (the handshake): NULL, or
+ * what went wrong. */
+static const char *
 pub_expect(struct pub *p)
 {
 	struct wire_ev ev;
@@ -62,17 +65,44 @@ pub_expect(struct pub *p)
 		if (k > 0) {
 			memmove(p->in, p->in + k, p->inlen - (size_t)k);
 			p->inlen -= (size_t)k;
-			if (ev.type == EV_ERR)
-				pub_fail(p, "refused");
-			return;
+			return ev.type == EV_ERR ? "refused" : NULL;
 		}
 		if (k < 0)
-			pub_fail(p, "protocol error");
+			return "protocol error";
 		r = read(p->fd, p->in + p->inlen, sizeof(p->in) - p->inlen);
 		if (r <= 0)
-			pub_fail(p, "handshake");
+			return "handshake";
 		p->inlen += (size_t)r;
 	}
+}
+
+static const char *pub_connect(struct pub *);
+
+/*
+ * The server closed the publisher: the end of the step, or with
+ * --reconnect a new connection (LG_RECONNECT_PAUSE_MS apart while it is
+ * refused), the unfinished message written again from its start.
+ */
+static void
+pub_lost(struct pub *p, const char *what)
+{
+	int j = p->nends;
+
+	if (!p->o->reconnect)
+		pub_fail(p, what);
+	for (;;) {
+		close(p->fd);
+		p->inlen = 0;	/* the old connection's unread replies */
+		if (pub_connect(p) == NULL)
+			break;
+		if (p->ctl->pub_stop >= 2)
+			pub_fail(p, what);
+		usleep(LG_RECONNECT_PAUSE_MS * 1000);
+	}
+	p->ctl->pub_reconnects++;
+	while (j > 0 && p->ends[j - 1] > p->ooff)
+		j--;
+	p->ooff = j > 0 ? p->ends[j - 1] : 0;
 }
 
 /* Drop what the server sent (replies), answering NATS PINGs; no blocking. */
@@ -103,7 +133,7 @@ pub_drain(struct pub *p)
 		p->inlen -= off;
 	}
 	if (r == 0 || (r == -1 && errno != EAGAIN))
-		pub_fail(p, "server closed the publisher");
+		pub_lost(p, "server closed the publisher");
 }
 
 /* Write out what is buffered, waiting (and draining replies) as needed. */
@@ -119,8 +149,10 @@ pub_flush(struct pub *p, int all)
 			p->ooff += (size_t)r;
 			continue;
 		}
-		if (r == -1 && errno != EAGAIN)
-			pub_fail(p, "write");
+		if (r == -1 && errno != EAGAIN) {
+			pub_lost(p, "write");
+			continue;
+		}
 		pfd.fd = p->fd;
 		pfd.events = POLLOUT | POLLIN;
 		poll(&pfd, 1, 10);
@@ -143,16 +175,20 @@ pub_unwritten(const struct pub *p)
 	return (uint64_t)(p->nends - j);
 }
 
-/* Connect and say hello as the protocol wants; the socket ends non-blocking. */
-static void
+/*
+ * Connect and say hello as the protocol wants; the socket ends
+ * non-blocking.  NULL, or what went wrong (p->fd is then to be closed).
+ */
+static const char *
 pub_connect(struct pub *p)
 {
+	const char *why = NULL;
 	char buf[256];
 	size_t n;
 	int fl, one = 1;
 
 	if ((p->fd = tcp_connect_nb(p->o->host, p->o->pub_port, 0)) == -1)
-		pub_fail(p, "connect");
+		return "connect";
 	/* Nagle would hold a paced write back until the server ACKs the one
 	 * before: a server that does not answer a publication (herald's PUB,
 	 * NATS, MQTT QoS 0) may send that ACK delayed, up to 40 ms later,
@@ -161,15 +197,17 @@ pub_connect(struct pub *p)
 	if (!p->o->pub_nagle)
 		setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
-	if (p->o->proto == PROTO_HERALD || p->o->proto == PROTO_NATS)
-		pub_expect(p);		/* HELLO, INFO */
+	if ((p->o->proto == PROTO_HERALD || p->o->proto == PROTO_NATS) &&
+	    (why = pub_expect(p)) != NULL)	/* HELLO, INFO */
+		return why;
 	n = wire_connect(p->o->proto, buf, sizeof(buf), 0xfffffffu);
 	if (n > 0 && write(p->fd, buf, n) != (ssize_t)n)
-		pub_fail(p, "write");
-	if (p->o->proto == PROTO_MQTT)
-		pub_expect(p);		/* CONNACK */
+		return "write";
+	if (p->o->proto == PROTO_MQTT && (why = pub_expect(p)) != NULL)
+		return why;		/* CONNACK */
 	fl = fcntl(p->fd, F_GETFL);
 	fcntl(p->fd, F_SETFL, fl | O_NONBLOCK);
+	return NULL;
 }
 
 /* Sleep until the absolute monotonic time t. */
@@ -194,6 +232,7 @@ pub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, double rate,
 {
 	static char topics[1024][32];
 	char payload[LG_MAX_PAYLOAD], topic[32];
+	const char *why;
 	uint64_t i = 0, total, t0, due, now;
 	size_t room = (size_t)o->payload + 600;
 	struct pub p;
@@ -203,7 +242,8 @@ pub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, double rate,
 	p.ctl = ctl;
 	if ((p.out = malloc(PUB_BUF)) == NULL)
 		_exit(2);
-	pub_connect(&p);
+	if ((why = pub_connect(&p)) != NULL)
+		pub_fail(&p, why);
 	for (i = 0; i < 1024 && i < (uint64_t)o->topics; i++)
 		wire_topic(o->proto, topics[i], sizeof(topics[i]), (int)i);
 	ctl->pub_ready = 1;

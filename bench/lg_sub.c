@@ -3,7 +3,9 @@
  * LG_CHILD_CONNS), each on its own connection, each subscribed to one topic.
  * It times every delivery against the send time at the start of its
  * payload and counts into its slot of the shared mapping.  It exits when
- * the parent says so or when the pipe from the parent closes.  With TLS
+ * the parent says so or when the pipe from the parent closes.  With
+ * --reconnect a subscriber the server closes connects again and resumes
+ * (herald: SUB topic <the last seq seen>), as after a restart.  With TLS
  * (lg_tls.c) the handshake runs in the same loop, between connect() and
  * the subscription; so does the HTTP request that opens a WebSocket or an
  * event stream (lg_ws.c), whose frames are then unwrapped into the byte
@@ -42,6 +44,7 @@ struct sconn {
 	uint32_t	 idx;		/* global subscriber number */
 	uint8_t		 state;		/* enum sc_state */
 	uint8_t		 slow;		/* stops reading once subscribed */
+	uint8_t		 idle;		/* on the topic nobody publishes to */
 	uint8_t		 retries;	/* failed connect attempts */
 	uint8_t		 resume;	/* resubscribing after PH_DROP */
 	uint32_t	 plen;		/* bytes of an unfinished frame in pend */
@@ -63,6 +66,7 @@ struct sub_child {
 	int		 qhead, qlen;
 	int		 inflight;	/* connecting, in TLS, opening or
 					 * subscribing */
+	uint64_t	 pause_until;	/* --reconnect: no connect() before */
 	SSL_CTX		*tls;		/* TLS: the context, NULL for plaintext */
 	char		*rbuf;		/* LG_READ_BUF */
 	char		*wbuf;		/* --ws: LG_READ_BUF of frames, read
@@ -112,19 +116,26 @@ conn_shut(struct sub_child *sc, struct sconn *c)
 
 /*
  * Close subscriber i's connection.  A connection that had not yet been
- * confirmed is retried (up to LG_MAX_RETRIES); a ready one is dead when the
- * server closed it.
+ * confirmed is retried (up to LG_MAX_RETRIES, or LG_RECONNECT_RETRIES
+ * LG_RECONNECT_PAUSE_MS apart when it is a --reconnect: the server may be
+ * starting again); a ready one is dead when the server closed it, unless
+ * --reconnect, which queues it to resume.
  */
 static void
 conn_close(struct sub_child *sc, int i, int by_server)
 {
 	struct sconn *c = &sc->c[i];
+	int reconnect = sc->o->reconnect && c->resume;
 
 	conn_shut(sc, c);
 	if (c->state == SC_CONNECTING || c->state == SC_HANDSHAKE ||
 	    c->state == SC_OPENING || c->state == SC_SUBSCRIBING) {
 		sc->inflight--;
-		if (++c->retries < LG_MAX_RETRIES && sc->ctl->phase != PH_EXIT)
+		if (reconnect)
+			sc->pause_until = now_ns() +
+			    LG_RECONNECT_PAUSE_MS * 1000000ull;
+		if (++c->retries < (reconnect ? LG_RECONNECT_RETRIES :
+		    LG_MAX_RETRIES) && sc->ctl->phase != PH_EXIT)
 			enqueue(sc, i);
 		else {
 			c->state = SC_DEAD;
@@ -132,8 +143,15 @@ conn_close(struct sub_child *sc, int i, int by_server)
 		}
 		return;
 	}
-	if (c->state == SC_READY && by_server)
+	if (c->state == SC_READY && by_server) {
 		sc->slot->closed++;
+		if (sc->o->reconnect && sc->ctl->phase != PH_EXIT) {
+			c->resume = 1;
+			c->retries = 0;
+			enqueue(sc, i);
+			return;
+		}
+	}
 	c->state = SC_DEAD;
 }
 
@@ -239,11 +257,11 @@ conn_recv(struct sconn *c, char *buf, size_t len, int *again)
 static int conn_read(struct sub_child *, int);
 
 /* Subscriber c's topic: the slow ones share topic 0 with the first
- * normal ones. */
+ * normal ones; the idle ones have one nobody publishes to (-1). */
 static int
 conn_topic(const struct sub_child *sc, const struct sconn *c)
 {
-	return c->idx < (uint32_t)sc->o->subs ?
+	return c->idle ? -1 : c->idx < (uint32_t)sc->o->subs ?
 	    (int)(c->idx % (uint32_t)sc->o->topics) : 0;
 }
 
@@ -273,8 +291,10 @@ conn_subscribe(struct sub_child *sc, int i)
 		return;
 	}
 	/* Edge-triggered: a level-triggered socket would be polled once more
-	 * after each read only to find it empty (a tenth of our CPU). */
-	conn_wait(sc, i, EPOLLIN | EPOLLET);
+	 * after each read only to find it empty (a tenth of our CPU).
+	 * EPOLLRDHUP tells an end that came with the last data (BYE, then
+	 * the close), which a short read would leave unread. */
+	conn_wait(sc, i, EPOLLIN | EPOLLET | EPOLLRDHUP);
 	/* the handshake's last read may have left records in OpenSSL's
 	 * buffer, which no edge of the socket would announce */
 	if (c->ssl != NULL)
@@ -661,7 +681,8 @@ sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
 	for (i = 0; i < sc.n; i++) {
 		sc.c[i].fd = -1;
 		sc.c[i].idx = (uint32_t)(lo + i);
-		sc.c[i].slow = lo + i >= o->subs;
+		sc.c[i].slow = lo + i >= o->subs && lo + i < o->subs + o->slow;
+		sc.c[i].idle = lo + i >= o->subs + o->slow;
 		enqueue(&sc, i);
 	}
 	sc.slot->alive = 1;
@@ -670,7 +691,8 @@ sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
 			dropped = 1;
 			drop_all(&sc);
 		}
-		while (sc.qlen > 0 && sc.inflight < o->inflight) {
+		while (sc.qlen > 0 && sc.inflight < o->inflight &&
+		    (sc.pause_until == 0 || now_ns() >= sc.pause_until)) {
 			i = (int)sc.queue[sc.qhead];
 			sc.qhead = (sc.qhead + 1) % sc.n;
 			sc.qlen--;
@@ -686,10 +708,14 @@ sub_child_main(const struct lg_opts *o, struct lg_ctl *ctl, int child,
 				conn_connected(&sc, (int)key);
 			else if (sc.c[key].state == SC_HANDSHAKE)
 				conn_handshake(&sc, (int)key);
-			else
+			else {
 				while (sc.c[key].fd >= 0 &&
 				    conn_read(&sc, (int)key) == 1)
 					;
+				if (sc.c[key].fd >= 0 && (evs[i].events &
+				    (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+					(void)conn_read(&sc, (int)key);
+			}
 		}
 	}
 	_exit(0);

@@ -35,11 +35,14 @@ wire_proto_parse(const char *s, enum lg_proto *p)
 	return -1;
 }
 
-/* Write the name of topic number t (NATS separates tokens with dots). */
+/* Write the name of topic number t, or of the idle subscribers' topic if t
+ * is negative (NATS separates tokens with dots). */
 size_t
 wire_topic(enum lg_proto p, char *out, size_t cap, int t)
 {
-	int n = snprintf(out, cap, p == PROTO_NATS ? "bench.%d" : "bench/%d", t);
+	int n = t < 0 ? snprintf(out, cap, p == PROTO_NATS ? "bench.idle" :
+	    "bench/idle") :
+	    snprintf(out, cap, p == PROTO_NATS ? "bench.%d" : "bench/%d", t);
 
 	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }

@@ -97,6 +97,7 @@ usage(void)
 "  --pub-port PORT      the publisher's port (default: --port)\n"
 "  --pid PID            server process (tree) to sample for RSS/PSS/CPU\n"
 "  --subs N             subscribers (1000)      --slow N   never-reading ones (0)\n"
+"  --idle N             subscribers of a topic nobody publishes to (0)\n"
 "  --topics T           subscriber i takes topic i %% T (1)\n"
 "  --payload BYTES      payload size, >= %d (64)\n"
 "  --addrs A            source addresses 127.0.0.1..A (16)\n"
@@ -112,6 +113,10 @@ usage(void)
 "  --storm-at S         reconnect storm: drop all after S s of publishing\n"
 "  --storm-move         ... and each resumes on the next --port (a failover)\n"
 "  --series S           sample the server's memory every S seconds\n"
+"  --mark-at S          print \"MARK step=N t_ns=T\" S seconds into each step\n"
+"                       (CLOCK_MONOTONIC): a driver acts on the server then\n"
+"  --reconnect          a subscriber (or the publisher) the server closes\n"
+"                       connects again and resumes where it was\n"
 "  --pub-nagle          the publisher leaves Nagle's algorithm on, as a\n"
 "                       naive publisher would (default: TCP_NODELAY)\n"
 "  --connect-timeout S  give up connecting after S s without progress (20)\n"
@@ -185,7 +190,8 @@ parse_options(int argc, char **argv)
 		{ "pub-nagle", 0, 0, 'N' }, { "auth-token", 1, 0, 'A' },
 		{ "tls", 0, 0, 'L' }, { "tls-ca", 1, 0, 'C' },
 		{ "storm-move", 0, 0, 'M' }, { "ws", 1, 0, 'W' },
-		{ "sse", 1, 0, 'E' },
+		{ "sse", 1, 0, 'E' }, { "idle", 1, 0, 'I' },
+		{ "mark-at", 1, 0, 'K' }, { "reconnect", 0, 0, 'R' },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -212,6 +218,9 @@ parse_options(int argc, char **argv)
 		case 'i': O.server_pid = atoi(optarg); break;
 		case 's': O.subs = atoi(optarg); break;
 		case 'w': O.slow = atoi(optarg); break;
+		case 'I': O.idle = atoi(optarg); break;
+		case 'K': O.mark_at = atof(optarg); break;
+		case 'R': O.reconnect = 1; break;
 		case 't': O.topics = atoi(optarg); break;
 		case 'b': O.payload = atoi(optarg); break;
 		case 'a': O.naddrs = atoi(optarg); break;
@@ -246,7 +255,8 @@ parse_options(int argc, char **argv)
 	}
 	if (O.pub_port == 0)
 		O.pub_port = O.port;
-	if (O.port <= 0 || O.subs < 1 || O.slow < 0 || O.topics < 1 ||
+	if (O.port <= 0 || O.subs < 1 || O.slow < 0 || O.idle < 0 ||
+	    O.topics < 1 ||
 	    O.topics > LG_MAX_TOPICS || O.payload <= LG_TS_DIGITS ||
 	    O.payload > LG_MAX_PAYLOAD - 1024 || O.naddrs < 1 ||
 	    O.naddrs > LG_MAX_ADDRS || O.inflight < 1)
@@ -266,6 +276,10 @@ parse_options(int argc, char **argv)
 		    "with --tls\n");
 		exit(2);
 	}
+	if (O.mark_at > 0 && O.storm_at > 0) {
+		fprintf(stderr, "loadgen: --mark-at or --storm-at, not both\n");
+		exit(2);
+	}
 	if (O.storm_at > 0 && O.nrates != 1) {
 		fprintf(stderr, "loadgen: --storm-at needs exactly one rate\n");
 		exit(2);
@@ -276,7 +290,7 @@ parse_options(int argc, char **argv)
 static void
 spawn_children(void)
 {
-	int total = O.subs + O.slow, k, i, lo = 0, fds[2];
+	int total = O.subs + O.slow + O.idle, k, i, lo = 0, fds[2];
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
 	k = O.children > 0 ? O.children : (total + LG_CHILD_CONNS - 1) / LG_CHILD_CONNS;
@@ -389,14 +403,14 @@ print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 		    1024 / (double)held_at_conn;
 	}
 	printf("RESULT server=%s scenario=%s phase=%s proto=%s subs=%d slow=%d "
-	    "topics=%d payload=%d held=%llu failed=%llu closed=%llu "
+	    "idle=%d topics=%d payload=%d held=%llu failed=%llu closed=%llu "
 	    "errors=%llu rss_start_kb=%llu rss_conn_kb=%llu rss_end_kb=%llu "
 	    "pss_start_kb=%llu pss_conn_kb=%llu pss_end_kb=%llu "
 	    "rss_per_conn_b=%.0f pss_per_conn_b=%.0f cpu_s=%.2f "
 	    "cpu_total_s=%.2f server_procs=%d lg_cpu_s=%.2f "
 	    "pss_end_per_conn_b=%.0f tls=%d",
 	    O.name, O.scenario, phase, wire_proto_name(O.proto), O.subs, O.slow,
-	    O.topics, O.payload, (unsigned long long)s.connected,
+	    O.idle, O.topics, O.payload, (unsigned long long)s.connected,
 	    (unsigned long long)s.failed, (unsigned long long)s.closed,
 	    (unsigned long long)s.errors,
 	    (unsigned long long)S_start.rss_kb, (unsigned long long)S_conn.rss_kb,
@@ -414,7 +428,7 @@ print_head(const char *phase, const struct proc_sample *end, double cpu_s)
 static void
 connect_phase(void)
 {
-	uint64_t total = (uint64_t)(O.subs + O.slow), last_n = 0;
+	uint64_t total = (uint64_t)(O.subs + O.slow + O.idle), last_n = 0;
 	uint64_t last_change = now_ns(), t;
 	struct proc_sample end;
 	struct lg_slot s;
@@ -512,6 +526,7 @@ start_publisher(double rate, double duration)
 
 	C->pub_ready = C->pub_done = C->pub_stop = 0;
 	C->pub_go_ns = C->published = C->pub_late_max_ns = 0;
+	C->pub_reconnects = 0;
 	C->pub_error[0] = '\0';
 	if ((pid = fork()) == -1)
 		exit(1);
@@ -534,6 +549,21 @@ start_publisher(double rate, double duration)
 }
 
 /*
+ * Note in q[0..2] the seconds dt by which half, 90 % and 99 % of n
+ * subscribers were resubscribed, resynced of them now; *k is how many of
+ * the three are known.
+ */
+static void
+resync_quantiles(uint64_t resynced, uint64_t n, double dt, double q[3],
+    int *k)
+{
+	static const double frac[3] = { 0.50, 0.90, 0.99 };
+
+	for (; *k < 3 && resynced > 0 && resynced >= frac[*k] * n; (*k)++)
+		q[*k] = dt;
+}
+
+/*
  * The storm: drop everyone at once, wait until all are resubscribed.  Also
  * notes when half, 90 % and 99 % of them were (q[0..2], seconds after the
  * drop, STORM_POLL_MS apart): a slow tail of a few clients (a SYN sent
@@ -542,7 +572,6 @@ start_publisher(double rate, double duration)
 static double
 storm(uint64_t go, uint64_t *ready_before, double q[3])
 {
-	static const double frac[3] = { 0.50, 0.90, 0.99 };
 	struct lg_slot s;
 	uint64_t t_drop, t;
 	int k = 0;
@@ -557,8 +586,8 @@ storm(uint64_t go, uint64_t *ready_before, double q[3])
 		sleep_s(STORM_POLL_MS / 1000.0);
 		sum_slots(&s, NULL);
 		t = now_ns();
-		for (; k < 3 && s.resynced >= frac[k] * *ready_before; k++)
-			q[k] = (double)(t - t_drop) / 1e9;
+		resync_quantiles(s.resynced, *ready_before,
+		    (double)(t - t_drop) / 1e9, q, &k);
 		if (s.resynced + s.failed >= *ready_before ||
 		    t - t_drop > STORM_MAX_S * 1000000000ull)
 			break;
@@ -567,6 +596,44 @@ storm(uint64_t go, uint64_t *ready_before, double q[3])
 	C->pub_stop = 1;
 	return s.last_ready_ns > t_drop ?
 	    (double)(s.last_ready_ns - t_drop) / 1e9 : -1;
+}
+
+/*
+ * --mark-at: O.mark_at seconds into the step say so on stdout (a driver
+ * acts on the server then: upgrades it, restarts it), then watch how the
+ * subscribers held at the mark (*held) resubscribe (--reconnect), as the
+ * storm does, until the publisher is done and every one the server
+ * closed is back or given up (at most STORM_MAX_S).  Returns the mark's
+ * time.
+ */
+static uint64_t
+mark(uint64_t go, const struct lg_slot *before, uint64_t *held, double q[3])
+{
+	uint64_t t_mark, at = go + (uint64_t)(O.mark_at * 1e9), t;
+	struct lg_slot s;
+	int k = 0;
+
+	while (!C->pub_done && (t = now_ns()) < at)
+		sleep_s(at - t > POLL_MS * 1000000ull ? POLL_MS / 1000.0 :
+		    (double)(at - t) / 1e9);
+	sum_slots(&s, NULL);
+	*held = s.connected;
+	t_mark = now_ns();
+	printf("MARK step=%llu t_ns=%llu\n", (unsigned long long)C->step,
+	    (unsigned long long)t_mark);
+	fflush(stdout);
+	for (;;) {
+		sleep_s(STORM_POLL_MS / 1000.0);
+		sum_slots(&s, NULL);
+		t = now_ns();
+		resync_quantiles(s.resynced - before->resynced, *held,
+		    (double)(t - t_mark) / 1e9, q, &k);
+		if (C->pub_done && (s.resynced - before->resynced +
+		    s.failed - before->failed >= s.closed - before->closed ||
+		    t - t_mark > STORM_MAX_S * 1000000000ull))
+			break;
+	}
+	return t_mark;
 }
 
 /*
@@ -581,7 +648,7 @@ run_step(double rate)
 	struct lg_hist hb, ha;
 	struct proc_sample pa, pb;
 	uint64_t go, t_end, t_prog, last_recv, expected, got, rss_max = 0;
-	uint64_t next_series, ready_before = 0;
+	uint64_t next_series, ready_before = 0, t_mark = 0;
 	double resync_s = 0, resync_q[3] = { -1, -1, -1 }, secs, p99;
 	int pass;
 
@@ -596,6 +663,8 @@ run_step(double rate)
 	C->pub_go_ns = go;
 	if (O.storm_at > 0)
 		resync_s = storm(go, &ready_before, resync_q);
+	if (O.mark_at > 0)
+		t_mark = mark(go, &before, &ready_before, resync_q);
 	while (!C->pub_done) {
 		if (O.series > 0 && now_ns() >= next_series) {
 			series_sample(go, &rss_max);
@@ -664,6 +733,20 @@ run_step(double rate)
 		    (unsigned long long)(after.resynced - before.resynced),
 		    (unsigned long long)(after.tls_resumed - before.tls_resumed),
 		    resync_s, resync_q[0], resync_q[1], resync_q[2]);
+	if (O.mark_at > 0)		/* the times since the mark */
+		printf(" mark_ns=%llu held_at_mark=%llu closed_step=%llu "
+		    "resynced=%llu last_ready_ns=%llu pub_reconnects=%llu "
+		    "resync_s=%.3f resync_p50_s=%.3f resync_p90_s=%.3f "
+		    "resync_p99_s=%.3f",
+		    (unsigned long long)t_mark,
+		    (unsigned long long)ready_before,
+		    (unsigned long long)(after.closed - before.closed),
+		    (unsigned long long)(after.resynced - before.resynced),
+		    (unsigned long long)after.last_ready_ns,
+		    (unsigned long long)C->pub_reconnects,
+		    after.resynced > before.resynced && after.last_ready_ns >
+		    t_mark ? (double)(after.last_ready_ns - t_mark) / 1e9 : 0,
+		    resync_q[0], resync_q[1], resync_q[2]);
 	printf("\n");
 	fflush(stdout);
 	return pass;

@@ -31,6 +31,11 @@
 #define LG_MAX_LADDER		64	/* rates in one ladder */
 #define LG_WS_HEADER_MAX	14	/* a client's frame header: 2, 8 for a
 					 * 64-bit length, 4 for the mask */
+#define LG_RECONNECT_PAUSE_MS	50	/* --reconnect: a child's pause after a
+					 * refused reconnect (the server is
+					 * restarting), not to spin on it */
+#define LG_RECONNECT_RETRIES	1200	/* --reconnect: attempts per subscriber,
+					 * a minute of refusals at that pause */
 
 /* The histogram: 32 sub-buckets per power of two of nanoseconds (3 %). */
 #define HIST_SUB_BITS		5
@@ -91,6 +96,7 @@ struct lg_ctl {
 	volatile uint64_t pub_go_ns;	/* the publisher starts at this time */
 	volatile uint64_t published;	/* messages the publisher sent */
 	volatile uint64_t pub_late_max_ns; /* worst lateness of a send */
+	volatile uint64_t pub_reconnects; /* --reconnect: the publisher's */
 	char		 pub_error[128];
 	int		 nchildren;
 	struct lg_slot	 slot[LG_MAX_CHILDREN];
@@ -113,6 +119,8 @@ struct lg_opts {
 	int		 server_pid;	/* root of the server's process tree, 0 = none */
 	int		 subs;		/* normal subscribers */
 	int		 slow;		/* subscribers that never read */
+	int		 idle;		/* subscribers of a topic nobody
+					 * publishes to */
 	int		 topics;	/* subscriber i takes topic i % topics */
 	int		 payload;	/* payload bytes */
 	int		 naddrs;	/* source addresses 127.0.0.1..naddrs */
@@ -128,6 +136,10 @@ struct lg_opts {
 	double		 p99_limit_ms;	/* a step passes with no loss and p99 below */
 	double		 storm_at;	/* storm: seconds of publishing before the drop */
 	double		 series;	/* seconds between RSS samples (0 = none) */
+	double		 mark_at;	/* print a MARK line this many seconds
+					 * into each step (0 = none) */
+	int		 reconnect;	/* a subscriber or publisher the server
+					 * closes connects again and resumes */
 	int		 pub_nagle;	/* the publisher leaves Nagle on */
 	const char	*auth_token;	/* herald: AUTH with it before the SUB */
 	int		 tls;		/* subscribers connect with TLS */

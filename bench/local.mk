@@ -11,4 +11,5 @@ bench_loadgen_LDADD = $(OPENSSL_LIBS) $(WSLAY_LIBS) -lm
 BENCH_DIST = bench/README.md bench/compare bench/tune bench/install-peers \
 	bench/soak bench/README-soak.md bench/results-2026-11-28.md \
 	bench/results-2026-11-29.md bench/results-2026-12-04.md bench/tls-bench \
-	bench/results-2026-12-05.md bench/results-2026-12-05-web.md
+	bench/results-2026-12-05.md bench/results-2026-12-05-web.md \
+	bench/upgrade bench/results-2026-12-05-upgrade.md

@@ -401,6 +401,7 @@ child_run(struct child *c, int fd)
 		}
 	if (pidfile_fd != -1)
 		close(pidfile_fd);
+	upgrade_child_close();
 	if (c->id == 0)
 		producer_main(&H, fd);
 	worker_main(&H, c->id, fd);

@@ -57,6 +57,10 @@ void	notify_systemd(const char *fmt, ...)
 /* Remember the binary and how it was started (main, before the title
  * overwrites argv). */
 void	upgrade_init(int foreground);
+/* In a new child: close the masters' ends of the upgrade's sockets, which
+ * are not the child's (a worker holding the old workers' ends would never
+ * see its predecessor finish). */
+void	upgrade_child_close(void);
 /* 1 if this master was started by an upgrade (UPGRADE_ENV). */
 int	upgrade_inheriting(void);
 /* New master: the old one's listeners and bus, checked against the

@@ -105,6 +105,7 @@ static struct {
 	int		 went;		/* GO came */
 	int		 in_fd;		/* its end of the upgrade socket */
 	int		 old_ends[WORKERS_MAX]; /* for READY */
+	int		 nold_ends;	/* ... held until READY */
 	struct event	*in_ev;
 } up = { .fd = -1, .in_fd = -1 };
 
@@ -138,6 +139,20 @@ upgrade_init(int foreground)
 		    env);
 	up.inheriting = up.taking_over = 1;
 	up.in_fd = (int)fd;
+}
+
+void
+upgrade_child_close(void)
+{
+	if (up.fd != -1)
+		close(up.fd);
+	up.fd = -1;
+	if (up.in_fd != -1)
+		close(up.in_fd);
+	up.in_fd = -1;
+	for (int i = 0; i < up.nold_ends; i++)
+		close(up.old_ends[i]);
+	up.nold_ends = 0;
 }
 
 int
@@ -285,7 +300,7 @@ upgrade_take_over(struct herald *h)
 		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 		h->adopt_fds[i] = sv[0];
-		up.old_ends[i] = sv[1];
+		up.old_ends[up.nold_ends++] = sv[1];
 	}
 	log_info("upgrade: taking over from pid %d: the bus at seq %llu",
 	    (int)hello.pid, (unsigned long long)bus_head_seq(h->bus));
@@ -367,6 +382,7 @@ upgrade_ready(void)
 		fatal("upgrade: READY");
 	for (int i = 0; i < H.cfg.workers; i++)
 		close(up.old_ends[i]);
+	up.nold_ends = 0;
 	up.in_ev = ev_new_or_die(base, up.in_fd, EV_READ | EV_PERSIST,
 	    new_read_cb, NULL);
 	ev_add_or_die(up.in_ev, NULL);

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import resource
 import sys
 import tempfile
 import time
@@ -263,6 +264,92 @@ class Upgrade(ht.HeraldTestCase):
         for c in clients:
             c['s'].close()
         pubs.close()
+
+    def test_new_workers_let_the_handover_go(self):
+        """Each new worker sees its predecessor finish (the hand-over
+        socket ends: it logs what it adopted and frees what adopting
+        took) and then holds what the old worker held: none of the
+        masters' sockets of the upgrade leaked into it."""
+        srv = self.server()
+        conns = [srv.connect() for _ in range(6)]
+        for c in conns:
+            c.cmd('SUB t/x')
+        old = {r: srv.fd_kinds(p) for r, p in srv.worker_pids().items()}
+        srv.replace_binary()
+        srv.signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while True:
+            done = re.findall(r'worker (\d+) info: upgrade: adopted (\d+) '
+                              r'clients', srv.log())
+            if len(done) == len(old) and srv.master_pid() != srv.pid:
+                break
+            self.assertLess(time.monotonic(), deadline, srv.log_tail())
+            time.sleep(0.05)
+        self.assertEqual(sum(int(n) for _, n in done), len(conns))
+        new_master = srv.master_pid()
+        new = {}
+        for pid in os.listdir('/proc'):
+            if pid.isdigit() and ht.proc_ppid(int(pid)) == new_master:
+                m = re.match(r'heraldd: worker process (\d+)',
+                             ht.proc_cmdline(int(pid)) or '')
+                if m:
+                    new['worker ' + m.group(1)] = srv.fd_kinds(int(pid))
+        self.assertEqual(new, old)
+        for c in conns:
+            self.assertTrue(c.cmd('PING a')[-1].startswith('PONG'))
+            c.close()
+
+    def test_upgrade_command_waits_for_the_end(self):
+        """heraldd -s upgrade while the old master ends: from when its
+        memory is gone (and with it its title: /proc/PID/cmdline reads
+        empty) to when it is a zombie (its descriptors being closed), it
+        is neither upgrading nor rolled back: the command waits, then
+        reports the new master.  Two stand-ins play the masters, the old
+        one ending with many descriptors to close."""
+        pairs = 9000
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2 * pairs + 100:
+            self.skipTest('needs %d open files' % (2 * pairs + 100))
+        tmp = tempfile.mkdtemp(prefix='herald-test-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, 'heraldd.pid')
+
+        def stand_in(title, code):
+            p = subprocess.Popen([title, '-c', code],
+                                 executable=sys.executable,
+                                 stdout=subprocess.PIPE)
+            self.addCleanup(lambda: (p.poll() is None and p.kill(),
+                                     p.wait(), p.stdout.close()))
+            return p
+
+        new = stand_in('heraldd: master process',
+                       'import time; time.sleep(60)')
+        ending = (
+            'import os, resource, socket, time\n'
+            'soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n'
+            'resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n'
+            'keep = [socket.socketpair() for _ in range(%d)]\n'
+            'time.sleep(0.2)\n'
+            'with open(%r, "w") as f:\n'
+            '    f.write("%d\\n")\n'
+            'os.rename(%r, %r)\n'
+            'os._exit(0)\n' % (pairs, pidfile + '.new', new.pid,
+                                pidfile + '.new', pidfile))
+        old = stand_in('heraldd: master process', (
+            'import os, signal\n'
+            'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])\n'
+            'print("ready", flush=True)\n'
+            'signal.sigwait([signal.SIGUSR2])\n'
+            'os.execv(%r, ["heraldd: master process (upgrading)", "-c",'
+            ' %r])\n' % (sys.executable, ending)))
+        self.assertEqual(old.stdout.readline(), b'ready\n')
+        with open(pidfile, 'w') as f:
+            f.write('%d\n' % old.pid)
+        r = subprocess.run([ht.HERALDD, '-o', 'pidfile=%s' % pidfile, '-s',
+                            'upgrade'], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('upgraded: pid %d -> %d' % (old.pid, new.pid),
+                      r.stdout)
 
     def test_sse_told_restart(self):
         """A server-sent events stream cannot move: BYE restart, then the
