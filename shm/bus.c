@@ -515,6 +515,22 @@ memfd_open(const struct geom *g, char *err, size_t errlen)
 	return fd;
 }
 
+/* A handle for the configuration's layout (in *g), not yet mapped;
+ * NULL with err set. */
+static struct bus *
+bus_new(const struct bus_config *cfg, struct geom *g, char *err,
+    size_t errlen)
+{
+	struct bus *b;
+
+	crc32c_init();
+	if (geom_compute(cfg, g, err, errlen) == -1)
+		return NULL;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		snprintf(err, errlen, "bus: out of memory");
+	return b;
+}
+
 struct bus *
 bus_open(const struct bus_config *cfg, char *err, size_t errlen)
 {
@@ -524,13 +540,8 @@ bus_open(const struct bus_config *cfg, char *err, size_t errlen)
 	struct geom g;
 	char *base;
 
-	crc32c_init();
-	if (geom_compute(cfg, &g, err, errlen) == -1)
+	if ((b = bus_new(cfg, &g, err, errlen)) == NULL)
 		return NULL;
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		snprintf(err, errlen, "bus: out of memory");
-		return NULL;
-	}
 	if (anon)
 		fd = memfd_open(&g, err, errlen);
 	else
@@ -569,18 +580,14 @@ bus_adopt(const struct bus_config *cfg, int fd, char *err, size_t errlen)
 	struct geom g;
 	char *base;
 
-	crc32c_init();
-	if (geom_compute(cfg, &g, err, errlen) == -1)
+	if ((b = bus_new(cfg, &g, err, errlen)) == NULL)
 		return NULL;
 	if (fstat(fd, &st) == -1 || (uint64_t)st.st_size != g.total) {
 		snprintf(err, errlen, "the running bus is %lld bytes; the "
 		    "configuration makes it %llu (bus.size, "
 		    "bus.retained_max or bus.retained_bytes changed?)",
 		    (long long)st.st_size, (unsigned long long)g.total);
-		return NULL;
-	}
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		snprintf(err, errlen, "bus: out of memory");
+		free(b);
 		return NULL;
 	}
 	if ((base = map_bus(fd, &g, err, errlen)) == NULL) {

@@ -483,6 +483,12 @@ class Upgrade(ht.HeraldTestCase):
         srv.write_config('workers = 3;\n')
         self.rolled_back(srv, 'workers is 3 in the configuration, 2 run')
 
+    def test_rollback_bus_changed(self):
+        srv = self.server(config='bus: { size = "4M"; };\n',
+                          overrides={'bus.size': None})
+        srv.write_config('bus: { size = "8M"; };\n')
+        self.rolled_back(srv, 'a restart applies a change of bus')
+
     # -- faults during an upgrade -------------------------------------------
     def test_worker_crash(self):
         """A worker killed as the upgrade begins: the upgrade completes;
