@@ -257,10 +257,9 @@ static int
 batch_add(struct worker *w, struct client *c)
 {
 	for (int tries = 0; tries < 2; tries++) {
-		size_t mark = old.out.len;
 		if (old.n == HANDOVER_BATCH)
 			batch_send(w);
-		mark = old.out.len;
+		size_t mark = old.out.len;
 		save_client(w, c, &old.out);
 		if (!old.out.full) {
 			old.batch[old.n++] = c;
