@@ -175,6 +175,17 @@ refuse(const char *fmt, ...)
 	vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
 	va_end(ap);
 	log_warnx("upgrade refused: %s", msg + 1);
+	/* Read what the old master sent first: a unix socket closed with
+	 * unread messages resets its peer, which could then lose this one. */
+	for (;;) {
+		char buf[UP_MSG_MAX];
+		int fds[FDPASS_MAX], nfds;
+		if (fdpass_recv(up.in_fd, buf, sizeof(buf), fds, &nfds,
+		    FDPASS_MAX, MSG_DONTWAIT) <= 0)
+			break;
+		while (nfds > 0)
+			close(fds[--nfds]);
+	}
 	(void)send_msg(up.in_fd, msg, 1 + strlen(msg + 1), NULL, 0);
 	exit(1);
 }
@@ -468,6 +479,25 @@ failed_late(const char *why)
 			spawn(&children[i]);
 }
 
+/* The new master's next message, without waiting.  A reset (it ended
+ * with messages of ours unread) is reported once, before what it had
+ * sent: read past it. */
+static ssize_t
+recv_from_new(char *buf, size_t len, int *fds, int *nfds)
+{
+	ssize_t n = -1;
+
+	*nfds = 0;
+	errno = EBADF;
+	for (int i = 0; i < 2 && up.fd != -1; i++) {
+		n = fdpass_recv(up.fd, buf, len, fds, nfds, FDPASS_MAX,
+		    MSG_DONTWAIT);
+		if (n != -1 || errno != ECONNRESET)
+			break;
+	}
+	return n;
+}
+
 /* Send the new master what it starts with: the bus, the listeners. */
 static int
 send_hello(void)
@@ -677,8 +707,7 @@ old_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	char buf[UP_MSG_MAX];
 	int fds[FDPASS_MAX], nfds;
-	ssize_t n = fdpass_recv(fd, buf, sizeof(buf) - 1, fds, &nfds,
-	    FDPASS_MAX, MSG_DONTWAIT);
+	ssize_t n = recv_from_new(buf, sizeof(buf) - 1, fds, &nfds);
 
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -749,8 +778,7 @@ refusal(char *why, size_t len)
 {
 	char buf[UP_REFUSE_MAX + 1];
 	int fds[FDPASS_MAX], nfds;
-	ssize_t n = up.fd == -1 ? -1 : fdpass_recv(up.fd, buf,
-	    sizeof(buf) - 1, fds, &nfds, FDPASS_MAX, MSG_DONTWAIT);
+	ssize_t n = recv_from_new(buf, sizeof(buf) - 1, fds, &nfds);
 
 	for (int i = 0; n > 0 && i < nfds; i++)
 		close(fds[i]);
