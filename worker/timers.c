@@ -63,13 +63,22 @@ expiry_left(const struct client *c, uint64_t now_full)
 	    (uint32_t)(at - now_full);
 }
 
+/* clients.idle_timeout in ms for c, or 0.  A server-sent events stream
+ * is exempt: it cannot send a line, and would be closed for it. */
+static uint32_t
+idle_ms(const struct client *c)
+{
+	return c->framing == FRAME_SSE ? 0 :
+	    c->w->cfg->clients_idle_timeout * 1000U;
+}
+
 /* How long until something may be due for c, as of now_full (ms). */
 static uint32_t
 next_due(const struct client *c, uint64_t now_full)
 {
 	const struct herald_config *cfg = c->w->cfg;
 	uint32_t hb = cfg->clients_heartbeat * 1000U;
-	uint32_t idle = cfg->clients_idle_timeout * 1000U;
+	uint32_t idle = idle_ms(c);
 	uint32_t now = (uint32_t)now_full;
 	uint32_t due = expiry_left(c, now_full);
 
@@ -156,7 +165,7 @@ client_due(struct client *c, uint64_t now_full)
 	uint32_t now = (uint32_t)now_full;
 	struct worker *w = c->w;
 	uint32_t hb = w->cfg->clients_heartbeat * 1000U;
-	uint32_t idle = w->cfg->clients_idle_timeout * 1000U;
+	uint32_t idle = idle_ms(c);
 
 	if (c->state == CS_CLOSING && now - c->last_in >= BYE_GRACE_MS) {
 		worker_limit(w, CTR_BYE_UNREAD, 0, "client %u: did not read "

@@ -450,6 +450,20 @@ class EventsTest(HttpCase):
         self.assertEqual(ev['event'], 'hb')
         self.assertEqual(ev['data'], '0')
 
+    def test_idle_timeout_spares_event_streams(self):
+        """An event stream cannot send a line: clients.idle_timeout does
+        not close it, while a silent line client is told BYE idle."""
+        srv = self.http_server({'clients.idle_timeout': '1'})
+        e = self.events(srv, 'sub=idle/%23')
+        self.assertEqual(e.event()['event'], 'ok')
+        c = self.conn(srv.port)
+        c.expect(r'^BYE idle$', timeout=5)
+        time.sleep(1.5)
+        self.publish(srv, [('idle/x', 'still here')])
+        ev = e.event(timeout=5)
+        self.assertEqual((ev['event'], ev['data'].split(' ')[-1]),
+                         ('msg', 'here'))
+
     def test_bad_event_queries(self):
         srv = self.http_server()
         for query in ('', 'sub=a/%23/b', 'sub=a&since=x',
