@@ -419,6 +419,12 @@ class InitScript(unittest.TestCase):
         self.assertEqual(rc, 0, "status after upgrade: " + out)
         rc, out = init("stop")
         self.assertEqual(rc, 0, "stop: " + out + log_text())
+        # start-stop-daemon returns once the process no longer matches
+        # the binary: its memory is gone, its exit may still be running
+        # (long under ASan)
+        deadline = time.monotonic() + 10
+        while alive(new) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertFalse(alive(new), "the new master still runs after stop")
 
 
