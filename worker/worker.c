@@ -379,24 +379,33 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
  */
 static void	stop_check(evutil_socket_t, short, void *);
 
-static void
-hand_over(struct worker *w, int sock)
+/* The start of a stop or a hand-over (mode): accept nothing more, and
+ * start the stop's clock (stop_check).  -1 if the clock could not be
+ * started (logged, naming what). */
+static int
+stop_begin(struct worker *w, enum worker_stop mode, const char *what)
 {
 	struct timeval tv = { 0, STOP_TICK_MS * 1000 };
 
+	w->stopping = mode;
+	w->stop_ms = now_ms();
+	for (int i = 0; i < w->nlisten_ev; i++)
+		event_del(w->listen_ev[i]);
+	return ev_add_or_warn(w->stop_timer, &tv, what);
+}
+
+static void
+hand_over(struct worker *w, int sock)
+{
 	if (w->stopping) {
 		log_warnx("upgrade: already stopping: the clients are not "
 		    "handed over");
 		close(sock);
 		return;
 	}
-	w->stopping = STOP_HANDING_OVER;
-	w->stop_ms = now_ms();
-	for (int i = 0; i < w->nlisten_ev; i++)
-		event_del(w->listen_ev[i]);
+	(void)stop_begin(w, STOP_HANDING_OVER, "hand-over");
 	handover_start(w, sock);
 	fanout_run(w);		/* they move as up to date as can be */
-	ev_add_or_warn(w->stop_timer, &tv, "hand-over");
 	stop_check(-1, 0, w);
 }
 
@@ -530,15 +539,9 @@ stop_check(evutil_socket_t fd, short what, void *arg)
 static void
 stop(struct worker *w)
 {
-	struct timeval tv = { 0, STOP_TICK_MS * 1000 };
-
 	if (w->stopping)
 		return;
-	w->stopping = STOP_DRAINING;
-	w->stop_ms = now_ms();
-	for (int i = 0; i < w->nlisten_ev; i++)
-		event_del(w->listen_ev[i]);
-	if (ev_add_or_warn(w->stop_timer, &tv, "stop") == -1) {
+	if (stop_begin(w, STOP_DRAINING, "stop") == -1) {
 		worker_drained(w);	/* without its clock, a stop could
 					 * last for ever: end it now */
 		event_base_loopbreak(w->base);
